@@ -1,0 +1,1 @@
+"""Scheduled deployments of the engines' flows."""

@@ -1,0 +1,322 @@
+"""The one way hyperfunc talks to LLMs: litellm behind retries, pacing and accounting.
+
+Every engine (LLM tuning strategies, LLM-backed hyperfunctions, agents) calls a
+``LLMGateway``. It owns the retry policy (litellm's own retries are switched off so the
+count is exact), the per-run concurrency bound and requests-per-minute pace, the token
+and cost totals, and an optional budget that stops a run cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hyperfunc_core.llm.pacing import ConcurrencyBound, RequestPacer
+
+RETRYABLE_STATUS = {408, 409, 425, 429}
+
+
+class LLMError(RuntimeError):
+    """An LLM call failed for good: after its last retry, or on an answer not worth retrying."""
+
+    def __init__(self, message: str, *, model: str, endpoint: str, status: int | None, attempts: int) -> None:
+        super().__init__(message)
+        self.model = model
+        self.endpoint = endpoint
+        self.status = status
+        self.attempts = attempts
+
+
+class BudgetExceededError(RuntimeError):
+    """The run's LLM budget is spent; loops catch this and stop cleanly."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the model asked for. ``arguments`` is empty when they were not JSON."""
+
+    id: str
+    name: str
+    arguments: dict
+    raw_arguments: str
+    arguments_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class LLMResponse:
+    """One completed call: the message, what it cost, and how many attempts it took."""
+
+    content: str | None
+    tool_calls: list[ToolCall]
+    model: str
+    usage: Usage
+    cost_usd: float
+    latency_s: float
+    attempts: int
+    finish_reason: str | None = None
+    raw: Any = field(default=None, repr=False)
+
+    def as_message(self) -> dict:
+        """The assistant message to append to a conversation before sending tool results."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.raw_arguments}}
+                for c in self.tool_calls
+            ]
+        return message
+
+
+@dataclass
+class UsageTotals:
+    """Running totals for a gateway (one gateway per run)."""
+
+    requests: int = 0
+    failed_attempts: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self) -> dict:
+        return {
+            "requests": self.requests,
+            "failed_attempts": self.failed_attempts,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "cost_usd": self.cost_usd,
+        }
+
+
+def _litellm():
+    from hyperfunc_core.settings import configure_prefect
+
+    configure_prefect()  # sets LITELLM_LOCAL_MODEL_COST_MAP before litellm's first import
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    return litellm
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    try:
+        value = headers.get("retry-after") if headers is not None else None
+        return float(value) if value is not None else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+class LLMGateway:
+    """Calls one litellm model with retries, pacing, a concurrency bound and accounting."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        max_retries: int = 4,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 20.0,
+        timeout_s: float = 120.0,
+        max_concurrency: int = 8,
+        requests_per_minute: float | None = None,
+        budget_usd: float | None = None,
+        default_params: dict | None = None,
+    ) -> None:
+        from hyperfunc_core.settings import get_settings
+
+        settings = get_settings()
+        self.model = model or settings.model
+        if not isinstance(self.model, str) or not self.model:
+            raise ValueError(f"model: expected a litellm model string such as 'openai/gpt-4o-mini', got {model!r}")
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries: expected an integer >= 0, got {max_retries!r}")
+        if budget_usd is not None and budget_usd < 0:
+            raise ValueError(f"budget_usd: expected a non-negative number or None, got {budget_usd!r}")
+        self.api_base = api_base if api_base is not None else settings.llm_api_base
+        self.api_key = api_key if api_key is not None else settings.llm_api_key
+        self.max_retries = max_retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.timeout_s = timeout_s
+        self.budget_usd = budget_usd
+        self.default_params = dict(default_params or {})
+        self.pacer = RequestPacer(requests_per_minute)
+        self.bound = ConcurrencyBound(max_concurrency)
+        self.usage = UsageTotals()
+        self._usage_lock = threading.Lock()
+
+    # -- public entries ----------------------------------------------------------
+    def complete(self, messages: list[dict] | str, *, tools: list[dict] | None = None, **params: Any) -> LLMResponse:
+        """One chat completion, retried on 429, 5xx, timeouts and broken connections."""
+        kwargs = self._request(messages, tools, params)
+        started = time.perf_counter()
+        with self.bound:
+            for attempt in range(1, self.max_retries + 2):
+                self._check_budget()
+                self.pacer.wait()
+                try:
+                    raw = _litellm().completion(**kwargs)
+                except Exception as exc:  # noqa: BLE001 - classified below
+                    time.sleep(self._after_failure(exc, attempt))
+                    continue
+                return self._record(raw, started, attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def acomplete(self, messages: list[dict] | str, *, tools: list[dict] | None = None, **params: Any) -> LLMResponse:
+        """The async twin of ``complete``, sharing the same bound, pace and totals."""
+        kwargs = self._request(messages, tools, params)
+        started = time.perf_counter()
+        async with self.bound:
+            for attempt in range(1, self.max_retries + 2):
+                self._check_budget()
+                await self.pacer.await_slot()
+                try:
+                    raw = await _litellm().acompletion(**kwargs)
+                except Exception as exc:  # noqa: BLE001 - classified below
+                    await asyncio.sleep(self._after_failure(exc, attempt))
+                    continue
+                return self._record(raw, started, attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def prompt_fn(self, system: str | None = None, **params: Any):
+        """A ``(prompt: str) -> str`` callable for APIs that take a plain LLM function."""
+
+        def ask(prompt: str) -> str:
+            messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+            return self.complete(messages, **params).content or ""
+
+        return ask
+
+    @property
+    def endpoint(self) -> str:
+        if self.api_base:
+            return self.api_base
+        provider = self.model.split("/", 1)[0] if "/" in self.model else "the provider"
+        return f"{provider}'s default endpoint"
+
+    # -- internals ---------------------------------------------------------------
+    def _request(self, messages: list[dict] | str, tools: list[dict] | None, params: dict) -> dict:
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
+            raise ValueError("messages: expected a prompt string or a list of {'role': ..., 'content': ...} dicts")
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "timeout": self.timeout_s,
+            "num_retries": 0,  # the gateway owns retries
+            "max_retries": 0,  # and so does not let the OpenAI client retry behind its back
+            **self.default_params,
+            **params,
+        }
+        if tools:
+            kwargs["tools"] = tools
+            # litellm 1.106+ routes any call with tools through its MCP proxy handler, which
+            # imports the optional `mcp` package; plain function calling needs none of it.
+            kwargs["_skip_mcp_handler"] = True
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        if self.api_key:
+            kwargs["api_key"] = self.api_key
+        return kwargs
+
+    def _check_budget(self) -> None:
+        if self.budget_usd is not None and self.usage.cost_usd >= self.budget_usd:
+            raise BudgetExceededError(
+                f"LLM budget of ${self.budget_usd:.4f} spent (${self.usage.cost_usd:.4f} over {self.usage.requests} requests)"
+            )
+
+    def _after_failure(self, exc: BaseException, attempt: int) -> float:
+        """Count the failure; raise ``LLMError`` if it is final, else return the back-off delay."""
+        litellm = _litellm()
+        status = _status_of(exc)
+        retryable = (
+            isinstance(exc, (litellm.Timeout, litellm.APIConnectionError, litellm.RateLimitError, litellm.InternalServerError,
+                             litellm.ServiceUnavailableError))
+            or (status is not None and (status >= 500 or status in RETRYABLE_STATUS))
+        )
+        with self._usage_lock:
+            self.usage.failed_attempts += 1
+        if not retryable or attempt > self.max_retries:
+            answer = f"HTTP {status}: {exc}" if status is not None else f"{type(exc).__name__}: {exc}"
+            why = "after its last retry" if retryable else "with an error that is not retried"
+            raise LLMError(
+                f"LLM call to model {self.model!r} at {self.endpoint} failed {why} "
+                f"({attempt} attempt{'s' if attempt != 1 else ''}); the server answered: {answer}",
+                model=self.model, endpoint=self.endpoint, status=status, attempts=attempt,
+            ) from exc
+        delay = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+        hinted = _retry_after(exc)
+        if hinted is not None:
+            delay = min(self.backoff_max_s, max(delay, hinted))
+        return delay
+
+    def _record(self, raw: Any, started: float, attempts: int) -> LLMResponse:
+        choice = raw.choices[0]
+        message = choice.message
+        usage_raw = getattr(raw, "usage", None)
+        usage = Usage(
+            prompt_tokens=int(getattr(usage_raw, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage_raw, "completion_tokens", 0) or 0),
+        )
+        try:
+            cost = float(_litellm().completion_cost(completion_response=raw) or 0.0)
+        except Exception:  # noqa: BLE001 - models without a price list entry cost 0 here
+            cost = 0.0
+        calls = [self._tool_call(c) for c in (getattr(message, "tool_calls", None) or [])]
+        with self._usage_lock:
+            self.usage.requests += 1
+            self.usage.prompt_tokens += usage.prompt_tokens
+            self.usage.completion_tokens += usage.completion_tokens
+            self.usage.cost_usd += cost
+        return LLMResponse(
+            content=getattr(message, "content", None),
+            tool_calls=calls,
+            model=self.model,
+            usage=usage,
+            cost_usd=cost,
+            latency_s=time.perf_counter() - started,
+            attempts=attempts,
+            finish_reason=getattr(choice, "finish_reason", None),
+            raw=raw,
+        )
+
+    @staticmethod
+    def _tool_call(call: Any) -> ToolCall:
+        raw_args = call.function.arguments or ""
+        try:
+            args = json.loads(raw_args) if raw_args.strip() else {}
+            error = None if isinstance(args, dict) else "tool arguments are JSON but not an object"
+        except json.JSONDecodeError as exc:
+            args, error = {}, f"tool arguments are not valid JSON: {exc}"
+        return ToolCall(id=call.id, name=call.function.name, arguments=args if isinstance(args, dict) else {},
+                        raw_arguments=raw_args, arguments_error=error)

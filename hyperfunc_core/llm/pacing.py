@@ -1,0 +1,66 @@
+"""Request pacing and concurrency bounds shared by every call through one gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+
+class RequestPacer:
+    """Spaces request starts at least ``60 / requests_per_minute`` seconds apart.
+
+    Each caller reserves the next free start time under a lock, so the bound holds across
+    threads and event loops alike, and for retried attempts as well as first tries.
+    """
+
+    def __init__(self, requests_per_minute: float | None = None) -> None:
+        if requests_per_minute is not None and requests_per_minute <= 0:
+            raise ValueError(f"requests_per_minute: expected a positive number or None, got {requests_per_minute!r}")
+        self.interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
+        self._next_start = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Reserve a start slot; returns how many seconds to wait before starting."""
+        if not self.interval:
+            return 0.0
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_start)
+            self._next_start = start + self.interval
+            return start - now
+
+    def wait(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            time.sleep(delay)
+
+    async def await_slot(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class ConcurrencyBound:
+    """At most ``limit`` calls in flight, counted across sync and async callers."""
+
+    def __init__(self, limit: int) -> None:
+        if not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"max_concurrency: expected an integer >= 1, got {limit!r}")
+        self.limit = limit
+        self._sem = threading.BoundedSemaphore(limit)
+
+    def __enter__(self) -> None:
+        self._sem.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._sem.release()
+
+    async def __aenter__(self) -> None:
+        # A threading semaphore is shared by every loop and thread; poll it without blocking the loop.
+        while not self._sem.acquire(blocking=False):
+            await asyncio.sleep(0.005)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._sem.release()

@@ -1,0 +1,97 @@
+"""Where hyperfunc keeps its data and how it reaches Prefect and LLMs.
+
+Every value comes from the environment (prefix ``HYPERFUNC_``) so that a worker on
+another machine is configured the same way as a laptop. Prefect is pointed at a home
+folder under ours before it is imported anywhere, unless the user configured Prefect
+themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVER_FILE = "prefect-server.json"
+
+
+class Settings(BaseSettings):
+    """Project-wide settings, read from ``HYPERFUNC_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="HYPERFUNC_", extra="ignore")
+
+    home: Path = Field(default=Path("./.hyperfunc"), description="Folder for the database, Prefect's home and run outputs.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite under `home` when unset.")
+    model: str = Field(default="openai/gpt-4o-mini", description="Default litellm model string.")
+    llm_api_base: str | None = Field(default=None, description="Base URL for the LLM provider (e.g. a local server).")
+    llm_api_key: str | None = Field(default=None, description="API key for the LLM provider, when litellm's own variables are not set.")
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'hyperfunc.db'}"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.resolved_home / "prefect"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.resolved_home / "runs"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; call ``reload_settings()`` after changing the environment."""
+    return Settings()
+
+
+def reload_settings() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def running_server(settings: Settings | None = None) -> dict | None:
+    """The Prefect server that ``hyperfunc server`` started for this home, if it still runs."""
+    settings = settings or get_settings()
+    path = settings.resolved_home / SERVER_FILE
+    try:
+        info = json.loads(path.read_text())
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info
+
+
+def configure_prefect(settings: Settings | None = None) -> dict[str, str]:
+    """Point Prefect at this project's home unless the user configured Prefect already.
+
+    Must run before ``prefect`` is imported: Prefect reads its settings at import time.
+    Returns the variables it set.
+    """
+    settings = settings or get_settings()
+    applied: dict[str, str] = {}
+
+    def default(name: str, value: str) -> None:
+        if name not in os.environ:
+            os.environ[name] = value
+            applied[name] = value
+
+    user_configured = any(k in os.environ for k in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_PROFILE"))
+    if not user_configured:
+        default("PREFECT_HOME", str(settings.prefect_home))
+        server = running_server(settings)
+        if server:
+            default("PREFECT_API_URL", server["api_url"])
+    default("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    default("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch of the price list from the internet
+    return applied

@@ -1,0 +1,14 @@
+"""Test helpers that benchmarks and offline examples use too."""
+
+from hyperfunc_core.testing.llm_server import (
+    RecordedRequest,
+    Reply,
+    ScriptedLLMServer,
+    error,
+    malformed,
+    text,
+    tool_call,
+    tool_calls,
+)
+
+__all__ = ["RecordedRequest", "Reply", "ScriptedLLMServer", "error", "malformed", "text", "tool_call", "tool_calls"]
