@@ -88,10 +88,13 @@ def configure_prefect(settings: Settings | None = None) -> dict[str, str]:
 
     user_configured = any(k in os.environ for k in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_PROFILE"))
     if not user_configured:
+        settings.prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect does not create a nested home
         default("PREFECT_HOME", str(settings.prefect_home))
         server = running_server(settings)
         if server:
             default("PREFECT_API_URL", server["api_url"])
     default("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The ephemeral API takes 15-20 s to start on a small machine; Prefect's 20 s default is too tight.
+    default("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     default("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch of the price list from the internet
     return applied

@@ -20,6 +20,7 @@ def test_prefect_home_goes_under_ours_with_analytics_off(tmp_path, monkeypatch):
     settings = Settings(home=tmp_path)
     applied = configure_prefect(settings)
     assert os.environ["PREFECT_HOME"] == str(tmp_path.resolve() / "prefect")
+    assert (tmp_path / "prefect").is_dir()
     assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     assert "PREFECT_API_URL" not in applied
 

@@ -1,0 +1,67 @@
+"""A tuning sweep as a Prefect flow: every trial a task, progress and results as artifacts."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+
+from prefect import flow
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from hyperfunc_core.tuning.strategies.base import TrialRecord
+from hyperfunc_core.tuning.sweep import Sweep
+from tasks.tuning import run_trial_task
+
+
+def _study_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    sweep = (flow_run.parameters or {}).get("sweep")
+    return f"tune-{sweep.study_name}" if sweep is not None else "tune"
+
+
+@flow(name="tune", flow_run_name=_study_run_name, persist_result=False, log_prints=True)
+def tune_flow(sweep: Sweep, trial_retries: int = 0) -> dict:
+    """Ask -> run trial (task) -> tell, until the strategy, the budget or the clock says stop."""
+    trial_task = run_trial_task.with_options(retries=trial_retries, retry_delay_seconds=0)
+    total = sweep.max_trials
+    progress_id = create_progress_artifact(progress=100.0 * sweep.replayed / total,
+                                           description=f"trials of study {sweep.study_name}")
+    last_update = [0.0]
+
+    def on_progress(s: Sweep, finished: list[TrialRecord], running: int) -> None:
+        now = time.monotonic()
+        if now - last_update[0] >= 1.0 or not running:
+            last_update[0] = now
+            update_progress_artifact(progress_id, progress=min(100.0, 100.0 * (s.replayed + len(finished)) / total))
+
+    def submit(trial: TrialRecord) -> cf.Future:
+        prefect_future = trial_task.submit(sweep.setup, trial, trial_retries)
+        out: cf.Future = cf.Future()
+
+        def relay(_: cf.Future) -> None:
+            try:
+                out.set_result(prefect_future.result())
+            except BaseException as exc:  # noqa: BLE001 - passed to the sweep, which records it
+                out.set_exception(exc)
+
+        prefect_future.wrapped_future.add_done_callback(relay)
+        return out
+
+    result = sweep.run(submit, on_progress)
+    rows = [{"number": t["number"], "state": t["state"], sweep.setup.metric: t["value"], "params": str(t["params"]),
+             "error": (t["error"] or "").splitlines()[0] if t["error"] else ""} for t in result["trials"]]
+    create_table_artifact(rows, key=_artifact_key(sweep.study_name), description=f"trials of study {sweep.study_name}")
+    return result
+
+
+def run_sweep_flow(sweep: Sweep, trial_retries: int = 0) -> dict:
+    """Run ``tune_flow`` with as many task threads as the sweep runs trials at once."""
+    return tune_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=sweep.max_concurrent))(sweep, trial_retries)
+
+
+def _artifact_key(name: str) -> str:
+    import re
+
+    return "trials-" + re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")

@@ -1,0 +1,14 @@
+"""Tuning sweeps: spaces, objectives, strategies, early stopping, study storage and ``tune``."""
+
+from hyperfunc_core.tuning.api import tune
+from hyperfunc_core.tuning.early_stopping import MedianStoppingPolicy
+from hyperfunc_core.tuning.objective import ObjectiveResult, TrialContext, TrialPruned
+from hyperfunc_core.tuning.space import Bool, Choice, Float, Int, Space, SpaceError
+from hyperfunc_core.tuning.strategies import Strategy, Suggestion, TrialRecord, register_strategy
+from hyperfunc_core.tuning.study_store import MemoryStudyStore, SQLStudyStore, StudyStore
+
+__all__ = [
+    "Bool", "Choice", "Float", "Int", "MedianStoppingPolicy", "MemoryStudyStore", "ObjectiveResult", "SQLStudyStore",
+    "Space", "SpaceError", "Strategy", "StudyStore", "Suggestion", "TrialContext", "TrialPruned", "TrialRecord",
+    "register_strategy", "tune",
+]

@@ -1,0 +1,52 @@
+"""``tune()``: the Hyperion entry point, run as a Prefect flow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hyperfunc_core.tuning.sweep import prepare_sweep
+
+
+def tune(
+    objective: Callable[..., Any],
+    space: dict,
+    strategy: Any = "random",
+    strategy_kwargs: dict | None = None,
+    max_trials: int | None = None,
+    max_concurrent: int = 1,
+    max_time_s: float | None = None,
+    metric: str = "score",
+    mode: str = "max",
+    early_stopping: Any = None,
+    early_stopping_kwargs: dict | None = None,
+    storage: Any = None,
+    study_name: str | None = None,
+    executor: str = "thread",
+    trial_timeout_s: float | None = None,
+    trial_retries: int = 0,
+    seed: int | None = None,
+    show_progress: bool = False,
+    show_summary: bool = False,
+) -> dict:
+    """Search ``space`` for the parameters that maximise (``mode="max"``) or minimise ``metric``.
+
+    Every argument is checked before a trial runs. The sweep is a Prefect flow, each trial
+    a task. With ``storage`` (a database URL) and ``study_name``, running again resumes the
+    study: finished trials are reused, never rerun. ``max_trials`` counts every trial of
+    the study (default: what the strategy plans, else 50); ``max_time_s`` stops new trials
+    from starting, it does not interrupt running ones; ``trial_timeout_s`` fails a trial
+    that overruns. Returns ``{"best": {...}, "trials": [...], ...}``.
+    """
+    if isinstance(trial_retries, bool) or not isinstance(trial_retries, int) or trial_retries < 0:
+        raise ValueError(f"trial_retries: expected an integer >= 0, got {trial_retries!r}")
+    sweep = prepare_sweep(
+        objective, space, strategy=strategy, strategy_kwargs=strategy_kwargs, max_trials=max_trials,
+        max_concurrent=max_concurrent, max_time_s=max_time_s, metric=metric, mode=mode,
+        early_stopping=early_stopping, early_stopping_kwargs=early_stopping_kwargs, storage=storage,
+        study_name=study_name, executor=executor, trial_timeout_s=trial_timeout_s, seed=seed,
+        show_progress=show_progress, show_summary=show_summary,
+    )
+    from flows.tuning import run_sweep_flow  # the only reach into flows/, at call time
+
+    return run_sweep_flow(sweep, trial_retries)

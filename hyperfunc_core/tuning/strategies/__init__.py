@@ -1,0 +1,53 @@
+"""Search strategies behind one interface (``Strategy``): built-in ones by name, the user's own by class."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from hyperfunc_core.tuning.space import Space
+from hyperfunc_core.tuning.strategies.base import Strategy, Suggestion, TrialRecord
+from hyperfunc_core.tuning.strategies.bayesian import BayesianSearch
+from hyperfunc_core.tuning.strategies.grid import GridSearch
+from hyperfunc_core.tuning.strategies.llm_agent import LLMAgent
+from hyperfunc_core.tuning.strategies.random_search import RandomSearch
+from hyperfunc_core.tuning.strategies.tree import BeamSearch, LLMBranchingAgent, TreeSearch
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    cls.name: cls for cls in (RandomSearch, GridSearch, BeamSearch, BayesianSearch, LLMAgent, LLMBranchingAgent)
+}
+
+
+def register_strategy(name: str, cls: type[Strategy]) -> None:
+    """Make ``strategy=name`` build ``cls`` (a subclass of Strategy)."""
+    if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
+        raise TypeError(f"register_strategy: expected a Strategy subclass, got {cls!r}")
+    STRATEGIES[name] = cls
+
+
+def make_strategy(strategy: Any, space: Space, *, mode: str, seed: int | None, kwargs: dict | None) -> Strategy:
+    """Build the strategy ``tune(strategy=...)`` names: a registered name, a Strategy class or an instance."""
+    kwargs = dict(kwargs or {})
+    if isinstance(strategy, Strategy):
+        if kwargs:
+            raise ValueError("strategy_kwargs: give them to your strategy's constructor when passing an instance")
+        return strategy
+    if isinstance(strategy, str):
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy: unknown name {strategy!r}; expected one of {sorted(STRATEGIES)}, "
+                             "a Strategy subclass, or a name added with register_strategy()")
+        cls = STRATEGIES[strategy]
+    elif inspect.isclass(strategy) and issubclass(strategy, Strategy):
+        cls = strategy
+    else:
+        raise ValueError(f"strategy: expected a name, a Strategy subclass or instance, got {strategy!r}")
+    try:
+        return cls(space, mode=mode, seed=seed, **kwargs)
+    except TypeError as exc:
+        raise ValueError(f"strategy_kwargs for {cls.name!r}: {exc}") from None
+
+
+__all__ = [
+    "BayesianSearch", "BeamSearch", "GridSearch", "LLMAgent", "LLMBranchingAgent", "RandomSearch", "STRATEGIES",
+    "Strategy", "Suggestion", "TreeSearch", "TrialRecord", "make_strategy", "register_strategy",
+]

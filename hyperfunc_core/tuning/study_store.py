@@ -1,0 +1,253 @@
+"""Where a study's trials and reports live: in memory (the default) or in the SQL tables.
+
+Both stores hand out trial numbers atomically (``claim``) so that several processes
+sharing one PostgreSQL study never run the same unique point twice and never exceed
+``max_trials``; a finished trial is written the moment it finishes, so a crash loses
+nothing that had finished.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from typing import Any
+
+from hyperfunc_core.tuning.strategies.base import TrialRecord
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def new_trial_id() -> str:
+    return f"trial_{uuid.uuid4().hex[:12]}"
+
+
+class StudyStore:
+    """The interface the sweep uses; a study is opened before anything else is called."""
+
+    name: str
+
+    def open(self, name: str, *, metric: str, mode: str, strategy: str, space: dict, settings: dict) -> None:
+        raise NotImplementedError
+
+    def trials(self) -> list[TrialRecord]:
+        raise NotImplementedError
+
+    def claim(self, params: dict, info: dict, key: str | None, max_trials: int) -> TrialRecord | None:
+        """A new running trial, or None when the study is full or ``key`` was already claimed."""
+        raise NotImplementedError
+
+    def report(self, trial: TrialRecord, step: int, metrics: dict) -> None:
+        raise NotImplementedError
+
+    def reports(self) -> dict[str, list[dict]]:
+        """Every trial's reported metrics in order, by trial_id."""
+        raise NotImplementedError
+
+    def finish(self, trial: TrialRecord) -> None:
+        raise NotImplementedError
+
+    def recover_interrupted(self) -> int:
+        """Mark running trials whose process on this host died as failed; returns how many."""
+        return 0
+
+
+class MemoryStudyStore(StudyStore):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._trials: list[TrialRecord] = []
+        self._reports: dict[str, list[dict]] = {}
+        self._keys: set[str] = set()
+
+    def open(self, name: str, **_: Any) -> None:
+        self.name = name
+
+    def trials(self) -> list[TrialRecord]:
+        with self._lock:
+            return list(self._trials)
+
+    def claim(self, params: dict, info: dict, key: str | None, max_trials: int) -> TrialRecord | None:
+        with self._lock:
+            if len(self._trials) >= max_trials or (key is not None and key in self._keys):
+                return None
+            if key is not None:
+                self._keys.add(key)
+            trial = TrialRecord(number=len(self._trials), trial_id=new_trial_id(), params=dict(params), info=dict(info))
+            self._trials.append(trial)
+            self._reports[trial.trial_id] = []
+            return trial
+
+    def report(self, trial: TrialRecord, step: int, metrics: dict) -> None:
+        with self._lock:
+            self._reports[trial.trial_id].append(dict(metrics, step=step))
+
+    def reports(self) -> dict[str, list[dict]]:
+        with self._lock:
+            return {k: list(v) for k, v in self._reports.items()}
+
+    def finish(self, trial: TrialRecord) -> None:
+        with self._lock:
+            self._trials[trial.number] = trial
+
+
+class SQLStudyStore(StudyStore):
+    """A study in the ``study``/``trial``/``trialreport`` tables of any SQLAlchemy URL."""
+
+    def __init__(self, url: str) -> None:
+        from hyperfunc_core.storage import get_engine
+
+        self.url = url
+        get_engine(url)  # fail fast on a bad URL, create tables
+        self.study_id: int | None = None
+
+    def open(self, name: str, *, metric: str, mode: str, strategy: str, space: dict, settings: dict) -> None:
+        from sqlalchemy.exc import IntegrityError
+        from sqlmodel import select
+
+        from hyperfunc_core.storage import Study, session_scope
+
+        self.name = name
+        for _ in range(3):
+            with session_scope(self.url) as s:
+                study = s.exec(select(Study).where(Study.name == name)).first()
+                if study is not None:
+                    if (study.metric, study.mode) != (metric, mode):
+                        raise ValueError(f"study_name {name!r}: exists with metric={study.metric!r}, mode={study.mode!r}; "
+                                         f"got metric={metric!r}, mode={mode!r}")
+                    self.study_id = study.id
+                    return
+            try:
+                with session_scope(self.url) as s:
+                    study = Study(name=name, metric=metric, mode=mode, strategy=strategy, space=space, settings=settings)
+                    s.add(study)
+                    s.flush()
+                    self.study_id = study.id
+                    return
+            except IntegrityError:  # another process created it first
+                continue
+        raise RuntimeError(f"could not open study {name!r}")
+
+    @staticmethod
+    def _record(row: Any) -> TrialRecord:
+        duration = (row.finished_at - row.started_at).total_seconds() if row.finished_at and row.started_at else None
+        return TrialRecord(number=row.number, trial_id=row.trial_id, params=row.params, state=row.state, value=row.value,
+                           score=row.score, metrics=row.metrics, artifacts=row.artifacts, info=row.info, error=row.error,
+                           duration_s=duration)
+
+    def trials(self) -> list[TrialRecord]:
+        from sqlmodel import select
+
+        from hyperfunc_core.storage import Trial, session_scope
+
+        with session_scope(self.url) as s:
+            rows = s.exec(select(Trial).where(Trial.study_id == self.study_id).order_by(Trial.number)).all()
+            return [self._record(r) for r in rows]
+
+    def claim(self, params: dict, info: dict, key: str | None, max_trials: int) -> TrialRecord | None:
+        from sqlalchemy import func
+        from sqlalchemy.exc import IntegrityError
+        from sqlmodel import select
+
+        from hyperfunc_core.storage import Trial, session_scope
+
+        for _ in range(50):
+            try:
+                with session_scope(self.url) as s:
+                    if key is not None and s.exec(select(Trial.id).where(Trial.study_id == self.study_id,
+                                                                         Trial.param_key == key)).first():
+                        return None
+                    count, top = s.exec(select(func.count(Trial.id), func.max(Trial.number))
+                                        .where(Trial.study_id == self.study_id)).one()
+                    if count >= max_trials:
+                        return None
+                    row = Trial(study_id=self.study_id, number=(top + 1) if top is not None else 0, trial_id=new_trial_id(),
+                                params=dict(params), param_key=key, info=dict(info), worker=WORKER_ID)
+                    s.add(row)
+                    s.flush()
+                    return self._record(row)
+            except IntegrityError:
+                continue  # another process took this number (or this key): look again
+        raise RuntimeError(f"study {self.name!r}: could not claim a trial number after 50 attempts")
+
+    def _trial_pk(self, trial: TrialRecord) -> int:
+        from sqlmodel import select
+
+        from hyperfunc_core.storage import Trial, session_scope
+
+        with session_scope(self.url) as s:
+            return s.exec(select(Trial.id).where(Trial.trial_id == trial.trial_id)).one()
+
+    def report(self, trial: TrialRecord, step: int, metrics: dict) -> None:
+        from hyperfunc_core.storage import TrialReport, session_scope
+
+        pk = trial.info.get("_pk") or self._trial_pk(trial)
+        trial.info["_pk"] = pk
+        with session_scope(self.url) as s:
+            s.add(TrialReport(trial_id=pk, step=step, metrics=metrics))
+
+    def reports(self) -> dict[str, list[dict]]:
+        from sqlmodel import select
+
+        from hyperfunc_core.storage import Trial, TrialReport, session_scope
+
+        with session_scope(self.url) as s:
+            rows = s.exec(select(Trial.trial_id, TrialReport.step, TrialReport.metrics)
+                          .join(TrialReport, TrialReport.trial_id == Trial.id)
+                          .where(Trial.study_id == self.study_id).order_by(TrialReport.id)).all()
+        out: dict[str, list[dict]] = {}
+        for trial_id, step, metrics in rows:
+            out.setdefault(trial_id, []).append(dict(metrics, step=step))
+        return out
+
+    def finish(self, trial: TrialRecord) -> None:
+        from sqlmodel import select
+
+        from hyperfunc_core.storage import Trial, session_scope, utcnow
+
+        info = {k: v for k, v in trial.info.items() if not k.startswith("_")}
+        with session_scope(self.url) as s:
+            row = s.exec(select(Trial).where(Trial.trial_id == trial.trial_id)).one()
+            row.state, row.value, row.score = trial.state, trial.value, trial.score
+            row.metrics, row.artifacts, row.info, row.error = trial.metrics, trial.artifacts, info, trial.error
+            row.finished_at = utcnow()
+            s.add(row)
+
+    def recover_interrupted(self) -> int:
+        from sqlmodel import select
+
+        from hyperfunc_core.storage import Trial, session_scope, utcnow
+
+        host = socket.gethostname()
+        recovered = 0
+        with session_scope(self.url) as s:
+            for row in s.exec(select(Trial).where(Trial.study_id == self.study_id, Trial.state == "running")).all():
+                worker_host, _, pid = (row.worker or "").rpartition(":")
+                if worker_host != host or not pid.isdigit() or _alive(int(pid)):
+                    continue
+                row.state, row.error, row.finished_at = "failed", "interrupted: its process died before it finished", utcnow()
+                row.param_key = None  # a unique point that never finished may be run again
+                s.add(row)
+                recovered += 1
+        return recovered
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def open_store(storage: Any) -> StudyStore:
+    """``None`` (in memory), a SQLAlchemy URL string, or a StudyStore instance."""
+    if storage is None:
+        return MemoryStudyStore()
+    if isinstance(storage, StudyStore):
+        return storage
+    if isinstance(storage, str):
+        return SQLStudyStore(storage)
+    raise ValueError(f"storage: expected None, a database URL such as 'sqlite:///experiments.db', or a StudyStore, got {storage!r}")

@@ -1,0 +1,249 @@
+"""The sweep loop: ask the strategy, claim a trial, run it, tell the strategy, repeat.
+
+``prepare_sweep`` validates every argument before any trial runs. ``Sweep.run`` takes a
+``submit`` function that starts one trial and returns a future of its finished record,
+so the same loop runs inside a Prefect flow (each trial a task) or on a plain thread
+pool (tests and the benchmark baseline). A resumed study replays its finished trials
+into the strategy and never runs them again.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+import pickle
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hyperfunc_core.tuning.early_stopping import make_policy
+from hyperfunc_core.tuning.space import Space
+from hyperfunc_core.tuning.strategies import make_strategy
+from hyperfunc_core.tuning.strategies.base import TrialRecord
+from hyperfunc_core.tuning.study_store import open_store
+from hyperfunc_core.tuning.trial_runner import TrialSetup, run_trial
+
+DEFAULT_MAX_TRIALS = 50
+Submit = Callable[[TrialRecord], "cf.Future[TrialRecord]"]
+
+
+@dataclass
+class Sweep:
+    setup: TrialSetup
+    study_name: str
+    max_trials: int
+    max_concurrent: int
+    max_time_s: float | None
+    show_progress: bool = False
+    show_summary: bool = False
+    recovered: int = 0
+    replayed: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+
+    # -- the loop --------------------------------------------------------------------
+    def run(self, submit: Submit, on_progress: Callable[["Sweep", list[TrialRecord], int], None] | None = None) -> dict:
+        strategy, store = self.setup.strategy, self.setup.store
+        pending: dict[cf.Future, TrialRecord] = {}
+        deadline = self.started_at + self.max_time_s if self.max_time_s else None
+        refused = 0
+        claimed = len(store.trials())  # local count; `claim` stays the arbiter when processes share a study
+        display = _Display(self) if self.show_progress else None
+        finished_now: list[TrialRecord] = []
+        try:
+            while True:
+                out_of_time = deadline is not None and time.monotonic() >= deadline
+                while (not out_of_time and len(pending) < self.max_concurrent and claimed < self.max_trials
+                       and not strategy.exhausted):
+                    suggestion = strategy.ask()
+                    if suggestion is None:
+                        break
+                    key = self.setup.space.key(suggestion.params) if suggestion.unique else None
+                    trial = store.claim(suggestion.params, suggestion.info, key, self.max_trials)
+                    if trial is None:
+                        if key is None or len(store.trials()) >= self.max_trials:
+                            out_of_time = True  # the study is full
+                            break
+                        refused += 1  # another process runs this point; ask for the next one
+                        if refused > 10_000:
+                            break
+                        continue
+                    claimed += 1
+                    pending[submit(trial)] = trial
+                if not pending:
+                    break
+                done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    trial = pending.pop(future)
+                    try:
+                        finished = future.result()
+                    except Exception as exc:  # noqa: BLE001 - the orchestrator failed the trial itself
+                        trial.state, trial.error = "failed", f"{type(exc).__name__}: {exc}"
+                        store.finish(trial)
+                        finished = trial
+                    strategy.tell(finished)
+                    finished_now.append(finished)
+                if on_progress is not None:
+                    on_progress(self, finished_now, len(pending))
+                if display is not None:
+                    display.update(finished_now, len(pending))
+        finally:
+            if display is not None:
+                display.close()
+        result = summarize(store.trials(), self.setup.metric, self.setup.mode, self.study_name, self.setup.space)
+        result["elapsed_s"] = time.monotonic() - self.started_at
+        result["resumed_trials"] = self.replayed
+        if self.show_summary:
+            print_summary(result)
+        return result
+
+
+def prepare_sweep(
+    objective: Callable[..., Any],
+    space: dict,
+    *,
+    strategy: Any = "random",
+    strategy_kwargs: dict | None = None,
+    max_trials: int | None = None,
+    max_concurrent: int = 1,
+    max_time_s: float | None = None,
+    metric: str = "score",
+    mode: str = "max",
+    early_stopping: Any = None,
+    early_stopping_kwargs: dict | None = None,
+    storage: Any = None,
+    study_name: str | None = None,
+    executor: str = "thread",
+    trial_timeout_s: float | None = None,
+    seed: int | None = None,
+    show_progress: bool = False,
+    show_summary: bool = False,
+) -> Sweep:
+    """Check every argument, open the study and rebuild the strategy from its finished trials."""
+    if not callable(objective):
+        raise ValueError(f"objective: expected a callable objective(ctx, **params), got {objective!r}")
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode: expected 'max' or 'min', got {mode!r}")
+    if not isinstance(metric, str) or not metric:
+        raise ValueError(f"metric: expected 'score' or the name of a metric, got {metric!r}")
+    if executor not in ("thread", "process"):
+        raise ValueError(f"executor: expected 'thread' or 'process', got {executor!r}")
+    if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
+        raise ValueError(f"max_concurrent: expected an integer >= 1, got {max_concurrent!r}")
+    if max_trials is not None and (isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 1):
+        raise ValueError(f"max_trials: expected an integer >= 1 or None, got {max_trials!r}")
+    for name, value in (("max_time_s", max_time_s), ("trial_timeout_s", trial_timeout_s)):
+        if value is not None and (not isinstance(value, (int, float)) or value <= 0 or math.isnan(value)):
+            raise ValueError(f"{name}: expected a positive number of seconds or None, got {value!r}")
+    if executor == "process":
+        try:
+            pickle.dumps(objective)
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(f"objective: executor='process' needs an importable, picklable function ({exc})") from None
+    parsed = Space(space)
+    built = make_strategy(strategy, parsed, mode=mode, seed=seed, kwargs=strategy_kwargs)
+    policy = make_policy(early_stopping, early_stopping_kwargs, metric, mode)
+    store = open_store(storage)
+    name = study_name or f"study_{uuid.uuid4().hex[:8]}"
+    store.open(name, metric=metric, mode=mode, strategy=built.name, space=parsed.describe(),
+               settings={"strategy_kwargs": {k: v for k, v in (strategy_kwargs or {}).items() if not callable(v)},
+                         "seed": seed})
+    sweep = Sweep(
+        setup=TrialSetup(objective, parsed, store, metric, mode, built, policy, executor, trial_timeout_s),
+        study_name=name,
+        max_trials=max_trials or built.max_trials_hint() or DEFAULT_MAX_TRIALS,
+        max_concurrent=max_concurrent,
+        max_time_s=max_time_s,
+        show_progress=show_progress,
+        show_summary=show_summary,
+    )
+    sweep.recovered = store.recover_interrupted()
+    for trial in store.trials():
+        if trial.finished:
+            built.tell(trial)
+            sweep.replayed += 1
+    return sweep
+
+
+def run_locally(sweep: Sweep) -> dict:
+    """Run a sweep on a thread pool, without Prefect (tests and benchmark baselines)."""
+    with cf.ThreadPoolExecutor(sweep.max_concurrent) as pool:
+        return sweep.run(lambda trial: pool.submit(run_trial, sweep.setup, trial))
+
+
+# -- results -------------------------------------------------------------------------
+def trial_dict(trial: TrialRecord, space: Space) -> dict:
+    """A finished trial for results and tables, with the nested parameters the objective got."""
+    return {
+        "trial_id": trial.trial_id,
+        "number": trial.number,
+        "state": trial.state,
+        "params": space.unflatten(trial.params),
+        "score": trial.score,
+        "value": trial.value,
+        "metrics": trial.metrics,
+        "artifacts": trial.artifacts,
+        "info": {k: v for k, v in trial.info.items() if not k.startswith("_")},
+        "error": trial.error,
+        "duration_s": trial.duration_s,
+    }
+
+
+def summarize(trials: list[TrialRecord], metric: str, mode: str, study_name: str, space: Space) -> dict:
+    """The seed's result dictionary: ``best`` plus every trial and counts by state."""
+    complete = [t for t in trials if t.state == "complete" and t.value is not None]
+    best = (max if mode == "max" else min)(complete, key=lambda t: t.value) if complete else None
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state] = counts.get(t.state, 0) + 1
+    return {
+        "best": None if best is None else {
+            "trial_id": best.trial_id, "params": space.unflatten(best.params), "score": best.score,
+            "metrics": best.metrics, "value": best.value,
+        },
+        "trials": [trial_dict(t, space) for t in trials],
+        "study_name": study_name,
+        "metric": metric,
+        "mode": mode,
+        "counts": counts,
+    }
+
+
+def print_summary(result: dict, top: int = 10) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    mode = result["mode"]
+    ranked = sorted((t for t in result["trials"] if t["state"] == "complete"), key=lambda t: t["value"],
+                    reverse=mode == "max")[:top]
+    table = Table(title=f"study {result['study_name']}: top {len(ranked)} by {result['metric']} ({mode})")
+    for column in ("#", "trial", result["metric"], "params"):
+        table.add_column(column)
+    for t in ranked:
+        table.add_row(str(t["number"]), t["trial_id"], f"{t['value']:.6g}", str(t["params"]))
+    Console().print(table)
+    Console().print(f"trials by state: {result['counts']}")
+
+
+class _Display:
+    """A rich live bar: done/total, running, best so far."""
+
+    def __init__(self, sweep: Sweep) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.sweep = sweep
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+        done = sweep.replayed
+        self.task = self.progress.add_task(sweep.study_name, total=sweep.max_trials, completed=done, status="")
+        self.progress.start()
+
+    def update(self, finished: list[TrialRecord], running: int) -> None:
+        trials = [t for t in self.sweep.setup.strategy.trials if t.state == "complete" and t.value is not None]
+        best = (max if self.sweep.setup.mode == "max" else min)((t.value for t in trials), default=None)
+        status = f"running {running} | best {best:.6g}" if best is not None else f"running {running}"
+        self.progress.update(self.task, completed=self.sweep.replayed + len(finished), status=status)
+
+    def close(self) -> None:
+        self.progress.stop()

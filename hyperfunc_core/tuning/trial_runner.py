@@ -1,0 +1,178 @@
+"""Running one trial: the objective in this thread or in a fresh process, its reports
+streamed to storage, early stopping applied, and any failure turned into a record.
+
+A trial that raises, returns NaN, names a missing metric or overruns its time limit ends
+as ``failed`` with its error; one stopped by a policy ends as ``pruned``. Nothing here
+raises for a bad trial, so the sweep always goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hyperfunc_core.tuning.early_stopping import MedianStoppingPolicy
+from hyperfunc_core.tuning.objective import TrialContext, TrialPruned, as_result, metric_value
+from hyperfunc_core.tuning.space import Space
+from hyperfunc_core.tuning.strategies.base import Strategy, TrialRecord
+from hyperfunc_core.tuning.study_store import StudyStore
+
+
+@dataclass
+class TrialSetup:
+    """Everything a trial needs besides its record; one per sweep."""
+
+    objective: Callable[..., Any]
+    space: Space
+    store: StudyStore
+    metric: str
+    mode: str
+    strategy: Strategy
+    policy: MedianStoppingPolicy | None = None
+    executor: str = "thread"
+    timeout_s: float | None = None
+
+
+def _error_text(exc: BaseException) -> str:
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
+    return f"{type(exc).__name__}: {exc}\n{tb}"[:4000]
+
+
+class _Reporter:
+    """Stores each report and decides whether the trial should stop."""
+
+    def __init__(self, setup: TrialSetup, trial: TrialRecord) -> None:
+        self.setup, self.trial = setup, trial
+        self.reports: list[tuple[int, dict]] = []
+        self.stopped_by: str | None = None
+
+    def __call__(self, step: int, metrics: dict) -> bool:
+        self.setup.store.report(self.trial, step, metrics)
+        self.reports.append((step, metrics))
+        if self.stopped_by:
+            return True
+        if self.setup.strategy.should_prune(self.trial, self.reports, self.setup.metric):
+            self.stopped_by = f"strategy {self.setup.strategy.name}"
+        elif self.setup.policy is not None and len(self.reports) % self.setup.policy.check_interval == 0:
+            others = [r for tid, r in self.setup.store.reports().items() if tid != self.trial.trial_id]
+            if self.setup.policy.should_stop([m for _, m in self.reports], others):
+                self.stopped_by = "early stopping policy"
+        return self.stopped_by is not None
+
+
+def run_trial(setup: TrialSetup, trial: TrialRecord) -> TrialRecord:
+    """Run the objective for ``trial``, store the outcome, and return the finished record."""
+    started = time.perf_counter()
+    params = setup.space.unflatten(trial.params)
+    reporter = _Reporter(setup, trial)
+    try:
+        if setup.executor == "process":
+            returned = _run_in_process(setup, trial, params, reporter)
+        else:
+            returned = _run_in_thread(setup, trial, params, reporter)
+        result = as_result(returned)
+        trial.score = result.score
+        trial.metrics, trial.artifacts = result.metrics, result.artifacts
+        trial.value = metric_value(result, setup.metric, reporter.reports)
+        if math.isnan(trial.score):
+            raise ValueError("objective returned a NaN score")
+        trial.state = "pruned" if reporter.stopped_by else "complete"
+        if reporter.stopped_by:
+            trial.info["pruned_by"] = reporter.stopped_by
+    except TrialPruned:
+        trial.state = "pruned"
+        trial.info["pruned_by"] = reporter.stopped_by or "objective"
+    except Exception as exc:  # noqa: BLE001 - a failing trial is recorded, never fatal
+        trial.state, trial.error = "failed", _error_text(exc)
+        trial.value = None
+    trial.duration_s = time.perf_counter() - started
+    setup.store.finish(trial)
+    return trial
+
+
+def _run_in_thread(setup: TrialSetup, trial: TrialRecord, params: dict, reporter: _Reporter) -> Any:
+    ctx = TrialContext(trial.trial_id, trial.number, params, on_report=reporter)
+    if not setup.timeout_s:
+        return setup.objective(ctx, **params)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = setup.objective(ctx, **params)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"trial-{trial.number}", daemon=True)
+    worker.start()
+    worker.join(setup.timeout_s)
+    if worker.is_alive():
+        ctx.stop()  # a thread cannot be killed: ask it to stop and stop waiting for it
+        raise TimeoutError(f"trial overran its {setup.timeout_s:g} s limit (the thread was asked to stop via should_stop())")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+class _ProcessContext(TrialContext):
+    """The ``ctx`` inside a trial process: reports go to the parent, stop comes from it."""
+
+    def __init__(self, trial_id: str, number: int, params: dict, outbox: Any, stop_event: Any) -> None:
+        super().__init__(trial_id, number, params)
+        self._outbox, self._stop_event = outbox, stop_event
+
+    def report(self, step: int | None = None, **metrics: Any) -> None:
+        super().report(step, **metrics)
+        step, clean = self.reports[-1]
+        self._outbox.put(("report", step, clean))
+
+    def should_stop(self) -> bool:
+        return self._stop_event.is_set()
+
+
+def _process_main(objective: Callable, params: dict, trial_id: str, number: int, outbox: Any, stop_event: Any) -> None:
+    ctx = _ProcessContext(trial_id, number, params, outbox, stop_event)
+    try:
+        outbox.put(("result", as_result(objective(ctx, **params)), None))
+    except TrialPruned:
+        outbox.put(("pruned", None, None))
+    except BaseException as exc:  # noqa: BLE001 - sent to the parent
+        outbox.put(("error", None, _error_text(exc)))
+
+
+def _run_in_process(setup: TrialSetup, trial: TrialRecord, params: dict, reporter: _Reporter) -> Any:
+    mp = multiprocessing.get_context("spawn")
+    outbox, stop_event = mp.Queue(), mp.Event()
+    proc = mp.Process(target=_process_main, args=(setup.objective, params, trial.trial_id, trial.number, outbox, stop_event),
+                      daemon=True)
+    proc.start()
+    deadline = time.monotonic() + setup.timeout_s if setup.timeout_s else None
+    try:
+        while True:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"trial overran its {setup.timeout_s:g} s limit; its process was terminated")
+            try:
+                kind, first, second = outbox.get(timeout=0.05)
+            except queue.Empty:
+                if not proc.is_alive() and outbox.empty():
+                    raise RuntimeError(f"trial process exited with code {proc.exitcode} before returning a result")
+                continue
+            if kind == "report":  # (step, metrics)
+                if reporter(first, second):
+                    stop_event.set()
+            elif kind == "result":  # (ObjectiveResult, None)
+                return first
+            elif kind == "pruned":
+                raise TrialPruned()
+            else:  # ("error", None, traceback text)
+                raise RuntimeError(f"objective raised in its process: {second}")
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(5)

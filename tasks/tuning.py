@@ -1,0 +1,25 @@
+"""The trial task: one objective evaluation, retryable, stored as it happens."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.runtime import task_run
+
+from hyperfunc_core.tuning.strategies.base import TrialRecord
+from hyperfunc_core.tuning.trial_runner import TrialSetup, run_trial
+
+
+def _trial_name() -> str:
+    params = task_run.parameters or {}
+    trial = params.get("trial")
+    return f"trial-{trial.number}" if trial is not None else "trial"
+
+
+@task(name="run-trial", task_run_name=_trial_name, persist_result=False, cache_policy=None)
+def run_trial_task(setup: TrialSetup, trial: TrialRecord, retries: int = 0) -> TrialRecord:
+    """Run one trial. With ``retries``, a failed attempt raises so that Prefect retries it;
+    the last attempt's failure is recorded and returned, so the sweep goes on."""
+    finished = run_trial(setup, trial)
+    if finished.state == "failed" and task_run.run_count <= retries:
+        raise RuntimeError(f"trial {trial.number} failed (attempt {task_run.run_count}): {finished.error}")
+    return finished
