@@ -252,3 +252,10 @@ def test_llm_branching_agent_builds_a_tree_from_llm_variations(llm_server):
     garbage = run(lambda ctx, x: x, {"x": Float(0, 1)}, strategy="llm_branching_agent", seed=1,
                   strategy_kwargs={"llm": gateway, "max_depth": 1, "beam_width": 1, "branch_factor": 2})
     assert {t["info"]["source"] for t in garbage["trials"] if t["info"]["depth"] == 1} == {"fallback"}
+
+
+def test_progress_bar_and_summary_table(capsys):
+    result = run(quadratic, {"x": Float(-3, 3)}, max_trials=6, study_name="shown", show_progress=True, show_summary=True)
+    out = capsys.readouterr().out
+    assert "study shown: top 6 by score (max)" in out and "6/6" in out and "best" in out
+    assert result["best"]["trial_id"] in out

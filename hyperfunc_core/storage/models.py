@@ -47,7 +47,7 @@ class Trial(SQLModel, table=True):
     study_id: int = Field(foreign_key="study.id", index=True)
     number: int
     trial_id: str = Field(index=True)
-    state: str = Field(default="running", index=True)  # running | complete | failed | pruned
+    state: str = Field(default="running", index=True)  # running | complete | failed | pruned | interrupted
     params: dict = _json()
     # Set only where a strategy must never run the same point twice (grid search).
     param_key: str | None = Field(default=None)

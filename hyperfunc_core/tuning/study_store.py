@@ -49,7 +49,7 @@ class StudyStore:
         raise NotImplementedError
 
     def recover_interrupted(self) -> int:
-        """Mark running trials whose process on this host died as failed; returns how many."""
+        """Mark running trials whose process on this host died as interrupted; returns how many."""
         return 0
 
 
@@ -157,8 +157,9 @@ class SQLStudyStore(StudyStore):
                     if key is not None and s.exec(select(Trial.id).where(Trial.study_id == self.study_id,
                                                                          Trial.param_key == key)).first():
                         return None
-                    count, top = s.exec(select(func.count(Trial.id), func.max(Trial.number))
-                                        .where(Trial.study_id == self.study_id)).one()
+                    top = s.exec(select(func.max(Trial.number)).where(Trial.study_id == self.study_id)).one()
+                    count = s.exec(select(func.count(Trial.id)).where(Trial.study_id == self.study_id,
+                                                                      Trial.state != "interrupted")).one()
                     if count >= max_trials:
                         return None
                     row = Trial(study_id=self.study_id, number=(top + 1) if top is not None else 0, trial_id=new_trial_id(),
@@ -225,7 +226,8 @@ class SQLStudyStore(StudyStore):
                 worker_host, _, pid = (row.worker or "").rpartition(":")
                 if worker_host != host or not pid.isdigit() or _alive(int(pid)):
                     continue
-                row.state, row.error, row.finished_at = "failed", "interrupted: its process died before it finished", utcnow()
+                # Not finished, so neither counted against max_trials nor told to the strategy.
+                row.state, row.error, row.finished_at = "interrupted", "its process died before the trial finished", utcnow()
                 row.param_key = None  # a unique point that never finished may be run again
                 s.add(row)
                 recovered += 1

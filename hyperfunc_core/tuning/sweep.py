@@ -48,7 +48,7 @@ class Sweep:
         pending: dict[cf.Future, TrialRecord] = {}
         deadline = self.started_at + self.max_time_s if self.max_time_s else None
         refused = 0
-        claimed = len(store.trials())  # local count; `claim` stays the arbiter when processes share a study
+        claimed = sum(t.state != "interrupted" for t in store.trials())  # local count; `claim` stays the arbiter when processes share a study
         display = _Display(self) if self.show_progress else None
         finished_now: list[TrialRecord] = []
         try:

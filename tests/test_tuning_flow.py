@@ -1,0 +1,66 @@
+"""tune() as a Prefect flow: the seed's quick start, retries, artifacts, display."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hyperfunc_core import Choice, Float, ObjectiveResult, tune
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def test_seed_quick_start_runs_as_a_flow_with_artifacts():
+    def objective(ctx, learning_rate: float, optimizer: str) -> ObjectiveResult:
+        score = -abs(learning_rate - 0.01) + (0.1 if optimizer == "adam" else 0.0)
+        ctx.report(step=0, score=score)
+        return ObjectiveResult(score=score)
+
+    result = tune(
+        objective=objective,
+        space={"learning_rate": Float(0.0001, 0.1, log=True), "optimizer": Choice(["adam", "sgd", "rmsprop"])},
+        strategy="random", max_trials=12, max_concurrent=4, study_name="quick-start", seed=0,
+        show_progress=True, show_summary=True,
+    )
+    assert len(result["trials"]) == 12 and result["counts"] == {"complete": 12}
+    assert set(result["best"]) >= {"trial_id", "params", "score", "metrics"}
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterName
+
+    async def check():
+        async with get_client() as client:
+            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["tune-quick-start"])))
+            assert len(runs) == 1 and runs[0].state.is_completed()
+            artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["trials-quick-start"])))
+            assert artifacts and artifacts[0].type == "table" and len(artifacts[0].data if isinstance(artifacts[0].data, list) else __import__("json").loads(artifacts[0].data)) == 12
+            tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["tune-quick-start"])))
+            assert len(tasks) == 12 and {t.name for t in tasks} == {f"trial-{i}" for i in range(12)}
+            progress = await client.read_artifacts(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["tune-quick-start"])))
+            assert any(a.type == "progress" and float(a.data) == 100.0 for a in progress)
+
+    asyncio.run(check())
+
+
+def test_trial_retries_rerun_a_failed_trial():
+    attempts: dict[float, int] = {}
+
+    def flaky(ctx, x: float) -> float:
+        attempts[x] = attempts.get(x, 0) + 1
+        if attempts[x] == 1:
+            raise ConnectionError("transient")
+        return x
+
+    result = tune(flaky, {"x": Choice([1.0, 2.0])}, strategy="grid", trial_retries=1)
+    assert result["counts"] == {"complete": 2} and attempts == {1.0: 2, 2.0: 2}
+    failing = tune(lambda ctx, x: 1 / 0, {"x": Choice([1.0])}, strategy="grid", trial_retries=1)
+    assert failing["counts"] == {"failed": 1} and "ZeroDivisionError" in failing["trials"][0]["error"]
+    assert failing["best"] is None
+
+
+def test_invalid_input_fails_before_the_flow_starts():
+    with pytest.raises(ValueError, match="'lr': Float needs low < high"):
+        tune(lambda ctx, lr: lr, {"lr": Float(1.0, 0.5)})
+    with pytest.raises(ValueError, match="trial_retries"):
+        tune(lambda ctx, lr: lr, {"lr": Float(0.1, 0.5)}, trial_retries=-1)

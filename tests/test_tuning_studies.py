@@ -1,0 +1,108 @@
+"""Persistent studies: resume on SQLite and PostgreSQL, processes sharing one study, crash and resume."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hyperfunc_core import Choice, Float, Int
+from hyperfunc_core.tuning.sweep import prepare_sweep, run_locally
+
+from conftest import postgres_url_or_skip
+
+TESTS = Path(__file__).parent
+
+
+def read_log(path: Path) -> list[tuple[int, int]]:
+    return [tuple(int(v) for v in line.split(",")[:2]) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_study_resumes_and_reuses_finished_trials(database_url, tmp_path, monkeypatch):
+    from tuning_objectives import logged
+
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("TUNING_LOG", str(log))
+    space = {"a": Int(0, 9), "b": Int(0, 9)}
+    first = run_locally(prepare_sweep(logged, space, strategy="random", max_trials=5, storage=database_url,
+                                      study_name="resume-me", seed=1))
+    assert len(first["trials"]) == 5 and len(read_log(log)) == 5
+    second = run_locally(prepare_sweep(logged, space, strategy="random", max_trials=8, storage=database_url,
+                                       study_name="resume-me", seed=2))
+    assert second["resumed_trials"] == 5 and len(second["trials"]) == 8
+    assert len(read_log(log)) == 8  # only the three new trials ran
+    assert [t["trial_id"] for t in second["trials"][:5]] == [t["trial_id"] for t in first["trials"]]
+    with pytest.raises(ValueError, match="study_name 'resume-me': exists with metric='score', mode='max'"):
+        prepare_sweep(logged, space, storage=database_url, study_name="resume-me", mode="min")
+
+
+def test_reports_are_stored_as_they_happen(database_url):
+    from sqlmodel import select
+
+    from hyperfunc_core.storage import Trial, TrialReport, session_scope
+    from tuning_objectives import quadratic
+
+    run_locally(prepare_sweep(quadratic, {"x": Float(0, 2)}, max_trials=2, storage=database_url, study_name="rep"))
+    with session_scope(database_url) as s:
+        assert len(s.exec(select(TrialReport)).all()) == 6
+        assert {t.state for t in s.exec(select(Trial)).all()} == {"complete"}
+
+
+def _worker(url: str, log: Path, study: str, extra_env: dict | None = None) -> subprocess.Popen:
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from hyperfunc_core import Int\n"
+        "from hyperfunc_core.tuning.sweep import prepare_sweep, run_locally\n"
+        "from tuning_objectives import logged\n"
+        "run_locally(prepare_sweep(logged, {'a': Int(0, 3), 'b': Int(0, 5)}, strategy='grid', max_concurrent=2,\n"
+        "            storage=%r, study_name=%r))\n"
+    ) % (str(TESTS), url, study)
+    env = dict(os.environ, TUNING_LOG=str(log), TRIAL_SLEEP="0.05", **(extra_env or {}))
+    return subprocess.Popen([sys.executable, "-c", code], env=env)
+
+
+@pytest.mark.postgres
+def test_processes_share_a_postgres_study_without_repeating_a_grid_point(tmp_path):
+    from sqlmodel import SQLModel, select
+
+    from hyperfunc_core.storage import Trial, get_engine, session_scope
+
+    url = postgres_url_or_skip()
+    SQLModel.metadata.drop_all(get_engine(url))
+    SQLModel.metadata.create_all(get_engine(url))
+    log = tmp_path / "calls.log"
+    workers = [_worker(url, log, "shared-grid") for _ in range(3)]
+    assert [w.wait(timeout=180) for w in workers] == [0, 0, 0]
+    calls = read_log(log)
+    assert len(calls) == 24 and len(set(calls)) == 24  # every point of the 4 x 6 grid exactly once
+    pids = {line.split(",")[2] for line in log.read_text().splitlines()}
+    assert len(pids) >= 2  # the work really was shared
+    with session_scope(url) as s:
+        rows = s.exec(select(Trial)).all()
+        assert len(rows) == 24 and {r.state for r in rows} == {"complete"}
+        assert sorted(r.number for r in rows) == list(range(24))
+
+
+def test_crash_mid_sweep_then_resume_loses_and_reruns_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    log = tmp_path / "calls.log"
+    crashed = _worker(url, log, "crashy", {"CRASH_AT": "23"})  # a=2, b=3 kills the process
+    assert crashed.wait(timeout=180) == 17
+    before = read_log(log)
+    assert (2, 3) in before and 0 < len(before) < 24
+    from hyperfunc_core.tuning.study_store import SQLStudyStore
+    store = SQLStudyStore(url)
+    store.open("crashy", metric="score", mode="max", strategy="grid", space={}, settings={})
+    finished_before = {(t.params["a"], t.params["b"]) for t in store.trials() if t.state == "complete"}
+    assert len(finished_before) >= 10 and (2, 3) not in finished_before
+    resumed = _worker(url, log, "crashy")
+    assert resumed.wait(timeout=180) == 0
+    after = read_log(log)[len(before):]
+    assert not finished_before & set(after)  # no finished trial ran again
+    assert set(before) | set(after) == {(a, b) for a in range(4) for b in range(6)}
+    states = [t.state for t in store.trials()]
+    assert states.count("complete") == 24
+    assert set(states) - {"complete"} <= {"interrupted"}  # trials cut short by the crash say so
