@@ -253,3 +253,32 @@ def open_store(storage: Any) -> StudyStore:
     if isinstance(storage, str):
         return SQLStudyStore(storage)
     raise ValueError(f"storage: expected None, a database URL such as 'sqlite:///experiments.db', or a StudyStore, got {storage!r}")
+
+
+def find_study(url: str, name: str) -> Any:
+    """The ``Study`` row named ``name``, or None."""
+    from sqlmodel import select
+
+    from hyperfunc_core.storage import Study, session_scope
+
+    with session_scope(url) as s:
+        return s.exec(select(Study).where(Study.name == name)).first()
+
+
+def list_studies(url: str) -> list[dict]:
+    """Every study with its trial counts by state and best monitored value."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from hyperfunc_core.storage import Study, Trial, session_scope
+
+    with session_scope(url) as s:
+        out = []
+        for study in s.exec(select(Study).order_by(Study.id)).all():
+            counts = dict(s.exec(select(Trial.state, func.count(Trial.id)).where(Trial.study_id == study.id)
+                                 .group_by(Trial.state)).all())
+            pick = func.max if study.mode == "max" else func.min
+            best = s.exec(select(pick(Trial.value)).where(Trial.study_id == study.id, Trial.state == "complete")).one()
+            out.append({"name": study.name, "strategy": study.strategy, "metric": study.metric, "mode": study.mode,
+                        "counts": counts, "best": best})
+        return out

@@ -1,0 +1,101 @@
+"""``hyperfunc tune``, ``hyperfunc studies`` and ``hyperfunc study``."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hyperfunc_core.cli import app
+from hyperfunc_core.cli.loading import load_target
+
+
+
+def console() -> Console:
+    """A console made per command, so it takes the terminal's (or $COLUMNS') current width."""
+    return Console()
+
+
+@app.command()
+def tune(
+    target: str = typer.Argument(..., help="FILE:OBJECTIVE, e.g. sweep.py:objective"),
+    space_var: str = typer.Option("SPACE", help="Name of the search-space dict in FILE."),
+    options_var: str = typer.Option("TUNE_OPTIONS", help="Name of an optional dict of tune() options in FILE."),
+    strategy: Optional[str] = typer.Option(None, help="random, grid, beam_search, bayesian, llm_agent, llm_branching_agent"),
+    max_trials: Optional[int] = typer.Option(None),
+    max_concurrent: Optional[int] = typer.Option(None),
+    metric: Optional[str] = typer.Option(None),
+    mode: Optional[str] = typer.Option(None, help="max or min"),
+    storage: Optional[str] = typer.Option(None, help="Database URL; default: this project's database."),
+    study_name: Optional[str] = typer.Option(None, help="Run again with the same name to resume."),
+    early_stopping: Optional[str] = typer.Option(None, help="median, aggressive or patient"),
+    executor: Optional[str] = typer.Option(None, help="thread or process"),
+    seed: Optional[int] = typer.Option(None),
+) -> None:
+    """Tune OBJECTIVE in FILE over the space FILE defines; flags override FILE's TUNE_OPTIONS."""
+    from hyperfunc_core.settings import get_settings
+    from hyperfunc_core.tuning import tune as run_tune
+
+    module, objective = load_target(target, "objective")
+    if not hasattr(module, space_var):
+        raise typer.BadParameter(f"{target.rpartition(':')[0]} defines no search space named {space_var!r}")
+    options = dict(getattr(module, options_var, {}) or {})
+    flags = {"strategy": strategy, "max_trials": max_trials, "max_concurrent": max_concurrent, "metric": metric,
+             "mode": mode, "storage": storage, "study_name": study_name, "early_stopping": early_stopping,
+             "executor": executor, "seed": seed}
+    options.update({k: v for k, v in flags.items() if v is not None})
+    options.setdefault("storage", get_settings().resolved_database_url)
+    options.setdefault("show_progress", True)
+    options.setdefault("show_summary", True)
+    result = run_tune(objective, getattr(module, space_var), **options)
+    best = result["best"]
+    console().print(f"study [bold]{result['study_name']}[/]: best {result['metric']} = "
+                  f"{best['value'] if best else 'n/a'} with {best['params'] if best else '-'}")
+
+
+def _url(storage: Optional[str]) -> str:
+    from hyperfunc_core.settings import get_settings
+
+    return storage or get_settings().resolved_database_url
+
+
+@app.command()
+def studies(storage: Optional[str] = typer.Option(None, help="Database URL; default: this project's database.")) -> None:
+    """List the studies in a database with their trial counts and best values."""
+    from hyperfunc_core.tuning.study_store import list_studies
+
+    table = Table(title="studies")
+    for column in ("name", "strategy", "metric", "trials", "complete", "failed", "pruned", "best"):
+        table.add_column(column)
+    for row in list_studies(_url(storage)):
+        counts = row["counts"]
+        table.add_row(row["name"], row["strategy"], f"{row['metric']} ({row['mode']})", str(sum(counts.values())),
+                      str(counts.get("complete", 0)), str(counts.get("failed", 0)), str(counts.get("pruned", 0)),
+                      "" if row["best"] is None else f"{row['best']:.6g}")
+    console().print(table)
+
+
+@app.command()
+def study(
+    name: str = typer.Argument(..., help="The study's name."),
+    storage: Optional[str] = typer.Option(None, help="Database URL; default: this project's database."),
+) -> None:
+    """Show every trial of one study."""
+    from hyperfunc_core.tuning.study_store import SQLStudyStore, find_study
+
+    url = _url(storage)
+    found = find_study(url, name)
+    if found is None:
+        console().print(f"[red]no study named {name!r} in {url}[/]")
+        raise typer.Exit(1)
+    store = SQLStudyStore(url)
+    store.open(name, metric=found.metric, mode=found.mode, strategy=found.strategy, space={}, settings={})
+    table = Table(title=f"study {name}: {found.strategy}, {found.metric} ({found.mode})")
+    for column in ("#", "trial", "state", found.metric, "params", "error"):
+        table.add_column(column)
+    for t in store.trials():
+        table.add_row(str(t.number), t.trial_id, t.state, "" if t.value is None else f"{t.value:.6g}", str(t.params),
+                      (t.error or "").splitlines()[0] if t.error else "")
+    console().print(table)

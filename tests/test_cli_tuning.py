@@ -1,0 +1,41 @@
+"""`hyperfunc tune`, `studies` and `study` on a file that defines an objective and a space."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from hyperfunc_core.cli import app
+
+SWEEP_FILE = '''
+from hyperfunc_core import Float, Choice, ObjectiveResult
+
+SPACE = {"x": Float(-2.0, 2.0), "kind": Choice(["a", "b"])}
+TUNE_OPTIONS = {"strategy": "random", "max_trials": 3, "seed": 0}
+
+def objective(ctx, x, kind):
+    return ObjectiveResult(score=-(x - 1.0) ** 2 + (kind == "b"))
+'''
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_tune_then_list_and_show_the_study(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    path = tmp_path / "sweep.py"
+    path.write_text(SWEEP_FILE)
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    runner = CliRunner()
+    result = runner.invoke(app, ["tune", f"{path}:objective", "--storage", url, "--study-name", "cli-study",
+                                 "--max-trials", "5"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "study cli-study: best score" in result.output
+    listed = runner.invoke(app, ["studies", "--storage", url], terminal_width=200)
+    assert listed.exit_code == 0 and "cli-study" in listed.output and "random" in listed.output
+    row = next(line for line in listed.output.splitlines() if "cli-study" in line)
+    assert "│ 5 " in row  # the flag overrode TUNE_OPTIONS' max_trials
+    shown = runner.invoke(app, ["study", "cli-study", "--storage", url], terminal_width=200)
+    assert shown.exit_code == 0 and shown.output.count("complete") == 5
+    missing = runner.invoke(app, ["study", "nope", "--storage", url])
+    assert missing.exit_code == 1 and "no study named 'nope'" in missing.output
+    bad = runner.invoke(app, ["tune", f"{path}:nothing", "--storage", url])
+    assert bad.exit_code != 0 and "no objective named 'nothing'" in bad.output
