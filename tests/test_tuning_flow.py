@@ -35,7 +35,11 @@ def test_seed_quick_start_runs_as_a_flow_with_artifacts():
             assert len(runs) == 1 and runs[0].state.is_completed()
             artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["trials-quick-start"])))
             assert artifacts and artifacts[0].type == "table" and len(artifacts[0].data if isinstance(artifacts[0].data, list) else __import__("json").loads(artifacts[0].data)) == 12
-            tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["tune-quick-start"])))
+            for _ in range(60):  # task runs reach the API through events, a moment after the flow ends
+                tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["tune-quick-start"])))
+                if len(tasks) == 12:
+                    break
+                await asyncio.sleep(0.25)
             assert len(tasks) == 12 and {t.name for t in tasks} == {f"trial-{i}" for i in range(12)}
             progress = await client.read_artifacts(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["tune-quick-start"])))
             assert any(a.type == "progress" and float(a.data) == 100.0 for a in progress)
