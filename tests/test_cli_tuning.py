@@ -24,11 +24,21 @@ def test_tune_then_list_and_show_the_study(tmp_path, monkeypatch):
     path = tmp_path / "sweep.py"
     path.write_text(SWEEP_FILE)
     url = f"sqlite:///{tmp_path / 'cli.db'}"
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    # A subprocess, not CliRunner: Prefect's console log handler would keep CliRunner's
+    # stream, which is closed afterwards, and later flows in this session would fail on it.
+    env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value(), COLUMNS="200")
+    hyperfunc = os.path.join(os.path.dirname(sys.executable), "hyperfunc")
+    result = subprocess.run([hyperfunc, "tune", f"{path}:objective", "--storage", url, "--study-name", "cli-study",
+                             "--max-trials", "5"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "study cli-study: best score" in result.stdout
     runner = CliRunner()
-    result = runner.invoke(app, ["tune", f"{path}:objective", "--storage", url, "--study-name", "cli-study",
-                                 "--max-trials", "5"], terminal_width=200)
-    assert result.exit_code == 0, result.output
-    assert "study cli-study: best score" in result.output
     listed = runner.invoke(app, ["studies", "--storage", url], terminal_width=200)
     assert listed.exit_code == 0 and "cli-study" in listed.output and "random" in listed.output
     row = next(line for line in listed.output.splitlines() if "cli-study" in line)
@@ -37,5 +47,5 @@ def test_tune_then_list_and_show_the_study(tmp_path, monkeypatch):
     assert shown.exit_code == 0 and shown.output.count("complete") == 5
     missing = runner.invoke(app, ["study", "nope", "--storage", url])
     assert missing.exit_code == 1 and "no study named 'nope'" in missing.output
-    bad = runner.invoke(app, ["tune", f"{path}:nothing", "--storage", url])
-    assert bad.exit_code != 0 and "no objective named 'nothing'" in bad.output
+    bad = subprocess.run([hyperfunc, "tune", f"{path}:nothing", "--storage", url], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "no objective named 'nothing'" in bad.stdout + bad.stderr
