@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from hyperfunc_core.llm.pacing import ConcurrencyBound, RequestPacer
@@ -107,7 +108,9 @@ class UsageTotals:
         }
 
 
+@lru_cache(maxsize=1)
 def _litellm():
+    """litellm, imported and configured once (not on every call and retry)."""
     from hyperfunc_core.settings import configure_prefect
 
     configure_prefect()  # sets LITELLM_LOCAL_MODEL_COST_MAP before litellm's first import

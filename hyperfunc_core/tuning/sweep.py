@@ -48,7 +48,7 @@ class Sweep:
         pending: dict[cf.Future, TrialRecord] = {}
         deadline = self.started_at + self.max_time_s if self.max_time_s else None
         refused = 0
-        claimed = sum(t.state != "interrupted" for t in store.trials())  # local count; `claim` stays the arbiter when processes share a study
+        claimed = _counted(store)  # local count; `claim` stays the arbiter when processes share a study
         display = _Display(self) if self.show_progress else None
         finished_now: list[TrialRecord] = []
         try:
@@ -62,7 +62,7 @@ class Sweep:
                     key = self.setup.space.key(suggestion.params) if suggestion.unique else None
                     trial = store.claim(suggestion.params, suggestion.info, key, self.max_trials)
                     if trial is None:
-                        if key is None or len(store.trials()) >= self.max_trials:
+                        if key is None or _counted(store) >= self.max_trials:
                             out_of_time = True  # the study is full
                             break
                         refused += 1  # another process runs this point; ask for the next one
@@ -97,6 +97,11 @@ class Sweep:
         if self.show_summary:
             print_summary(result)
         return result
+
+
+def _counted(store: Any) -> int:
+    """Trials that count against max_trials: all but those a crash interrupted (as `claim` counts)."""
+    return sum(t.state != "interrupted" for t in store.trials())
 
 
 def prepare_sweep(
