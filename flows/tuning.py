@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-import time
 
 from prefect import flow
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
+from hyperfunc_core.orchestration import ProgressArtifact, quiet_task_logs
 from hyperfunc_core.tuning.strategies.base import TrialRecord
 from hyperfunc_core.tuning.sweep import Sweep
 from tasks.tuning import run_trial_task
@@ -26,18 +27,13 @@ def tune_flow(sweep: Sweep, trial_retries: int = 0) -> dict:
     """Ask -> run trial (task) -> tell, until the strategy, the budget or the clock says stop."""
     trial_task = run_trial_task.with_options(retries=trial_retries, retry_delay_seconds=0)
     total = sweep.max_trials
-    progress_id = create_progress_artifact(progress=100.0 * sweep.replayed / total,
-                                           description=f"trials of study {sweep.study_name}")
-    last_update = [0.0]
+    progress = ProgressArtifact(f"trials of study {sweep.study_name}", 100.0 * sweep.replayed / total)
 
     def on_progress(s: Sweep, finished: list[TrialRecord], running: int) -> None:
-        now = time.monotonic()
-        if now - last_update[0] >= 1.0 or not running:
-            last_update[0] = now
-            update_progress_artifact(progress_id, progress=min(100.0, 100.0 * (s.replayed + len(finished)) / total))
+        progress.update(100.0 * (s.replayed + len(finished)) / total)
 
     def submit(trial: TrialRecord) -> cf.Future:
-        prefect_future = trial_task.submit(sweep.setup, trial, trial_retries)
+        prefect_future = trial_task.submit(quote(sweep.setup), quote(trial), trial_retries)
         out: cf.Future = cf.Future()
 
         def relay(_: cf.Future) -> None:
@@ -49,7 +45,10 @@ def tune_flow(sweep: Sweep, trial_retries: int = 0) -> dict:
         prefect_future.wrapped_future.add_done_callback(relay)
         return out
 
-    result = sweep.run(submit, on_progress)
+    with quiet_task_logs(run_trial_task.name):
+        result = sweep.run(submit, on_progress)
+    done = sum(t["state"] != "interrupted" for t in result["trials"])
+    progress.finish(100.0 if done >= total else 100.0 * done / total)
     rows = [{"number": t["number"], "state": t["state"], sweep.setup.metric: t["value"], "params": str(t["params"]),
              "error": (t["error"] or "").splitlines()[0] if t["error"] else ""} for t in result["trials"]]
     create_table_artifact(rows, key=_artifact_key(sweep.study_name), description=f"trials of study {sweep.study_name}")

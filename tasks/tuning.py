@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.runtime import task_run
+from prefect.utilities.annotations import BaseAnnotation
 
 from hyperfunc_core.tuning.strategies.base import TrialRecord
 from hyperfunc_core.tuning.trial_runner import TrialSetup, run_trial
 
 
 def _trial_name() -> str:
-    params = task_run.parameters or {}
-    trial = params.get("trial")
+    trial = (task_run.parameters or {}).get("trial")
+    if isinstance(trial, BaseAnnotation):  # the flow passes quote(trial): Prefect need not walk it
+        trial = trial.unquote()
     return f"trial-{trial.number}" if trial is not None else "trial"
 
 
@@ -20,6 +22,8 @@ def run_trial_task(setup: TrialSetup, trial: TrialRecord, retries: int = 0) -> T
     """Run one trial. With ``retries``, a failed attempt raises so that Prefect retries it;
     the last attempt's failure is recorded and returned, so the sweep goes on."""
     finished = run_trial(setup, trial)
+    if finished.state == "failed":
+        get_run_logger().warning("trial %s failed: %s", trial.number, (finished.error or "").splitlines()[0])
     if finished.state == "failed" and task_run.run_count <= retries:
         raise RuntimeError(f"trial {trial.number} failed (attempt {task_run.run_count}): {finished.error}")
     return finished

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import threading
 
 import pytest
 
@@ -114,8 +116,9 @@ def test_bad_arguments_fail_before_any_trial():
                             ({"storage": 42}, "storage"), ({"max_time_s": 0}, "max_time_s")]:
         with pytest.raises(ValueError, match=message):
             prepare_sweep(objective, {"x": Float(0, 1)}, **kwargs)
-    with pytest.raises(ValueError, match="executor='process' needs an importable"):
-        prepare_sweep(objective, {"x": Float(0, 1)}, executor="process")
+    lock = threading.Lock()
+    with pytest.raises(ValueError, match="executor='process' needs a function cloudpickle can ship"):
+        prepare_sweep(lambda ctx, x: lock.locked() or x, {"x": Float(0, 1)}, executor="process")
     assert calls == []
 
 
@@ -192,6 +195,16 @@ def test_process_executor_streams_reports_and_fails_cleanly():
     result = run_locally(sweep)
     assert result["counts"] == {"complete": 2} and result["best"]["params"]["x"] == 1.0
     assert all(len(r) == 3 for r in sweep.setup.store.reports().values())
+
+
+def test_process_executor_ships_lambdas_and_records_a_crashing_process():
+    offset = 10.0  # a closure: shipped by value, as a notebook's function would be
+    fine = run_locally(prepare_sweep(lambda ctx, x: x + offset, {"x": Choice([1.0, 2.0])}, strategy="grid",
+                                     executor="process"))
+    assert fine["best"]["score"] == 12.0
+    crash = run_locally(prepare_sweep(lambda ctx, x: os._exit(3), {"x": Choice([1.0])}, strategy="grid",
+                                      executor="process"))
+    assert crash["counts"] == {"failed": 1} and "exited with code 3" in crash["trials"][0]["error"]
 
 
 def llm_suggestions(llm_server, answers):

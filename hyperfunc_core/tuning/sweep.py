@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import math
-import pickle
 import time
 import uuid
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies import make_strategy
 from hyperfunc_core.tuning.strategies.base import TrialRecord
 from hyperfunc_core.tuning.study_store import open_store
-from hyperfunc_core.tuning.trial_runner import TrialSetup, run_trial
+from hyperfunc_core.tuning.trial_runner import TrialSetup, objective_bytes, run_trial
 
 DEFAULT_MAX_TRIALS = 50
 Submit = Callable[[TrialRecord], "cf.Future[TrialRecord]"]
@@ -143,9 +142,9 @@ def prepare_sweep(
             raise ValueError(f"{name}: expected a positive number of seconds or None, got {value!r}")
     if executor == "process":
         try:
-            pickle.dumps(objective)
+            objective_bytes(objective)
         except Exception as exc:  # noqa: BLE001
-            raise ValueError(f"objective: executor='process' needs an importable, picklable function ({exc})") from None
+            raise ValueError(f"objective: executor='process' needs a function cloudpickle can ship to a process ({exc})") from None
     parsed = Space(space)
     built = make_strategy(strategy, parsed, mode=mode, seed=seed, kwargs=strategy_kwargs)
     policy = make_policy(early_stopping, early_stopping_kwargs, metric, mode)

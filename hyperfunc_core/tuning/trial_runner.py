@@ -8,6 +8,7 @@ raises for a bad trial, so the sweep always goes on.
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
 import queue
@@ -17,6 +18,8 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import cloudpickle
 
 from hyperfunc_core.tuning.early_stopping import MedianStoppingPolicy
 from hyperfunc_core.tuning.objective import TrialContext, TrialPruned, as_result, metric_value
@@ -136,9 +139,10 @@ class _ProcessContext(TrialContext):
         return self._stop_event.is_set()
 
 
-def _process_main(objective: Callable, params: dict, trial_id: str, number: int, outbox: Any, stop_event: Any) -> None:
+def _process_main(objective_blob: bytes, params: dict, trial_id: str, number: int, outbox: Any, stop_event: Any) -> None:
     ctx = _ProcessContext(trial_id, number, params, outbox, stop_event)
     try:
+        objective = cloudpickle.loads(objective_blob)
         outbox.put(("result", as_result(objective(ctx, **params)), None))
     except TrialPruned:
         outbox.put(("pruned", None, None))
@@ -146,10 +150,26 @@ def _process_main(objective: Callable, params: dict, trial_id: str, number: int,
         outbox.put(("error", None, _error_text(exc)))
 
 
+def objective_bytes(objective: Callable[..., Any]) -> bytes:
+    """The objective by value where it must be (``__main__``, notebooks, closures), by reference elsewhere."""
+    return cloudpickle.dumps(objective)
+
+
+@functools.lru_cache(maxsize=1)
+def _process_context() -> Any:
+    """A forkserver with this module preloaded: a trial process starts in milliseconds, not a
+    fresh interpreter's second, and never inherits the parent's threads. Spawn where fork is absent."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
 def _run_in_process(setup: TrialSetup, trial: TrialRecord, params: dict, reporter: _Reporter) -> Any:
-    mp = multiprocessing.get_context("spawn")
+    mp = _process_context()
     outbox, stop_event = mp.Queue(), mp.Event()
-    proc = mp.Process(target=_process_main, args=(setup.objective, params, trial.trial_id, trial.number, outbox, stop_event),
+    proc = mp.Process(target=_process_main, args=(objective_bytes(setup.objective), params, trial.trial_id, trial.number, outbox, stop_event),
                       daemon=True)
     proc.start()
     deadline = time.monotonic() + setup.timeout_s if setup.timeout_s else None

@@ -1,0 +1,183 @@
+"""Tuning benchmark: search quality against Optuna and per-trial overhead of the Prefect flow.
+
+    .venv/bin/python benchmarks/tuning.py              # both parts, the issue's settings
+    .venv/bin/python benchmarks/tuning.py quality --seeds 5 --trials 50
+    .venv/bin/python benchmarks/tuning.py overhead --trials 300
+
+Optuna is the baseline and is installed only for this script (``scripts/setup.sh --bench``).
+Every figure is measured in the same run as its baseline and printed beside it.
+
+Quality: the median over seeds of the best value after N trials, minimising Branin (optimum
+0.397887) and Hartmann6 (optimum -3.32237); ``bayesian`` against ``TPESampler`` and
+``random`` against ``RandomSampler``. Our sweeps run on the local loop (no Prefect): the
+flow adds orchestration, not a different search.
+
+Overhead: a trivial objective, one trial at a time, ms per trial for our strategy loop alone,
+the same sweep as a Prefect flow (a warmed-up server, median of repeats), and Optuna's
+in-memory and SQLite studies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+BRANIN_OPT = 0.397887
+HARTMANN6_OPT = -3.32237
+_H_ALPHA = [1.0, 1.2, 3.0, 3.2]
+_H_A = [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
+_H_P = [[0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886], [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+        [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650], [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381]]
+
+
+def branin(x1: float, x2: float) -> float:
+    return (x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10
+
+
+def hartmann6(*x: float) -> float:
+    return -sum(a * math.exp(-sum(_H_A[i][j] * (x[j] - _H_P[i][j]) ** 2 for j in range(6))) for i, a in enumerate(_H_ALPHA))
+
+
+PROBLEMS = {
+    "branin": (lambda p: branin(p["x1"], p["x2"]), {"x1": (-5.0, 10.0), "x2": (0.0, 15.0)}, BRANIN_OPT),
+    "hartmann6": (lambda p: hartmann6(*(p[f"x{i}"] for i in range(6))), {f"x{i}": (0.0, 1.0) for i in range(6)},
+                  HARTMANN6_OPT),
+}
+
+
+# -- quality ------------------------------------------------------------------------
+def ours_best(problem: str, strategy: str, seed: int, trials: int) -> float:
+    from hyperfunc_core import Float
+    from hyperfunc_core.tuning.sweep import prepare_sweep, run_locally
+
+    fn, bounds, _ = PROBLEMS[problem]
+    space = {name: Float(lo, hi) for name, (lo, hi) in bounds.items()}
+    result = run_locally(prepare_sweep(lambda ctx, **p: fn(p), space, strategy=strategy, mode="min",
+                                       max_trials=trials, seed=seed))
+    return result["best"]["score"]
+
+
+def optuna_best(problem: str, sampler: str, seed: int, trials: int) -> float:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    fn, bounds, _ = PROBLEMS[problem]
+    made = optuna.samplers.TPESampler(seed=seed) if sampler == "tpe" else optuna.samplers.RandomSampler(seed=seed)
+    study = optuna.create_study(direction="minimize", sampler=made)
+    study.optimize(lambda t: fn({n: t.suggest_float(n, lo, hi) for n, (lo, hi) in bounds.items()}), n_trials=trials)
+    return study.best_value
+
+
+def _one(job: tuple) -> tuple:
+    kind, problem, name, seed, trials = job
+    best = ours_best(problem, name, seed, trials) if kind == "ours" else optuna_best(problem, name, seed, trials)
+    return job, best
+
+
+def quality(seeds: int, trials: int, workers: int) -> bool:
+    pairs = [("bayesian", "tpe"), ("random", "random")]
+    jobs = [(kind, problem, name, seed, trials) for problem in PROBLEMS for ours, theirs in pairs
+            for kind, name in (("ours", ours), ("optuna", theirs)) for seed in range(seeds)]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        bests: dict[tuple, list[float]] = {}
+        for (kind, problem, name, _seed, _), best in pool.map(_one, jobs):
+            bests.setdefault((kind, problem, name), []).append(best)
+    print(f"\nQuality: median best after {trials} trials over {seeds} seeds (minimising; lower is better)"
+          f"  [{time.perf_counter() - started:.0f} s]")
+    print(f"{'problem':<10} {'optimum':>9}  {'hyperfunc':<9} {'median':>10}  {'optuna':<14} {'median':>10}  verdict")
+    ok = True
+    for problem, (_, _, optimum) in PROBLEMS.items():
+        for ours, theirs in pairs:
+            a = statistics.median(bests[("ours", problem, ours)])
+            b = statistics.median(bests[("optuna", problem, theirs)])
+            good = a <= b
+            ok &= good
+            label = "TPESampler" if theirs == "tpe" else "RandomSampler"
+            print(f"{problem:<10} {optimum:>9.5f}  {ours:<9} {a:>10.5f}  {label:<14} {b:>10.5f}  "
+                  f"{'at least as good' if good else 'WORSE'}")
+    return ok
+
+
+# -- overhead -----------------------------------------------------------------------
+def _trivial(ctx, x: float) -> float:
+    return x
+
+
+def overhead(trials: int, repeats: int) -> bool:
+    import optuna
+
+    from flows.tuning import run_sweep_flow
+    from hyperfunc_core import Float
+    from hyperfunc_core.tuning.sweep import prepare_sweep, run_locally
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    space = {"x": Float(0.0, 1.0)}
+
+    def ours(runner) -> float:
+        sweep = prepare_sweep(_trivial, space, strategy="random", max_trials=trials, seed=0)
+        start = time.perf_counter()
+        runner(sweep)
+        return 1000 * (time.perf_counter() - start) / trials
+
+    def theirs(storage: str | None) -> float:
+        study = optuna.create_study(storage=storage, sampler=optuna.samplers.RandomSampler(seed=0))
+        start = time.perf_counter()
+        study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=trials)
+        return 1000 * (time.perf_counter() - start) / trials
+
+    run_sweep_flow(prepare_sweep(_trivial, space, max_trials=3))  # start the server, import the engine
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = {
+            "hyperfunc loop, no Prefect": [ours(run_locally) for _ in range(repeats)],
+            "hyperfunc tune() as a Prefect flow": [ours(run_sweep_flow) for _ in range(repeats)],
+            "Optuna, in memory": [theirs(None) for _ in range(repeats)],
+            "Optuna, SQLite": [theirs(f"sqlite:///{tmp}/optuna-{i}.db") for i in range(repeats)],
+        }
+    import prefect.settings
+
+    url = prefect.settings.get_current_settings().server.database.connection_url
+    backend = url.get_secret_value() if url is not None else None
+    print(f"\nOverhead: ms per trial, trivial objective, random search, one trial at a time, {trials} trials, "
+          f"median of {repeats}; Prefect server database: {str(backend).split('://')[0] if backend else 'sqlite'}")
+    flow_ms = statistics.median(rows["hyperfunc tune() as a Prefect flow"])
+    for name, values in rows.items():
+        ms = statistics.median(values)
+        print(f"  {name:<36} {ms:>8.2f} ms   ({ms / flow_ms:.2f}x the flow)")
+    ok = flow_ms <= 15.0
+    print(f"  target: the flow at most 15 ms per trial -> {flow_ms:.2f} ms, {'met' if ok else 'MISSED'}")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", nargs="?", choices=["all", "quality", "overhead"], default="all")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--trials", type=int, default=None, help="trials per sweep (100 for quality, 300 for overhead)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--prefect-database-url", default=None,
+                        help="run the flow against a temporary Prefect server on this database, e.g. "
+                             "postgresql+asyncpg://hyperfunc:hyperfunc@127.0.0.1:5432/prefect_bench (default: SQLite)")
+    args = parser.parse_args()
+    if args.prefect_database_url:  # read by Prefect at import, so set before anything imports it
+        os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = args.prefect_database_url
+    ok = True
+    if args.part in ("all", "quality"):
+        ok &= quality(args.seeds, args.trials or 100, args.workers)
+    if args.part in ("all", "overhead"):
+        ok &= overhead(args.trials or 300, args.repeats)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
