@@ -22,7 +22,25 @@ from hyperfunc_core.tuning import (  # noqa: E402  (after Prefect is configured)
 
 __version__ = "0.1.0"
 
+# ES training names import torch: loaded on first use, so `import hyperfunc_core` stays quick.
+_LAZY = {
+    **{name: "hyperfunc_core.hyper" for name in (
+        "CallRecord", "CallSummary", "EvaluationError", "EvaluationReport", "Example", "HPType", "HyperFunction",
+        "HyperFunctionError", "HyperSystem", "LMParam", "LoRAWeight", "MaxCallsExceeded", "TensorParam",
+        "hyperfunction", "summarize_calls")},
+    **{name: "hyperfunc_core.es" for name in ("ESConfig", "ESHybridSystemOptimizer")},
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'hyperfunc_core' has no attribute {name!r}")
+
+
 __all__ = [
     "Bool", "Choice", "Float", "Int", "ObjectiveResult", "Settings", "Strategy", "TrialContext", "__version__",
-    "configure_prefect", "get_settings", "register_strategy", "tune",
+    "configure_prefect", "get_settings", "register_strategy", "tune", *_LAZY,
 ]

@@ -1,0 +1,81 @@
+"""ES training as a Prefect flow: epochs of step tasks, a checkpoint task closing each epoch."""
+
+from __future__ import annotations
+
+import math
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.utilities.annotations import quote
+
+from hyperfunc_core.hyper.training import TrainingJob, complete, initial_state
+from hyperfunc_core.orchestration import ProgressArtifact, quiet_task_logs
+from tasks.training import checkpoint_task, es_step_task
+
+
+# Flow parameters go to the API with the flow run, so they stay small: the run's name.
+# The job (system, data, θ) lives in this process, where the flow's tasks read it.
+_JOBS: dict[str, TrainingJob] = {}
+
+
+@flow(name="es-train", flow_run_name="train-{run_name}", persist_result=False, log_prints=True)
+def train_flow(run_name: str) -> dict:
+    """Epochs from the last checkpoint on, each a block of step tasks closed by a checkpoint
+    task (epochs are not subflows: a subflow run costs about a second of API calls here).
+    The loss curve and final metrics are published as artifacts."""
+    job = _JOBS[run_name]
+    state = initial_state(job)
+    progress = ProgressArtifact(f"epochs of ES run {job.run_name}", 100.0 * job.resumed.next_epoch / job.n_epochs)
+    with quiet_task_logs(es_step_task.name, checkpoint_task.name):
+        for epoch in range(job.resumed.next_epoch, job.n_epochs):
+            step_metrics = []
+            for step in job.epoch_steps(epoch):
+                state, metrics = es_step_task.with_options(task_run_name=f"epoch-{epoch}-step-{step}")(
+                    quote(job), quote(state), step)
+                step_metrics.append(metrics)
+            metrics = checkpoint_task(quote(job), quote(state), epoch, step_metrics)
+            progress.update(100.0 * (epoch + 1) / job.n_epochs)
+            print(f"epoch {epoch}: train {_fmt(metrics['train_score'])}, val {_fmt(metrics['val_score'])}")
+    result = complete(job, state)
+    progress.finish(100.0)
+    _publish(job, result)
+    return {k: v for k, v in result.items() if k != "theta"}
+
+
+def run_training_flow(job: TrainingJob) -> dict:
+    """Run ``train_flow`` for ``job``; returns the run's summary with the trained θ."""
+    _JOBS[job.run_name] = job
+    try:
+        summary = train_flow(job.run_name)
+    finally:
+        _JOBS.pop(job.run_name, None)
+    return {**summary, "theta": job.system.get_hp_state()}
+
+
+def _publish(job: TrainingJob, result: dict) -> None:
+    key = "es-" + "".join(c if c.isalnum() else "-" for c in job.run_name.lower()).strip("-")
+    rows = [{k: v for k, v in m.items()} for m in job.history]
+    create_table_artifact(rows, key=f"{key}-epochs", description=f"per-epoch metrics of ES run {job.run_name}")
+    curve = [m["train_score"] for m in job.history if m.get("train_score") is not None]
+    create_markdown_artifact(
+        f"# ES run `{job.run_name}`\n\n"
+        f"train score by epoch: `{sparkline(curve)}`  ({_fmt(curve[0] if curve else None)} -> {_fmt(curve[-1] if curve else None)})\n\n"
+        f"| metric | value |\n|---|---|\n"
+        f"| epochs | {result['epochs']} |\n| steps | {result['steps']} |\n"
+        f"| final train score | {_fmt(result['train_score'])} |\n| final val score | {_fmt(result['val_score'])} |\n"
+        f"| best candidate score | {_fmt(result['best_candidate_score'])} |\n",
+        key=f"{key}-summary", description=f"loss curve and final metrics of ES run {job.run_name}",
+    )
+
+
+def sparkline(values: list[float]) -> str:
+    bars = "▁▂▃▄▅▆▇█"
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return ""
+    lo, hi = min(finite), max(finite)
+    return "".join(bars[int((v - lo) / (hi - lo) * 7) if hi > lo else 0] for v in finite)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.6g}"

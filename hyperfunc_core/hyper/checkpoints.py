@@ -1,0 +1,95 @@
+"""ES runs and their per-epoch checkpoints: rows in the database, tensors in files.
+
+A checkpoint is written (to a temporary name, then renamed) before its epoch's row is
+committed, so a row always points at a complete file; a crash between the two leaves a
+file that the resumed run simply overwrites.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from sqlmodel import select
+
+from hyperfunc_core.es.strategy import ESState
+from hyperfunc_core.storage import session_scope
+from hyperfunc_core.storage.models import ESEpoch, ESRun, utcnow
+
+
+@dataclass
+class Resumed:
+    run_id: int
+    state: ESState | None  # None: a fresh run
+    next_epoch: int
+    history: list[dict]
+
+
+class CheckpointStore:
+    def __init__(self, database_url: str | None, root: Path) -> None:
+        self.database_url, self.root = database_url, Path(root)
+
+    def run_dir(self, name: str) -> Path:
+        return self.root / re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+
+    def open(self, name: str, config: dict, seed: int, resume: bool) -> Resumed:
+        """Start run ``name``, or pick it up after its last finished epoch (same config required)."""
+        with session_scope(self.database_url) as session:
+            run = session.exec(select(ESRun).where(ESRun.name == name)).first()
+            if run is not None and not resume:
+                raise ValueError(f"run_name: an ES run named {name!r} exists; pass resume=True or another name")
+            if run is None:
+                run = ESRun(name=name, output_dir=str(self.run_dir(name)), config=config, seed=seed)
+                session.add(run)
+                session.commit()
+                session.refresh(run)
+                return Resumed(run.id, None, 0, [])
+            if run.config != config:
+                changed = sorted(k for k in set(config) | set(run.config) if config.get(k) != run.config.get(k))
+                raise ValueError(f"run_name: run {name!r} was started with other settings ({', '.join(changed)}); "
+                                 f"resume it with the same ones or use another name")
+            epochs = session.exec(select(ESEpoch).where(ESEpoch.run_id == run.id).order_by(ESEpoch.epoch)).all()
+            run.status, run.finished_at = "running", None
+            session.add(run)
+            session.commit()
+            if not epochs:
+                return Resumed(run.id, None, 0, [])
+            last = epochs[-1]
+            state = ESState.from_dict(torch.load(last.checkpoint_path, weights_only=False))
+            return Resumed(run.id, state, last.epoch + 1, [dict(e.metrics) for e in epochs])
+
+    def save_epoch(self, run_id: int, name: str, epoch: int, state: ESState, metrics: dict) -> str:
+        folder = self.run_dir(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"epoch-{epoch:05d}.pt"
+        tmp = path.with_suffix(".tmp")
+        torch.save({k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in _cpu(state.to_dict()).items()}, tmp)
+        os.replace(tmp, path)
+        with session_scope(self.database_url) as session:
+            session.add(ESEpoch(run_id=run_id, epoch=epoch, metrics=metrics, checkpoint_path=str(path)))
+            run = session.get(ESRun, run_id)
+            if run is not None and state.best_score > (run.best_score if run.best_score is not None else float("-inf")):
+                run.best_score = state.best_score
+                session.add(run)
+            session.commit()
+        return str(path)
+
+    def finish(self, run_id: int, status: str = "finished") -> None:
+        with session_scope(self.database_url) as session:
+            run = session.get(ESRun, run_id)
+            if run is not None:
+                run.status, run.finished_at = status, utcnow()
+                session.add(run)
+                session.commit()
+
+
+def _cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _cpu(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,49 @@
+"""What a hyperfunction call sees while a system runs: which θ to use, where to record.
+
+``HyperSystem`` opens an ``Invocation`` around each ``run`` (or around one vmapped
+forward over many candidates and examples); hyperfunctions read it through a context
+variable, so nested and concurrent runs (threads, asyncio tasks) never mix their θ.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from hyperfunc_core.hyper.tracing import CallRecord
+
+
+@dataclass
+class Invocation:
+    theta: dict[str, torch.Tensor]
+    resolve_missing: Callable[[Any], torch.Tensor]  # auto-registers a hyperfunction on first call
+    records: list[CallRecord] | None = None
+    example_index: int | None = None
+    candidate_index: int | None = None
+    batched: bool = False
+    batch_size: int = 1
+    calls: Counter = field(default_factory=Counter)
+    current: list[str] = field(default_factory=list)  # the hyperfunctions now executing, innermost last
+    failed_in: str | None = None  # the innermost hyperfunction an exception came out of
+
+
+_ACTIVE: contextvars.ContextVar[Invocation | None] = contextvars.ContextVar("hyperfunc_invocation", default=None)
+
+
+def active() -> Invocation | None:
+    return _ACTIVE.get()
+
+
+@contextmanager
+def invocation(inv: Invocation) -> Iterator[Invocation]:
+    token = _ACTIVE.set(inv)
+    try:
+        yield inv
+    finally:
+        _ACTIVE.reset(token)

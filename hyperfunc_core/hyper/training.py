@@ -1,0 +1,201 @@
+"""ES training of a HyperSystem: steps grouped into epochs, checkpointed at each epoch's end.
+
+A step is ask -> one ``evaluate_population`` on a minibatch -> tell. The ES noise of step
+``s`` comes from (seed, s) and the minibatch order of epoch ``e`` from (seed, e), so a run
+resumed from its last checkpoint ends with exactly the θ an uninterrupted run would.
+
+``optimize`` runs the epochs as a Prefect flow (``flows.training``); ``orchestrate=False``
+runs the same functions in a plain loop (tests, benchmarks' baseline).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from hyperfunc_core.es import ESConfig, Layout, ask, init_state, tell
+from hyperfunc_core.es.strategy import ESState, current_sigma
+from hyperfunc_core.hyper.checkpoints import CheckpointStore, Resumed
+
+if TYPE_CHECKING:
+    from hyperfunc_core.hyper.system import Example, HyperSystem
+
+
+@dataclass
+class TrainingJob:
+    """Everything a training flow needs; built and checked by ``prepare_training``."""
+
+    system: "HyperSystem"
+    train: list["Example"]
+    metric_fn: Callable[[Any, Any], float]
+    config: ESConfig
+    layout: Layout
+    run_name: str
+    total_steps: int
+    steps_per_epoch: int
+    val: list["Example"] | None
+    environment_state: Any
+    store: CheckpointStore
+    resumed: Resumed
+    keep: str = "final"
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def n_epochs(self) -> int:
+        return math.ceil(self.total_steps / self.steps_per_epoch)
+
+    def epoch_steps(self, epoch: int) -> range:
+        return range(epoch * self.steps_per_epoch, min(self.total_steps, (epoch + 1) * self.steps_per_epoch))
+
+
+def prepare_training(system: "HyperSystem", train: Sequence["Example"], metric_fn: Callable, *, steps: int | None = None,
+                     steps_per_epoch: int | None = None, batch_size: int | None = None, val: Sequence["Example"] | None = None,
+                     run_name: str | None = None, storage: str | None = None, resume: bool = True,
+                     environment_state: Any = None, keep: str = "final") -> TrainingJob:
+    """Check every option, register what ``run`` calls, and open (or resume) the run's checkpoints."""
+    from hyperfunc_core.hyper.system import _check_examples, _check_metric
+    from hyperfunc_core.settings import get_settings
+
+    train = _check_examples(train)
+    _check_metric(metric_fn)
+    val = _check_examples(val) if val is not None else None
+    system._check_environment(environment_state)
+    if keep not in ("final", "best"):
+        raise ValueError(f"keep: expected 'final' or 'best', got {keep!r}")
+    config = system.system_optimizer
+    if batch_size is not None:
+        config = ESConfig(**{**config.as_dict(), "batch_size": batch_size})
+    total = steps if steps is not None else config.steps
+    if isinstance(total, bool) or not isinstance(total, int) or total < 1:
+        raise ValueError(f"steps: expected an integer >= 1, got {total!r}")
+    if steps_per_epoch is None:  # one pass over the data in minibatches; full-batch steps in blocks of 10
+        steps_per_epoch = math.ceil(len(train) / config.batch_size) if config.batch_size else 10
+    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch: expected an integer >= 1, got {steps_per_epoch!r}")
+    if not system.trainable_layout().blocks:  # discover and register what run() calls
+        system.evaluate(train[:1], lambda p, e: 0.0, environment_state=environment_state)
+    layout = system.trainable_layout()
+    if not layout.blocks:
+        raise ValueError("system: run() calls no hyperfunction with optimize_hparams=True; nothing to train")
+    name = run_name or f"es-{type(system).__name__}-{int(time.time())}"
+    settings = get_settings()
+    store = CheckpointStore(storage, settings.outputs_dir / "es")
+    fingerprint = {**config.as_dict(), "total_steps": total, "steps_per_epoch": steps_per_epoch,
+                   "n_train": len(train), "layout": [[b.name, list(b.shape)] for b in layout.blocks]}
+    resumed = store.open(name, fingerprint, config.seed, resume)
+    return TrainingJob(system, train, metric_fn, config, layout, name, total, steps_per_epoch, val, environment_state,
+                       store, resumed, keep, list(resumed.history))
+
+
+def initial_state(job: TrainingJob) -> ESState:
+    if job.resumed.state is not None:
+        state = job.resumed.state
+        return ESState(state.theta.to(job.system.device), _to(state.opt, job.system.device), state.step,
+                       None if state.best_theta is None else state.best_theta.to(job.system.device), state.best_score)
+    return init_state(job.config, job.layout, job.layout.flatten(job.system.get_hp_state()))
+
+
+def minibatch(job: TrainingJob, step: int) -> list["Example"]:
+    size = job.config.batch_size
+    if not size or size >= len(job.train):
+        return job.train
+    epoch, k = divmod(step, job.steps_per_epoch)
+    gen = torch.Generator().manual_seed(job.config.seed * 7_919 + epoch)
+    order = torch.randperm(len(job.train), generator=gen).tolist()
+    start = (k * size) % len(job.train)
+    picked = (order + order)[start:start + size]
+    return [job.train[i] for i in picked]
+
+
+def es_step(job: TrainingJob, state: ESState) -> tuple[ESState, dict]:
+    """One ES step: the population for ``state.step`` scored on its minibatch, then the update."""
+    started = time.perf_counter()
+    candidates, eps = ask(job.config, job.layout, state)
+    errors: list[str | None] = []
+    scores = job.system.evaluate_population(candidates, minibatch(job, state.step), job.metric_fn,
+                                            environment_state=job.environment_state, errors=errors)
+    finite = [s for s in scores if math.isfinite(s)]
+    new = tell(job.config, job.layout, state, eps, torch.tensor(scores), candidates)
+    return new, {
+        "step": state.step, "sigma": current_sigma(job.config, state),
+        "mean_score": sum(finite) / len(finite) if finite else -math.inf,
+        "best_score": max(finite) if finite else -math.inf,
+        "failed_candidates": sum(e is not None for e in errors),
+        "first_error": next((e for e in errors if e), None), "seconds": time.perf_counter() - started,
+    }
+
+
+def finish_epoch(job: TrainingJob, state: ESState, epoch: int, step_metrics: list[dict]) -> dict:
+    """Score θ after the epoch, checkpoint θ and the optimiser state, and return the epoch's metrics."""
+    theta = job.layout.unflatten(state.theta)
+    train_score = job.system.evaluate_population([theta], job.train, job.metric_fn,
+                                                 environment_state=job.environment_state)[0]
+    val_score = (job.system.evaluate_population([theta], job.val, job.metric_fn,
+                                                environment_state=job.environment_state)[0] if job.val else None)
+    metrics = {
+        "epoch": epoch, "steps": state.step, "train_score": train_score, "val_score": val_score,
+        "population_mean": sum(m["mean_score"] for m in step_metrics) / max(1, len(step_metrics)),
+        "population_best": max((m["best_score"] for m in step_metrics), default=-math.inf),
+        "failed_candidates": sum(m["failed_candidates"] for m in step_metrics),
+        "sigma": step_metrics[-1]["sigma"] if step_metrics else None,
+        "seconds": sum(m["seconds"] for m in step_metrics),
+    }
+    metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+    job.store.save_epoch(job.resumed.run_id, job.run_name, epoch, state, metrics)
+    job.history.append(metrics)
+    return metrics
+
+
+def complete(job: TrainingJob, state: ESState) -> dict:
+    """Put the trained θ into the system and close the run."""
+    chosen = state.best_theta if job.keep == "best" and state.best_theta is not None else state.theta
+    job.system.set_hp_state(job.layout.unflatten(chosen))
+    job.store.finish(job.resumed.run_id)
+    last = job.history[-1] if job.history else {}
+    return {
+        "run_name": job.run_name, "epochs": len(job.history), "steps": state.step,
+        "resumed_from_epoch": job.resumed.next_epoch if job.resumed.state is not None else None,
+        "train_score": last.get("train_score"), "val_score": last.get("val_score"),
+        "best_candidate_score": state.best_score if math.isfinite(state.best_score) else None,
+        "history": job.history, "theta": job.system.get_hp_state(),
+    }
+
+
+def run_locally(job: TrainingJob) -> dict:
+    """The training loop without Prefect: the same steps, epochs and checkpoints."""
+    state = initial_state(job)
+    for epoch in range(job.resumed.next_epoch, job.n_epochs):
+        step_metrics = []
+        for _ in job.epoch_steps(epoch):
+            state, metrics = es_step(job, state)
+            step_metrics.append(metrics)
+        finish_epoch(job, state, epoch, step_metrics)
+    return complete(job, state)
+
+
+def optimize(system: "HyperSystem", train: Sequence["Example"], metric_fn: Callable, *, orchestrate: bool = True,
+             **options: Any) -> dict:
+    """Train ``system``'s θ with ES. Options: ``steps``, ``steps_per_epoch``, ``batch_size``, ``val``,
+    ``run_name`` (resume key), ``storage`` (database URL), ``resume``, ``environment_state``,
+    ``keep`` ('final' θ or the 'best' candidate seen). Returns the run's summary and history."""
+    job = prepare_training(system, train, metric_fn, **options)
+    if not orchestrate:
+        return run_locally(job)
+    from flows.training import run_training_flow  # the only reach into flows/, at call time
+
+    return run_training_flow(job)
+
+
+def _to(opt: Any, device: torch.device) -> Any:
+    from hyperfunc_core.es.optimizers import OptimizerState
+
+    move = (lambda t: None if t is None else t.to(device))
+    return OptimizerState(opt.step, move(opt.m), move(opt.v))
+
+
+__all__ = ["TrainingJob", "optimize", "prepare_training", "run_locally"]

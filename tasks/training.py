@@ -1,0 +1,24 @@
+"""ES training tasks: one batched population evaluation per step, a checkpoint per epoch.
+
+Pure computation: no retries. The system and state travel as ``quote``d objects, so
+Prefect neither walks nor hashes tensors; resume comes from our own checkpoints.
+"""
+
+from __future__ import annotations
+
+from prefect import task
+
+from hyperfunc_core.es.strategy import ESState
+from hyperfunc_core.hyper.training import TrainingJob, es_step, finish_epoch
+
+
+@task(name="es-step", persist_result=False, cache_policy=None)
+def es_step_task(job: TrainingJob, state: ESState, step: int) -> tuple[ESState, dict]:
+    """ask -> evaluate_population on the step's minibatch -> tell."""
+    return es_step(job, state)
+
+
+@task(name="es-checkpoint", task_run_name="checkpoint-epoch-{epoch}", persist_result=False, cache_policy=None)
+def checkpoint_task(job: TrainingJob, state: ESState, epoch: int, step_metrics: list[dict]) -> dict:
+    """Score θ, save θ and the optimiser state, record the epoch."""
+    return finish_epoch(job, state, epoch, step_metrics)
