@@ -94,17 +94,21 @@ def quality(seeds: int, trials: int, workers: int) -> bool:
             bests.setdefault((kind, problem, name), []).append(best)
     print(f"\nQuality: median best after {trials} trials over {seeds} seeds (minimising; lower is better)"
           f"  [{time.perf_counter() - started:.0f} s]")
-    print(f"{'problem':<10} {'optimum':>9}  {'hyperfunc':<9} {'median':>10}  {'optuna':<14} {'median':>10}  verdict")
+    print("p: one-sided Mann-Whitney U test that hyperfunc's bests are worse (small p = really worse)")
+    print(f"{'problem':<10} {'optimum':>9}  {'hyperfunc':<9} {'median':>10}  {'optuna':<14} {'median':>10}  {'p':>6}  verdict")
+    from scipy.stats import mannwhitneyu
+
     ok = True
     for problem, (_, _, optimum) in PROBLEMS.items():
         for ours, theirs in pairs:
-            a = statistics.median(bests[("ours", problem, ours)])
-            b = statistics.median(bests[("optuna", problem, theirs)])
+            mine, other = bests[("ours", problem, ours)], bests[("optuna", problem, theirs)]
+            a, b = statistics.median(mine), statistics.median(other)
+            p = mannwhitneyu(mine, other, alternative="greater").pvalue
             good = a <= b
             ok &= good
             label = "TPESampler" if theirs == "tpe" else "RandomSampler"
-            print(f"{problem:<10} {optimum:>9.5f}  {ours:<9} {a:>10.5f}  {label:<14} {b:>10.5f}  "
-                  f"{'at least as good' if good else 'WORSE'}")
+            verdict = "at least as good" if good else ("worse median, not significant" if p >= 0.05 else "WORSE")
+            print(f"{problem:<10} {optimum:>9.5f}  {ours:<9} {a:>10.5f}  {label:<14} {b:>10.5f}  {p:>6.3f}  {verdict}")
     return ok
 
 

@@ -28,11 +28,13 @@ def train_flow(run_name: str) -> dict:
     progress = ProgressArtifact(f"epochs of ES run {job.run_name}", 100.0 * job.resumed.next_epoch / job.n_epochs)
     with quiet_task_logs(es_step_task.name, checkpoint_task.name):
         for epoch in range(job.resumed.next_epoch, job.n_epochs):
-            step_metrics = []
-            for step in job.epoch_steps(epoch):
-                state, metrics = es_step_task.with_options(task_run_name=f"epoch-{epoch}-step-{step}")(
-                    quote(job), quote(state), step)
-                step_metrics.append(metrics)
+            step_metrics: list[dict] = []
+            steps = job.epoch_steps(epoch)
+            for first in steps[::job.steps_per_task]:
+                count = min(job.steps_per_task, steps.stop - first)
+                label = f"epoch-{epoch}-step-{first}" + (f"-{first + count - 1}" if count > 1 else "")
+                state, metrics = es_step_task.with_options(task_run_name=label)(quote(job), quote(state), count)
+                step_metrics.extend(metrics)
             metrics = checkpoint_task(quote(job), quote(state), epoch, step_metrics)
             progress.update(100.0 * (epoch + 1) / job.n_epochs)
             print(f"epoch {epoch}: train {_fmt(metrics['train_score'])}, val {_fmt(metrics['val_score'])}")

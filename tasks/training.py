@@ -13,9 +13,13 @@ from hyperfunc_core.hyper.training import TrainingJob, es_step, finish_epoch
 
 
 @task(name="es-step", persist_result=False, cache_policy=None)
-def es_step_task(job: TrainingJob, state: ESState, step: int) -> tuple[ESState, dict]:
-    """ask -> evaluate_population on the step's minibatch -> tell."""
-    return es_step(job, state)
+def es_step_task(job: TrainingJob, state: ESState, steps: int = 1) -> tuple[ESState, list[dict]]:
+    """``steps`` ES steps (default one): ask -> evaluate_population on the step's minibatch -> tell."""
+    metrics = []
+    for _ in range(steps):
+        state, m = es_step(job, state)
+        metrics.append(m)
+    return state, metrics
 
 
 @task(name="es-checkpoint", task_run_name="checkpoint-epoch-{epoch}", persist_result=False, cache_policy=None)

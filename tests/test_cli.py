@@ -74,3 +74,26 @@ def test_server_is_used_by_later_runs(tmp_path):
         server.terminate()
         server.wait(timeout=60)
     assert not (tmp_path / SERVER_FILE).exists()
+
+
+def test_train_command_trains_an_example_and_lists_the_run(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, HYPERFUNC_HOME=str(tmp_path / "home"), COLUMNS="200")
+    hyperfunc = os.path.join(os.path.dirname(sys.executable), "hyperfunc")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    trained = subprocess.run([hyperfunc, "train", os.path.join(root, "examples/es/xor.py:XORSystem"), "--local",
+                              "--steps", "30", "--run-name", "xor-cli"], env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert "ES run xor-cli: 30 steps in 3 epochs" in trained.stdout
+    again = subprocess.run([hyperfunc, "train", os.path.join(root, "examples/es/xor.py:XORSystem"), "--local",
+                            "--steps", "30", "--run-name", "xor-cli"], env=env, capture_output=True, text=True, timeout=300)
+    assert "resumed at epoch 3" in again.stdout, again.stdout + again.stderr
+    listed = subprocess.run([hyperfunc, "es-runs"], env=env, capture_output=True, text=True, timeout=120)
+    assert "xor-cli" in listed.stdout and "finished" in listed.stdout
+    bad = subprocess.run([hyperfunc, "train", os.path.join(root, "examples/es/xor.py:NoSuchSystem"), "--local"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "no system named 'NoSuchSystem'" in bad.stdout + bad.stderr

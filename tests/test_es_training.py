@@ -111,3 +111,14 @@ def test_killed_training_flow_resumes_from_its_last_epoch_bit_for_bit(tmp_path):
     assert kinds.get("es-killed-epochs") == "table" and kinds.get("es-killed-summary") == "markdown"
     summary = next(a for a in found if a.key == "es-killed-summary")
     assert "train score by epoch" in summary.data and "final train score" in summary.data
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_blocks_of_steps_per_task_train_the_same_theta(tmp_path):
+    url = f"sqlite:///{tmp_path / 'es.db'}"
+    local, flow = affine.AffineSystem(), affine.AffineSystem()
+    options = {"steps": 20, "steps_per_epoch": 10, "batch_size": 16, "storage": url}
+    local.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, run_name="blocks-local", **options)
+    result = flow.optimize(affine.TRAIN, affine.mse_metric, run_name="blocks-flow", steps_per_task=4, **options)
+    assert result["epochs"] == 2 and result["steps"] == 20
+    assert all(torch.equal(local.get_hp_state()[k], flow.get_hp_state()[k]) for k in local.get_hp_state())

@@ -1,4 +1,4 @@
-"""Loading ``FILE:NAME`` targets that the engine commands take."""
+"""What the engine commands share: loading ``FILE:NAME`` targets, a console for output."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from types import ModuleType
 from typing import Any
 
 import typer
+from rich.console import Console
+
+
+def console() -> Console:
+    """A console made per command, so it takes the terminal's (or $COLUMNS') current width."""
+    return Console()
 
 
 def load_target(target: str, what: str) -> tuple[ModuleType, Any]:

@@ -5,17 +5,10 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from hyperfunc_core.cli import app
-from hyperfunc_core.cli.loading import load_target
-
-
-
-def console() -> Console:
-    """A console made per command, so it takes the terminal's (or $COLUMNS') current width."""
-    return Console()
+from hyperfunc_core.cli.loading import console, load_target
 
 
 @app.command()

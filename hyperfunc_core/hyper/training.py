@@ -43,6 +43,7 @@ class TrainingJob:
     store: CheckpointStore
     resumed: Resumed
     keep: str = "final"
+    steps_per_task: int = 1
     history: list[dict] = field(default_factory=list)
 
     @property
@@ -56,7 +57,7 @@ class TrainingJob:
 def prepare_training(system: "HyperSystem", train: Sequence["Example"], metric_fn: Callable, *, steps: int | None = None,
                      steps_per_epoch: int | None = None, batch_size: int | None = None, val: Sequence["Example"] | None = None,
                      run_name: str | None = None, storage: str | None = None, resume: bool = True,
-                     environment_state: Any = None, keep: str = "final") -> TrainingJob:
+                     environment_state: Any = None, keep: str = "final", steps_per_task: int = 1) -> TrainingJob:
     """Check every option, register what ``run`` calls, and open (or resume) the run's checkpoints."""
     from hyperfunc_core.hyper.system import _check_examples, _check_metric
     from hyperfunc_core.settings import get_settings
@@ -67,6 +68,8 @@ def prepare_training(system: "HyperSystem", train: Sequence["Example"], metric_f
     system._check_environment(environment_state)
     if keep not in ("final", "best"):
         raise ValueError(f"keep: expected 'final' or 'best', got {keep!r}")
+    if isinstance(steps_per_task, bool) or not isinstance(steps_per_task, int) or steps_per_task < 1:
+        raise ValueError(f"steps_per_task: expected an integer >= 1, got {steps_per_task!r}")
     config = system.system_optimizer
     if batch_size is not None:
         config = ESConfig(**{**config.as_dict(), "batch_size": batch_size})
@@ -89,7 +92,7 @@ def prepare_training(system: "HyperSystem", train: Sequence["Example"], metric_f
                    "n_train": len(train), "layout": [[b.name, list(b.shape)] for b in layout.blocks]}
     resumed = store.open(name, fingerprint, config.seed, resume)
     return TrainingJob(system, train, metric_fn, config, layout, name, total, steps_per_epoch, val, environment_state,
-                       store, resumed, keep, list(resumed.history))
+                       store, resumed, keep, steps_per_task, list(resumed.history))
 
 
 def initial_state(job: TrainingJob) -> ESState:
@@ -182,7 +185,9 @@ def optimize(system: "HyperSystem", train: Sequence["Example"], metric_fn: Calla
              **options: Any) -> dict:
     """Train ``system``'s θ with ES. Options: ``steps``, ``steps_per_epoch``, ``batch_size``, ``val``,
     ``run_name`` (resume key), ``storage`` (database URL), ``resume``, ``environment_state``,
-    ``keep`` ('final' θ or the 'best' candidate seen). Returns the run's summary and history."""
+    ``keep`` ('final' θ or the 'best' candidate seen), ``steps_per_task`` (ES steps per Prefect
+    task, default 1; raise it when a step takes less time than a task costs, about 20-90 ms
+    here). Returns the run's summary and history."""
     job = prepare_training(system, train, metric_fn, **options)
     if not orchestrate:
         return run_locally(job)
