@@ -107,6 +107,7 @@ class HyperSystem:
         self._reports: deque[EvaluationReport] = deque(maxlen=self.history_size)
         self._batched_refusal: str | None = None  # why the vmapped path failed, once known
         self._metric_vmappable: dict[int, bool] = {}
+        self._discovered = False  # has run() been run once, registering every hyperfunction it calls?
 
     # -- what users write ------------------------------------------------------------
     def run(self, **inputs: Any) -> Any:
@@ -161,6 +162,18 @@ class HyperSystem:
         return Layout.build({n: self._hyperfunctions[n].shape for n in names},
                             {n: _noise_rank(self._hyperfunctions[n].hp_type) for n in names})
 
+    def discover(self, examples: Sequence[Example], environment_state: Any = None) -> None:
+        """Run one example once, so every hyperfunction ``run`` calls is registered before
+        θ is batched or laid out for ES (a vmapped forward cannot register anything)."""
+        if self._discovered:
+            return
+        try:
+            with _seeded(0):
+                self._run_examples(self._theta, list(examples[:1]), environment_state, None, None)
+        except EvaluationError as exc:  # the current θ may fail; each candidate's own run will say so
+            log.debug("discovery run failed: %s", exc)
+        self._discovered = True
+
     def _auto_register(self, hf: HyperFunction) -> torch.Tensor:
         if hf.name not in self._theta:
             self.register_hyperfunction(hf)
@@ -176,6 +189,7 @@ class HyperSystem:
         records: list[CallRecord] | None = [] if collect_trace else None
         with _seeded(seed):
             preds = self._run_examples(self._theta, examples, environment_state, records, candidate_index=None)
+        self._discovered = True  # every hyperfunction run() calls is registered now
         score = _score(metric_fn, preds, [e.expected for e in examples])
         self._reports.append(EvaluationReport(score, preds, records or [], seed))
         return score
@@ -208,9 +222,7 @@ class HyperSystem:
         max_batch_size = max_batch_size or self.system_optimizer.max_batch_size
         if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
             raise ValueError(f"max_batch_size: expected an integer >= 1, got {max_batch_size!r}")
-        if not self._theta:  # nothing registered yet: one run registers what run() calls
-            with _seeded(seed):
-                self._run_examples(self._theta, examples[:1], environment_state, None, None)
+        self.discover(examples, environment_state)
         stacked = self._stack_candidates(candidates)
         expected = [e.expected for e in examples]
         population = next(iter(stacked.values())).shape[0] if stacked else len(candidates)

@@ -80,8 +80,7 @@ def prepare_training(system: "HyperSystem", train: Sequence["Example"], metric_f
         steps_per_epoch = math.ceil(len(train) / config.batch_size) if config.batch_size else 10
     if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch: expected an integer >= 1, got {steps_per_epoch!r}")
-    if not system.trainable_layout().blocks:  # discover and register what run() calls
-        system.evaluate(train[:1], lambda p, e: 0.0, environment_state=environment_state)
+    system.discover(train, environment_state)  # register every hyperfunction run() calls
     layout = system.trainable_layout()
     if not layout.blocks:
         raise ValueError("system: run() calls no hyperfunction with optimize_hparams=True; nothing to train")
