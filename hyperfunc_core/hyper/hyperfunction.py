@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hyperfunc_core.hyper.hp_types import hp_shape
+from hyperfunc_core.observability import telemetry
 from hyperfunc_core.hyper.runtime import Invocation, active
 from hyperfunc_core.hyper.tracing import CallRecord
 
@@ -95,14 +96,15 @@ class HyperFunction:
     def _call_sync(self, inv: Invocation | None, args: tuple, kwargs: dict, hp: Any) -> Any:
         started, t0 = time.time(), time.perf_counter()
         last: BaseException | None = None
-        for attempt in range(1, self.retries + 2):
-            try:
-                result = self._once_sync(inv, args, kwargs, hp)
-                self._record(inv, started, time.perf_counter() - t0, attempt, None)
-                return result
-            except Exception as exc:  # noqa: BLE001 - retried, then re-raised
-                last = exc
-        self._record(inv, started, time.perf_counter() - t0, self.retries + 1, last)
+        with telemetry.span("hyperfunction.call", **self._span_attributes(inv)) as current:
+            for attempt in range(1, self.retries + 2):
+                try:
+                    result = self._once_sync(inv, args, kwargs, hp)
+                    self._record(inv, started, time.perf_counter() - t0, attempt, None, current)
+                    return result
+                except Exception as exc:  # noqa: BLE001 - retried, then re-raised
+                    last = exc
+            self._record(inv, started, time.perf_counter() - t0, self.retries + 1, last, current)
         raise last  # type: ignore[misc]
 
     def _once_sync(self, inv: Invocation | None, args: tuple, kwargs: dict, hp: Any) -> Any:
@@ -139,31 +141,42 @@ class HyperFunction:
     async def _call_async(self, inv: Invocation | None, args: tuple, kwargs: dict, hp: Any) -> Any:
         started, t0 = time.time(), time.perf_counter()
         last: BaseException | None = None
-        for attempt in range(1, self.retries + 2):
-            try:
-                coro = self.fn(*args, hp=hp, **kwargs)
-                if self.timeout_s is not None:
-                    try:
-                        result = await asyncio.wait_for(coro, self.timeout_s)
-                    except asyncio.TimeoutError:
-                        raise TimeoutError(f"{self.name}: cancelled after timeout_s={self.timeout_s:g}") from None
-                else:
-                    result = await coro
-                self._record(inv, started, time.perf_counter() - t0, attempt, None)
-                return result
-            except Exception as exc:  # noqa: BLE001 - retried, then re-raised
-                last = exc
-        self._record(inv, started, time.perf_counter() - t0, self.retries + 1, last)
+        with telemetry.span("hyperfunction.call", **self._span_attributes(inv)) as current:
+            for attempt in range(1, self.retries + 2):
+                try:
+                    coro = self.fn(*args, hp=hp, **kwargs)
+                    if self.timeout_s is not None:
+                        try:
+                            result = await asyncio.wait_for(coro, self.timeout_s)
+                        except asyncio.TimeoutError:
+                            raise TimeoutError(f"{self.name}: cancelled after timeout_s={self.timeout_s:g}") from None
+                    else:
+                        result = await coro
+                    self._record(inv, started, time.perf_counter() - t0, attempt, None, current)
+                    return result
+                except Exception as exc:  # noqa: BLE001 - retried, then re-raised
+                    last = exc
+            self._record(inv, started, time.perf_counter() - t0, self.retries + 1, last, current)
         raise last  # type: ignore[misc]
 
+    def _span_attributes(self, inv: Invocation | None) -> dict[str, Any]:
+        if inv is None:
+            return {"hyperfunction": self.name}
+        return {"hyperfunction": self.name, "example_index": inv.example_index, "candidate_index": inv.candidate_index,
+                "batched": inv.batched, "batch_size": inv.batch_size}
+
     def _record(self, inv: Invocation | None, started: float, latency: float, attempts: int,
-                error: BaseException | None) -> None:
+                error: BaseException | None, current: Any = None) -> None:
+        """The call's CallRecord (when its evaluation traces), its span's outcome and its metrics."""
+        error_text = None if error is None else f"{type(error).__name__}: {error}"
+        telemetry.set_attributes(current, attempts=attempts, error=error_text)
+        telemetry.record("hyperfunction", self.name, latency, error is None)
         if inv is None or inv.records is None:
             return
         inv.records.append(CallRecord(
             hyperfunction=self.name, example_index=inv.example_index, candidate_index=inv.candidate_index,
             started_at=started, latency_s=latency, attempts=attempts,
-            error=None if error is None else f"{type(error).__name__}: {error}",
+            error=error_text,
             batched=inv.batched, batch_size=inv.batch_size,
         ))
 

@@ -21,6 +21,7 @@ import torch
 from hyperfunc_core.es import ESConfig, Layout, ask, init_state, tell
 from hyperfunc_core.es.strategy import ESState, current_sigma
 from hyperfunc_core.hyper.checkpoints import CheckpointStore, Resumed
+from hyperfunc_core.observability import telemetry
 
 if TYPE_CHECKING:
     from hyperfunc_core.hyper.system import Example, HyperSystem
@@ -117,12 +118,16 @@ def minibatch(job: TrainingJob, step: int) -> list["Example"]:
 def es_step(job: TrainingJob, state: ESState) -> tuple[ESState, dict]:
     """One ES step: the population for ``state.step`` scored on its minibatch, then the update."""
     started = time.perf_counter()
-    candidates, eps = ask(job.config, job.layout, state)
-    errors: list[str | None] = []
-    scores = job.system.evaluate_population(candidates, minibatch(job, state.step), job.metric_fn,
-                                            environment_state=job.environment_state, errors=errors)
-    finite = [s for s in scores if math.isfinite(s)]
-    new = tell(job.config, job.layout, state, eps, torch.tensor(scores), candidates)
+    with telemetry.span("es.step", run=job.run_name, step=state.step, pop_size=job.config.pop_size) as current:
+        candidates, eps = ask(job.config, job.layout, state)
+        errors: list[str | None] = []
+        scores = job.system.evaluate_population(candidates, minibatch(job, state.step), job.metric_fn,
+                                                environment_state=job.environment_state, errors=errors)
+        finite = [s for s in scores if math.isfinite(s)]
+        new = tell(job.config, job.layout, state, eps, torch.tensor(scores), candidates)
+        telemetry.set_attributes(current, mean_score=sum(finite) / len(finite) if finite else None,
+                                 failed_candidates=len(scores) - len(finite))
+    telemetry.record("es_step", job.run_name, time.perf_counter() - started, True)
     return new, {
         "step": state.step, "sigma": current_sigma(job.config, state),
         "mean_score": sum(finite) / len(finite) if finite else -math.inf,

@@ -13,11 +13,14 @@ import json
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from hyperfunc_core.llm.pacing import ConcurrencyBound, RequestPacer
+from hyperfunc_core.observability import telemetry
 
 RETRYABLE_STATUS = {408, 409, 425, 429}
 
@@ -182,32 +185,34 @@ class LLMGateway:
         """One chat completion, retried on 429, 5xx, timeouts and broken connections."""
         kwargs = self._request(messages, tools, params)
         started = time.perf_counter()
-        with self.bound:
-            for attempt in range(1, self.max_retries + 2):
-                self._check_budget()
-                self.pacer.wait()
-                try:
-                    raw = _litellm().completion(**kwargs)
-                except Exception as exc:  # noqa: BLE001 - classified below
-                    time.sleep(self._after_failure(exc, attempt))
-                    continue
-                return self._record(raw, started, attempt)
+        with telemetry.span("llm.completion", model=self.model) as current, self._observed(current, started):
+            with self.bound:
+                for attempt in range(1, self.max_retries + 2):
+                    self._check_budget()
+                    self.pacer.wait()
+                    try:
+                        raw = _litellm().completion(**kwargs)
+                    except Exception as exc:  # noqa: BLE001 - classified below
+                        time.sleep(self._after_failure(exc, attempt))
+                        continue
+                    return self._finish(raw, started, attempt, current)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def acomplete(self, messages: list[dict] | str, *, tools: list[dict] | None = None, **params: Any) -> LLMResponse:
         """The async twin of ``complete``, sharing the same bound, pace and totals."""
         kwargs = self._request(messages, tools, params)
         started = time.perf_counter()
-        async with self.bound:
-            for attempt in range(1, self.max_retries + 2):
-                self._check_budget()
-                await self.pacer.await_slot()
-                try:
-                    raw = await _litellm().acompletion(**kwargs)
-                except Exception as exc:  # noqa: BLE001 - classified below
-                    await asyncio.sleep(self._after_failure(exc, attempt))
-                    continue
-                return self._record(raw, started, attempt)
+        with telemetry.span("llm.completion", model=self.model) as current, self._observed(current, started):
+            async with self.bound:
+                for attempt in range(1, self.max_retries + 2):
+                    self._check_budget()
+                    await self.pacer.await_slot()
+                    try:
+                        raw = await _litellm().acompletion(**kwargs)
+                    except Exception as exc:  # noqa: BLE001 - classified below
+                        await asyncio.sleep(self._after_failure(exc, attempt))
+                        continue
+                    return self._finish(raw, started, attempt, current)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def prompt_fn(self, system: str | None = None, **params: Any):
@@ -227,6 +232,23 @@ class LLMGateway:
         return f"{provider}'s default endpoint"
 
     # -- internals ---------------------------------------------------------------
+    def _finish(self, raw: Any, started: float, attempt: int, current: Any) -> LLMResponse:
+        response = self._record(raw, started, attempt)
+        telemetry.set_attributes(current, attempts=attempt, prompt_tokens=response.usage.prompt_tokens,
+                                 completion_tokens=response.usage.completion_tokens, cost_usd=response.cost_usd)
+        telemetry.record("llm", self.model, response.latency_s, True)
+        return response
+
+    @contextmanager
+    def _observed(self, current: Any, started: float) -> Iterator[None]:
+        """Count a call that ends in an error (LLMError, budget) in the metrics and on its span."""
+        try:
+            yield
+        except Exception as exc:
+            telemetry.set_attributes(current, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+            telemetry.record("llm", self.model, time.perf_counter() - started, False)
+            raise
+
     def _request(self, messages: list[dict] | str, tools: list[dict] | None, params: dict) -> dict:
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]

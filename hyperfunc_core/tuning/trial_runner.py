@@ -21,6 +21,7 @@ from typing import Any
 
 import cloudpickle
 
+from hyperfunc_core.observability import telemetry
 from hyperfunc_core.tuning.early_stopping import MedianStoppingPolicy
 from hyperfunc_core.tuning.objective import TrialContext, TrialPruned, as_result, metric_value
 from hyperfunc_core.tuning.space import Space
@@ -72,6 +73,16 @@ class _Reporter:
 
 def run_trial(setup: TrialSetup, trial: TrialRecord) -> TrialRecord:
     """Run the objective for ``trial``, store the outcome, and return the finished record."""
+    with telemetry.span("tuning.trial", trial=trial.number, trial_id=trial.trial_id,
+                        strategy=setup.strategy.name) as current:
+        finished = _run_trial(setup, trial)
+        telemetry.set_attributes(current, state=finished.state, value=finished.value,
+                                 error=(finished.error or "").splitlines()[0] if finished.error else None)
+    telemetry.record("trial", setup.strategy.name, finished.duration_s or 0.0, finished.state != "failed")
+    return finished
+
+
+def _run_trial(setup: TrialSetup, trial: TrialRecord) -> TrialRecord:
     started = time.perf_counter()
     params = setup.space.unflatten(trial.params)
     reporter = _Reporter(setup, trial)

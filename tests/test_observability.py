@@ -1,0 +1,96 @@
+"""OpenTelemetry spans and metrics, checked with the SDK's in-memory exporter and reader."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hyperfunc_core import Example, Float, HyperSystem, TensorParam, hyperfunction
+from hyperfunc_core.observability import telemetry
+
+pytest.importorskip("opentelemetry.sdk")
+from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+
+
+@pytest.fixture
+def otel():
+    exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry.enable(tracer_provider, MeterProvider(metric_readers=[reader]))
+    yield exporter, reader
+    telemetry.disable()
+
+
+def metric_points(reader):
+    out = {}
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for point in metric.data.data_points:
+                    key = (metric.name, point.attributes["kind"], point.attributes["name"], point.attributes["ok"])
+                    out[key] = getattr(point, "value", None) if hasattr(point, "value") else point.count
+    return out
+
+
+Vec = TensorParam.create(2)
+
+
+def test_hyperfunction_llm_trial_and_es_step_spans_and_metrics(otel, llm_server, llm_gateway):
+    from hyperfunc_core.testing import error, text
+    from hyperfunc_core.tuning.sweep import prepare_sweep, run_locally
+
+    exporter, reader = otel
+
+    @hyperfunction(hp_type=Vec, name="scale_otel")
+    def scale(x, hp):
+        return x * hp.value[0]
+
+    class S(HyperSystem):
+        def run(self, x):
+            return scale(x)
+
+    s = S()
+    s.evaluate([Example({"x": torch.tensor(1.0)}, torch.tensor(0.0)) for _ in range(3)], lambda p, e: -p.sum())
+    llm_server.push(text("hello"), error(500, "down"))
+    llm_gateway.complete("hi")
+    with pytest.raises(Exception):
+        llm_gateway.complete("again")
+    run_locally(prepare_sweep(lambda ctx, x: x, {"x": Float(0, 1)}, max_trials=2, seed=0))
+    s.optimize([Example({"x": torch.tensor(1.0)}, torch.tensor(0.0))], lambda p, e: -(p ** 2).mean(), orchestrate=False,
+               steps=2, steps_per_epoch=2, run_name="otel-es", storage="sqlite://")
+
+    spans = exporter.get_finished_spans()
+    by_name = {}
+    for sp in spans:
+        by_name.setdefault(sp.name, []).append(sp)
+    assert len(by_name["hyperfunction.call"]) >= 3
+    first = by_name["hyperfunction.call"][0].attributes
+    assert first["hyperfunc.hyperfunction"] == "scale_otel" and first["hyperfunc.attempts"] == 1
+    llm = by_name["llm.completion"]
+    assert len(llm) == 2 and llm[0].attributes["hyperfunc.completion_tokens"] >= 1
+    assert "LLMError" in llm[1].attributes["hyperfunc.error"]
+    assert [sp.attributes["hyperfunc.state"] for sp in by_name["tuning.trial"]] == ["complete", "complete"]
+    steps = by_name["es.step"]
+    assert [sp.attributes["hyperfunc.step"] for sp in steps] == [0, 1]
+    batched = [sp for sp in by_name["hyperfunction.call"] if sp.attributes.get("hyperfunc.batched")]
+    step_ids = {sp.context.span_id for sp in steps}
+    assert sum(sp.parent is not None and sp.parent.span_id in step_ids for sp in batched) == 2  # one per step
+
+    points = metric_points(reader)
+    assert points[("hyperfunc.calls", "llm", llm_gateway.model, True)] == 1
+    assert points[("hyperfunc.calls", "llm", llm_gateway.model, False)] == 1
+    assert points[("hyperfunc.calls", "trial", "random", True)] == 2
+    assert points[("hyperfunc.calls", "es_step", "otel-es", True)] == 2
+    assert points[("hyperfunc.call.duration", "hyperfunction", "scale_otel", True)] >= 3
+
+
+def test_telemetry_off_records_nothing_and_yields_none():
+    telemetry.disable()
+    with telemetry.span("anything", a=1) as current:
+        assert current is None
+    telemetry.record("x", "y", 0.1, True)  # no provider, no error
