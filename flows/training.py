@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.utilities.annotations import quote
 
 from hyperfunc_core.hyper.training import TrainingJob, complete, initial_state
-from hyperfunc_core.orchestration import ProgressArtifact, quiet_task_logs
+from hyperfunc_core.orchestration import ProgressArtifact, artifact_key, quiet_task_logs
 from tasks.training import checkpoint_task, es_step_task
 
 
@@ -55,9 +55,8 @@ def run_training_flow(job: TrainingJob) -> dict:
 
 
 def _publish(job: TrainingJob, result: dict) -> None:
-    key = "es-" + "".join(c if c.isalnum() else "-" for c in job.run_name.lower()).strip("-")
-    rows = [{k: v for k, v in m.items()} for m in job.history]
-    create_table_artifact(rows, key=f"{key}-epochs", description=f"per-epoch metrics of ES run {job.run_name}")
+    key = artifact_key("es", job.run_name)
+    create_table_artifact(job.history, key=f"{key}-epochs", description=f"per-epoch metrics of ES run {job.run_name}")
     curve = [m["train_score"] for m in job.history if m.get("train_score") is not None]
     create_markdown_artifact(
         f"# ES run `{job.run_name}`\n\n"

@@ -9,7 +9,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from hyperfunc_core.orchestration import ProgressArtifact, quiet_task_logs
+from hyperfunc_core.orchestration import ProgressArtifact, artifact_key, quiet_task_logs
 from hyperfunc_core.tuning.strategies.base import TrialRecord
 from hyperfunc_core.tuning.sweep import Sweep
 from tasks.tuning import run_trial_task
@@ -51,16 +51,10 @@ def tune_flow(sweep: Sweep, trial_retries: int = 0) -> dict:
     progress.finish(100.0 if done >= total else 100.0 * done / total)
     rows = [{"number": t["number"], "state": t["state"], sweep.setup.metric: t["value"], "params": str(t["params"]),
              "error": (t["error"] or "").splitlines()[0] if t["error"] else ""} for t in result["trials"]]
-    create_table_artifact(rows, key=_artifact_key(sweep.study_name), description=f"trials of study {sweep.study_name}")
+    create_table_artifact(rows, key=artifact_key("trials", sweep.study_name), description=f"trials of study {sweep.study_name}")
     return result
 
 
 def run_sweep_flow(sweep: Sweep, trial_retries: int = 0) -> dict:
     """Run ``tune_flow`` with as many task threads as the sweep runs trials at once."""
     return tune_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=sweep.max_concurrent))(sweep, trial_retries)
-
-
-def _artifact_key(name: str) -> str:
-    import re
-
-    return "trials-" + re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")

@@ -1,12 +1,14 @@
-"""A Prefect progress artifact that a loop can update as often as it likes.
+"""Prefect artifacts for long loops: a progress bar a loop can update as often as it likes,
+and the one way artifact keys are made from names.
 
-Each update is an API call; on a busy server one can take tens of milliseconds. The loop
+Each progress update is an API call; on a busy server one can take tens of milliseconds. The loop
 must never wait for it, so updates go to one background thread, at most one a second, and
 only the newest value is sent. ``finish`` sends the final value and waits for it.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -59,6 +61,11 @@ class ProgressArtifact:
             self._sent_at = time.monotonic()
             if closing and self._wanted is None:
                 return
+
+
+def artifact_key(prefix: str, name: str) -> str:
+    """A Prefect artifact key (lowercase letters, digits, dashes) for a study or run name."""
+    return f"{prefix}-" + re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
 
 
 def _clamp(percent: float) -> float:
