@@ -27,7 +27,7 @@ _LAZY = {
     **{name: "hyperfunc_core.hyper" for name in (
         "CallRecord", "CallSummary", "EvaluationError", "EvaluationReport", "Example", "HPType", "HyperFunction",
         "HyperFunctionError", "HyperSystem", "LMParam", "LoRAWeight", "MaxCallsExceeded", "TensorParam",
-        "hyperfunction", "summarize_calls")},
+        "acall_llm", "call_llm", "hyperfunction", "summarize_calls")},
     **{name: "hyperfunc_core.es" for name in ("ESConfig", "ESHybridSystemOptimizer")},
 }
 

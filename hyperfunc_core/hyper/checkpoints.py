@@ -78,6 +78,30 @@ class CheckpointStore:
             session.commit()
         return str(path)
 
+    def save_final(self, name: str, theta: dict[str, torch.Tensor]) -> Path:
+        """The trained θ (``{hyperfunction: tensor}``) a run ends with: what ``load_final`` serves."""
+        folder = self.run_dir(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        path, tmp = folder / "final.pt", folder / "final.tmp"
+        torch.save({n: t.detach().cpu() for n, t in theta.items()}, tmp)
+        os.replace(tmp, path)
+        return path
+
+    def load_final(self, name: str | None = None) -> tuple[str, dict[str, torch.Tensor]]:
+        """θ of run ``name``, or of the run that finished last; (run name, θ)."""
+        with session_scope(self.database_url) as session:
+            query = select(ESRun).where(ESRun.status == "finished")
+            if name is not None:
+                query = query.where(ESRun.name == name)
+            runs = session.exec(query.order_by(ESRun.finished_at.desc(), ESRun.id.desc())).all()
+        for run in runs:
+            path = self.run_dir(run.name) / "final.pt"
+            if path.exists():
+                return run.name, torch.load(path, weights_only=True)
+        if name is not None:
+            raise ValueError(f"run_name: no finished ES run named {name!r} with a saved θ in this storage")
+        raise ValueError("no finished ES run with a saved θ in this storage; train with system.optimize(...) first")
+
     def finish(self, run_id: int, status: str = "finished") -> None:
         with session_scope(self.database_url) as session:
             run = session.get(ESRun, run_id)

@@ -33,7 +33,7 @@ from typing import Any
 
 from hyperfunc_core.hyper.hp_types import hp_shape
 from hyperfunc_core.observability import telemetry
-from hyperfunc_core.hyper.runtime import Invocation, active
+from hyperfunc_core.hyper.runtime import Invocation, active, call_meter, metering
 from hyperfunc_core.hyper.tracing import CallRecord
 
 
@@ -90,21 +90,24 @@ class HyperFunction:
                 self._record(inv, time.time(), 0.0, 0, error)
                 raise error
         if self.is_async:
+            if inv is not None and inv.stages is not None and call_meter() is None:  # a top-level call: wait for its stage
+                return inv.stages.call(inv, self.name, lambda stage, size: self._call_async(
+                    inv, args, kwargs, hp, {"stage": stage, "stage_calls": size}))
             return self._call_async(inv, args, kwargs, hp)
         return self._call_sync(inv, args, kwargs, hp)
 
     def _call_sync(self, inv: Invocation | None, args: tuple, kwargs: dict, hp: Any) -> Any:
         started, t0 = time.time(), time.perf_counter()
         last: BaseException | None = None
-        with telemetry.span("hyperfunction.call", **self._span_attributes(inv)) as current:
+        with telemetry.span("hyperfunction.call", **self._span_attributes(inv)) as current, metering({}) as meter:
             for attempt in range(1, self.retries + 2):
                 try:
                     result = self._once_sync(inv, args, kwargs, hp)
-                    self._record(inv, started, time.perf_counter() - t0, attempt, None, current)
+                    self._record(inv, started, time.perf_counter() - t0, attempt, None, current, meter)
                     return result
                 except Exception as exc:  # noqa: BLE001 - retried, then re-raised
                     last = exc
-            self._record(inv, started, time.perf_counter() - t0, self.retries + 1, last, current)
+            self._record(inv, started, time.perf_counter() - t0, self.retries + 1, last, current, meter)
         raise last  # type: ignore[misc]
 
     def _once_sync(self, inv: Invocation | None, args: tuple, kwargs: dict, hp: Any) -> Any:
@@ -138,10 +141,12 @@ class HyperFunction:
             if inv is not None:
                 inv.current.pop()
 
-    async def _call_async(self, inv: Invocation | None, args: tuple, kwargs: dict, hp: Any) -> Any:
+    async def _call_async(self, inv: Invocation | None, args: tuple, kwargs: dict, hp: Any,
+                          stage: dict | None = None) -> Any:
         started, t0 = time.time(), time.perf_counter()
         last: BaseException | None = None
-        with telemetry.span("hyperfunction.call", **self._span_attributes(inv)) as current:
+        attributes = {**self._span_attributes(inv), **(stage or {})}
+        with telemetry.span("hyperfunction.call", **attributes) as current, metering(dict(stage or {})) as meter:
             for attempt in range(1, self.retries + 2):
                 try:
                     coro = self.fn(*args, hp=hp, **kwargs)
@@ -152,11 +157,11 @@ class HyperFunction:
                             raise TimeoutError(f"{self.name}: cancelled after timeout_s={self.timeout_s:g}") from None
                     else:
                         result = await coro
-                    self._record(inv, started, time.perf_counter() - t0, attempt, None, current)
+                    self._record(inv, started, time.perf_counter() - t0, attempt, None, current, meter)
                     return result
                 except Exception as exc:  # noqa: BLE001 - retried, then re-raised
                     last = exc
-            self._record(inv, started, time.perf_counter() - t0, self.retries + 1, last, current)
+            self._record(inv, started, time.perf_counter() - t0, self.retries + 1, last, current, meter)
         raise last  # type: ignore[misc]
 
     def _span_attributes(self, inv: Invocation | None) -> dict[str, Any]:
@@ -166,10 +171,13 @@ class HyperFunction:
                 "batched": inv.batched, "batch_size": inv.batch_size}
 
     def _record(self, inv: Invocation | None, started: float, latency: float, attempts: int,
-                error: BaseException | None, current: Any = None) -> None:
-        """The call's CallRecord (when its evaluation traces), its span's outcome and its metrics."""
+                error: BaseException | None, current: Any = None, meter: dict | None = None) -> None:
+        """The call's CallRecord (when its evaluation traces), its span's outcome and its metrics.
+
+        ``meter`` holds what the call measured besides time: its stage, and the LLM requests,
+        tokens and cost of the calls its body made through ``call_llm``/``acall_llm``."""
         error_text = None if error is None else f"{type(error).__name__}: {error}"
-        telemetry.set_attributes(current, attempts=attempts, error=error_text)
+        telemetry.set_attributes(current, attempts=attempts, error=error_text, **(meter or {}))
         telemetry.record("hyperfunction", self.name, latency, error is None)
         if inv is None or inv.records is None:
             return
@@ -177,7 +185,7 @@ class HyperFunction:
             hyperfunction=self.name, example_index=inv.example_index, candidate_index=inv.candidate_index,
             started_at=started, latency_s=latency, attempts=attempts,
             error=error_text,
-            batched=inv.batched, batch_size=inv.batch_size,
+            batched=inv.batched, batch_size=inv.batch_size, meta=dict(meter or {}),
         ))
 
 

@@ -31,9 +31,13 @@ class Invocation:
     calls: Counter = field(default_factory=Counter)
     current: list[str] = field(default_factory=list)  # the hyperfunctions now executing, innermost last
     failed_in: str | None = None  # the innermost hyperfunction an exception came out of
+    stages: Any = None  # the StageGate grouping this run's async calls with its siblings', if any
+    owner: Any = None  # the HyperSystem running this invocation (its ``llm`` gateway serves LLM calls)
 
 
 _ACTIVE: contextvars.ContextVar[Invocation | None] = contextvars.ContextVar("hyperfunc_invocation", default=None)
+# The usage meter of the hyperfunction call now executing (None outside one): LLM calls add to it.
+_CALL_METER: contextvars.ContextVar[dict | None] = contextvars.ContextVar("hyperfunc_call_meter", default=None)
 
 
 def active() -> Invocation | None:
@@ -47,3 +51,17 @@ def invocation(inv: Invocation) -> Iterator[Invocation]:
         yield inv
     finally:
         _ACTIVE.reset(token)
+
+
+def call_meter() -> dict | None:
+    """The meter of the hyperfunction call now executing, or None outside any call."""
+    return _CALL_METER.get()
+
+
+@contextmanager
+def metering(meter: dict) -> Iterator[dict]:
+    token = _CALL_METER.set(meter)
+    try:
+        yield meter
+    finally:
+        _CALL_METER.reset(token)

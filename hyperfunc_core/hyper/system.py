@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -50,7 +50,11 @@ from hyperfunc_core.es import ESConfig, Layout
 from hyperfunc_core.hyper.hp_types import default_init
 from hyperfunc_core.hyper.hyperfunction import HyperFunction
 from hyperfunc_core.hyper.runtime import Invocation, invocation
+from hyperfunc_core.hyper.stages import StageGate
 from hyperfunc_core.hyper.tracing import CallRecord, CallSummary, summarize_calls
+
+if TYPE_CHECKING:
+    from hyperfunc_core.hyper.agent_runtime import AgentRuntime
 
 log = logging.getLogger("hyperfunc.hyper")
 MetricFn = Callable[[Any, Any], float]
@@ -77,6 +81,7 @@ class EvaluationReport:
     calls: list[CallRecord] = field(default_factory=list)
     seed: int | None = None
     started_at: float = field(default_factory=time.time)
+    candidate_scores: list[float] | None = None  # set for a population evaluation (``score`` is the best)
 
     def summary(self) -> dict[str, CallSummary]:
         return summarize_calls(self.calls)
@@ -96,9 +101,14 @@ class HyperSystem:
     history_size = 100
 
     def __init__(self, system_optimizer: ESConfig | None = None, *, device: str | torch.device | None = None,
-                 init_seed: int = 0) -> None:
+                 init_seed: int = 0, llm: Any = None) -> None:
         if system_optimizer is not None and not isinstance(system_optimizer, ESConfig):
             raise ValueError(f"system_optimizer: expected an ESHybridSystemOptimizer/ESConfig, got {system_optimizer!r}")
+        from hyperfunc_core.llm import LLMGateway
+
+        if llm is not None and not isinstance(llm, LLMGateway):
+            raise ValueError(f"llm: expected an LLMGateway (its model, concurrency and rate limit) or None, got {llm!r}")
+        self._llm = llm
         self.system_optimizer = system_optimizer or ESConfig()
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self._hyperfunctions: dict[str, HyperFunction] = {}
@@ -108,6 +118,16 @@ class HyperSystem:
         self._batched_refusal: str | None = None  # why the vmapped path failed, once known
         self._metric_vmappable: dict[int, bool] = {}
         self._discovered = False  # has run() been run once, registering every hyperfunction it calls?
+        self._pending_theta: dict[str, torch.Tensor] = {}  # loaded θ for hyperfunctions not registered yet
+
+    @property
+    def llm(self) -> Any:
+        """The gateway every LLM call of this system's hyperfunctions goes through (one bound and pace)."""
+        if self._llm is None:
+            from hyperfunc_core.hyper.llm_calls import default_gateway
+
+            self._llm = default_gateway()
+        return self._llm
 
     # -- what users write ------------------------------------------------------------
     def run(self, **inputs: Any) -> Any:
@@ -176,8 +196,27 @@ class HyperSystem:
 
     def _auto_register(self, hf: HyperFunction) -> torch.Tensor:
         if hf.name not in self._theta:
-            self.register_hyperfunction(hf)
+            self.register_hyperfunction(hf, self._pending_theta.pop(hf.name, None))
         return self._theta[hf.name]
+
+    def load_trained(self, run_name: str | None = None, storage: str | None = None) -> str:
+        """Take θ from ES run ``run_name`` (default: the run that finished last) in ``storage``.
+
+        Hyperfunctions ``run`` has not called yet get their θ when first called. Returns the run's name."""
+        from hyperfunc_core.hyper.checkpoints import CheckpointStore
+        from hyperfunc_core.settings import get_settings
+
+        name, theta = CheckpointStore(storage, get_settings().outputs_dir / "es").load_final(run_name)
+        known = {n: t for n, t in theta.items() if n in self._theta}
+        self.set_hp_state(known)
+        self._pending_theta.update({n: t for n, t in theta.items() if n not in self._theta})
+        return name
+
+    def start(self, source: Any = None, **options: Any) -> "AgentRuntime":
+        """Serve ``run`` in a long-running loop; see ``hyperfunc_core.hyper.agent_runtime.AgentRuntime``."""
+        from hyperfunc_core.hyper.agent_runtime import AgentRuntime
+
+        return AgentRuntime(self, source, **options).start()
 
     # -- single evaluation -----------------------------------------------------------------
     def evaluate(self, examples: Sequence[Example], metric_fn: MetricFn, environment_state: Any = None,
@@ -209,12 +248,13 @@ class HyperSystem:
     def evaluate_population(self, candidates: Sequence[dict[str, torch.Tensor]] | torch.Tensor,
                             examples: Sequence[Example], metric_fn: MetricFn, max_batch_size: int | None = None,
                             environment_state: Any = None, seed: int | None = None,
-                            errors: list[str | None] | None = None) -> list[float]:
+                            errors: list[str | None] | None = None, collect_trace: bool = False) -> list[float]:
         """Scores of each candidate θ on ``examples``, equal to ``evaluate`` of each alone.
 
         ``candidates``: a list of ``{name: tensor}`` (missing names keep the system's θ) or a
         (P, layout.size) tensor in ``trainable_layout()`` order. ``errors``, if given, is
-        filled with each candidate's error (or None).
+        filled with each candidate's error (or None). ``collect_trace`` keeps every call's
+        record (with its candidate index) in the history ``call_history()`` reads.
         """
         examples = _check_examples(examples)
         _check_metric(metric_fn)
@@ -226,19 +266,31 @@ class HyperSystem:
         stacked = self._stack_candidates(candidates)
         expected = [e.expected for e in examples]
         population = next(iter(stacked.values())).shape[0] if stacked else len(candidates)
+        records: list[CallRecord] | None = [] if collect_trace else None
+        if self._batched_refusal is None and inspect.iscoroutinefunction(self.run):
+            self._batched_refusal = "run() is async: candidates run concurrently, their calls grouped per stage"
+        scores: list[float] | None = None
         if self._batched_refusal is None:
             try:
                 with _seeded(seed):
-                    preds = self._batched_forward(stacked, examples, environment_state, max_batch_size)
+                    preds = self._batched_forward(stacked, examples, environment_state, max_batch_size, records)
                 scores = self._score_population(metric_fn, preds, expected)
                 if errors is not None:
                     errors[:] = [None] * population
-                return scores
             except _NotBatchable as exc:
                 self._batched_refusal = str(exc)
                 log.warning("evaluate_population: evaluating candidates one by one: %s", exc)
-        per_candidate = [{n: t[i] for n, t in stacked.items()} for i in range(population)]
-        return self._population_one_by_one(per_candidate, examples, metric_fn, environment_state, seed, errors)
+                if records is not None:
+                    records.clear()
+        if scores is None:
+            per_candidate = [{n: t[i] for n, t in stacked.items()} for i in range(population)]
+            scores = self._population_one_by_one(per_candidate, examples, metric_fn, environment_state, seed, errors,
+                                                 records)
+        if records is not None:
+            finite = [x for x in scores if math.isfinite(x)]
+            self._reports.append(EvaluationReport(max(finite, default=-math.inf), None, records, seed,
+                                                  candidate_scores=list(scores)))
+        return scores
 
     @property
     def batched_refusal(self) -> str | None:
@@ -267,7 +319,7 @@ class HyperSystem:
         return out
 
     def _batched_forward(self, stacked: dict[str, torch.Tensor], examples: list[Example], environment_state: Any,
-                         max_batch_size: int) -> torch.Tensor:
+                         max_batch_size: int, records: list[CallRecord] | None = None) -> torch.Tensor:
         inputs = _stack_inputs(examples, self.device)
         fixed = {n: t for n, t in self._theta.items() if n not in stacked}
         population, n_examples = next(iter(stacked.values())).shape[0], len(examples)
@@ -276,7 +328,7 @@ class HyperSystem:
 
         def one(theta_one: dict[str, torch.Tensor], inputs_one: dict[str, torch.Tensor]) -> torch.Tensor:
             inv = Invocation(theta={**fixed, **theta_one}, resolve_missing=_refuse_in_batch, batched=True,
-                             batch_size=population * n_examples)
+                             batch_size=population * n_examples, records=records, owner=self)
             last_inv.append(inv)
             with invocation(inv):
                 out = self.run(**inputs_one, **extra)
@@ -320,7 +372,7 @@ class HyperSystem:
 
     def _population_one_by_one(self, per_candidate: list[dict[str, torch.Tensor]], examples: list[Example],
                                metric_fn: MetricFn, environment_state: Any, seed: int | None,
-                               errors: list[str | None] | None) -> list[float]:
+                               errors: list[str | None] | None, records: list[CallRecord] | None = None) -> list[float]:
         expected = [e.expected for e in examples]
         thetas = [{**self._theta, **c} for c in per_candidate]
         found: list[str | None] = [None] * len(thetas)
@@ -334,14 +386,15 @@ class HyperSystem:
 
         if inspect.iscoroutinefunction(self.run):
             async def all_candidates() -> list:
-                return await asyncio.gather(*(self._run_examples_async(t, examples, environment_state, None, i)
+                gate = StageGate(len(thetas) * len(examples))  # every candidate's stage-k calls go out as one wave
+                return await asyncio.gather(*(self._run_examples_async(t, examples, environment_state, records, i, gate)
                                               for i, t in enumerate(thetas)), return_exceptions=True)
             with _seeded(seed):
                 outcomes = _run_coroutine(all_candidates())
         else:
             def one(i: int) -> Any:
                 try:
-                    return self._run_examples(thetas[i], examples, environment_state, None, i)
+                    return self._run_examples(thetas[i], examples, environment_state, records, i)
                 except Exception as exc:  # noqa: BLE001
                     return exc
             with _seeded(seed), cf.ThreadPoolExecutor(min(8, len(thetas))) as pool:
@@ -362,30 +415,47 @@ class HyperSystem:
                       records: list[CallRecord] | None, candidate_index: int | None) -> Any:
         if inspect.iscoroutinefunction(self.run):
             return _run_coroutine(self._run_examples_async(theta, examples, environment_state, records, candidate_index))
-        extra = {"environment_state": environment_state} if environment_state is not None else {}
         preds = []
         for i, example in enumerate(examples):
-            inv = Invocation(theta=theta, resolve_missing=self._auto_register, records=records, example_index=i,
-                             candidate_index=candidate_index)
-            with invocation(inv):
-                try:
-                    preds.append(self.run(**example.inputs, **extra))
-                except Exception as exc:
-                    raise EvaluationError(f"example {i}: {type(exc).__name__}: {exc}", i) from exc
+            try:
+                preds.append(self._run_one(theta, example.inputs, environment_state, records, i, candidate_index))
+            except Exception as exc:
+                raise EvaluationError(f"example {i}: {type(exc).__name__}: {exc}", i) from exc
         return _as_batch(preds)
 
-    async def _run_examples_async(self, theta: dict[str, torch.Tensor], examples: list[Example], environment_state: Any,
-                                  records: list[CallRecord] | None, candidate_index: int | None) -> Any:
+    def _run_one(self, theta: dict[str, torch.Tensor], inputs: dict[str, Any], environment_state: Any,
+                 records: list[CallRecord] | None, example_index: int | None = None,
+                 candidate_index: int | None = None) -> Any:
+        """One sync ``run`` with ``theta`` (an async ``run`` goes through its own event loop)."""
         extra = {"environment_state": environment_state} if environment_state is not None else {}
+        if inspect.iscoroutinefunction(self.run):
+            async def once() -> Any:
+                inv = Invocation(theta=theta, resolve_missing=self._auto_register, records=records,
+                                 example_index=example_index, candidate_index=candidate_index, owner=self)
+                with invocation(inv):
+                    return await self.run(**inputs, **extra)
+            return _run_coroutine(once())
+        inv = Invocation(theta=theta, resolve_missing=self._auto_register, records=records, example_index=example_index,
+                         candidate_index=candidate_index, owner=self)
+        with invocation(inv):
+            return self.run(**inputs, **extra)
+
+    async def _run_examples_async(self, theta: dict[str, torch.Tensor], examples: list[Example], environment_state: Any,
+                                  records: list[CallRecord] | None, candidate_index: int | None,
+                                  gate: StageGate | None = None) -> Any:
+        extra = {"environment_state": environment_state} if environment_state is not None else {}
+        gate = gate or StageGate(len(examples))
 
         async def one(i: int, example: Example) -> Any:
             inv = Invocation(theta=theta, resolve_missing=self._auto_register, records=records, example_index=i,
-                             candidate_index=candidate_index)
+                             candidate_index=candidate_index, stages=gate, owner=self)
             with invocation(inv):
                 try:
                     return await self.run(**example.inputs, **extra)
                 except Exception as exc:
                     raise EvaluationError(f"example {i}: {type(exc).__name__}: {exc}", i) from exc
+                finally:
+                    gate.run_finished()
 
         return _as_batch(list(await asyncio.gather(*(one(i, e) for i, e in enumerate(examples)))))
 

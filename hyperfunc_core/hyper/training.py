@@ -162,6 +162,7 @@ def complete(job: TrainingJob, state: ESState) -> dict:
     """Put the trained θ into the system and close the run."""
     chosen = state.best_theta if job.keep == "best" and state.best_theta is not None else state.theta
     job.system.set_hp_state(job.layout.unflatten(chosen))
+    job.store.save_final(job.run_name, job.system.get_hp_state())
     job.store.finish(job.resumed.run_id)
     last = job.history[-1] if job.history else {}
     return {

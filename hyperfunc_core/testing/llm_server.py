@@ -73,6 +73,7 @@ class RecordedRequest:
     path: str
     body: dict
     headers: dict[str, str]
+    status: int | None = None  # the HTTP status the server answered with (None while in flight)
 
     @property
     def messages(self) -> list[dict]:
@@ -99,6 +100,11 @@ def _count_tokens(text_value: str) -> int:
     return max(1, len(text_value.split()))
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 drops SYNs under a burst; each drop costs a 1 s retransmit
+
+
 class ScriptedLLMServer:
     """An OpenAI-compatible ``/v1/chat/completions`` endpoint on 127.0.0.1."""
 
@@ -113,10 +119,11 @@ class ScriptedLLMServer:
         self.responder = responder
         self.default = default
         self.requests: list[RecordedRequest] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0  # the most chat requests it was answering at once
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
-        self._httpd.daemon_threads = True
+        self._httpd = _HTTPServer(("127.0.0.1", port), self._handler_class())
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------
@@ -159,6 +166,7 @@ class ScriptedLLMServer:
         with self._lock:
             self._queue.clear()
             self.requests.clear()
+            self.peak_in_flight = 0
         self.responder = None
 
     @property
@@ -216,6 +224,7 @@ class ScriptedLLMServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go in two writes; Nagle + delayed ACK cost 40 ms each
 
             def log_message(self, *args: object) -> None:  # keep test output quiet
                 pass
@@ -244,12 +253,24 @@ class ScriptedLLMServer:
                     body = json.loads(raw or b"{}")
                 except json.JSONDecodeError:
                     body = {"_unparsed": raw.decode(errors="replace")}
+                recorded = RecordedRequest(arrived, self.path, body, dict(self.headers))
                 with server._lock:
-                    server.requests.append(RecordedRequest(arrived, self.path, body, dict(self.headers)))
+                    server.requests.append(recorded)
                 if not self.path.rstrip("/").endswith("/chat/completions"):
+                    recorded.status = 404
                     self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}))
                     return
-                reply = server._next_reply(body)
+                with server._lock:
+                    server.in_flight += 1
+                    server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
+                try:
+                    self._answer(server._next_reply(body), body, recorded)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self, reply: Reply, body: dict, recorded: RecordedRequest) -> None:
+                recorded.status = reply.status
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 if reply.raw_body is not None:
