@@ -169,3 +169,5 @@ def test_a_failing_candidate_is_recorded_and_the_population_goes_on(llm_server):
     scores = agent.evaluate_population([hot, cool], TRAIN[:2], f1_metric, errors=errors)
     assert scores[0] == -math.inf and "HTTP 400" in errors[0]
     assert scores[1] == 1.0 and errors[1] is None
+    # the gateway does not retry a 400; the hyperfunction's retries=1 re-runs the body once: 2 requests per example
+    assert [r.status for r in llm_server.chat_requests()].count(400) == 2 * 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 
 import pytest
@@ -243,3 +244,95 @@ def test_bad_evaluation_input_fails_fast():
         S().evaluate([{"x": 1}], lambda p, e: 0.0)
     with pytest.raises(ValueError, match="metric_fn"):
         S().evaluate([Example({"x": 1})], "accuracy")
+
+
+def test_sync_timeout_leaves_the_body_running_in_the_background():
+    finished = threading.Event()
+
+    @hyperfunction(hp_type=Vec3, timeout_s=0.1)
+    def slow(x, hp):
+        time.sleep(0.4)
+        finished.set()
+        return x
+
+    with pytest.raises(TimeoutError, match="may still finish"):
+        slow(1, hp=Vec3.from_tensor(torch.zeros(3)))
+    assert not finished.is_set() and finished.wait(2)  # the thread could not be stopped; it ran to its end
+
+
+def test_timeout_in_a_vmapped_forward_is_detected_when_the_call_returns():
+    @hyperfunction(hp_type=Vec3, timeout_s=0.05, name="slow_batched")
+    def slow_batched(x, hp):
+        time.sleep(0.1)
+        return x * hp.value[0]
+
+    class S(HyperSystem):
+        def run(self, x):
+            return slow_batched(x)
+
+    s = S()
+    s.register_hyperfunction(slow_batched, torch.ones(3))
+    errors: list = []
+    scores = s.evaluate_population([{"slow_batched": torch.ones(3)}] * 2, [Example({"x": torch.tensor(1.0)}, None)],
+                                   lambda p, e: p.sum(), errors=errors)
+    # the overrun is raised after the body returned; the vmapped forward fails and each candidate is then run
+    # on its own, where the same overrun stops waiting after timeout_s: every candidate is recorded as failed
+    assert scores == [-math.inf, -math.inf] and all("timeout_s=0.05" in e for e in errors)
+    assert s.batched_refusal is not None and "slow_batched" in s.batched_refusal
+
+
+def test_each_retry_gets_its_own_timeout_and_async_retries_rerun_the_body():
+    attempts = []
+
+    @hyperfunction(hp_type=Vec3, timeout_s=0.1, retries=2)
+    async def sometimes_slow(x, hp):
+        attempts.append(time.perf_counter())
+        if len(attempts) < 3:
+            await asyncio.sleep(1.0)
+        return x
+
+    started = time.perf_counter()
+    assert asyncio.run(sometimes_slow(5, hp=Vec3.from_tensor(torch.zeros(3)))) == 5
+    assert len(attempts) == 3 and time.perf_counter() - started < 0.6
+
+
+def test_max_calls_counts_per_input_of_the_agent_runtime():
+    @hyperfunction(hp_type=Vec3, max_calls=2, name="bounded_step")
+    def bounded_step(x, hp):
+        return x + 1
+
+    class Loop(HyperSystem):
+        def run(self, n):
+            x = 0
+            for _ in range(n):
+                x = bounded_step(x)
+            return x
+
+    with Loop().start() as rt:
+        assert [rt.ask(n=2) for _ in range(3)] == [2, 2, 2]  # 6 calls in all, 2 per input: allowed
+        with pytest.raises(RuntimeError, match="more than max_calls=2"):
+            rt.ask(n=3)
+
+
+def test_timeout_of_a_staged_call_starts_when_its_stage_is_released():
+    @hyperfunction(hp_type=Vec3, name="uneven_first")
+    async def first(x, hp):
+        await asyncio.sleep(0.3 if float(hp.value[0]) > 0 else 0.0)
+        return x
+
+    @hyperfunction(hp_type=Vec3, timeout_s=0.2, name="quick_second")
+    async def second(x, hp):
+        await asyncio.sleep(0.01)
+        return x
+
+    class S(HyperSystem):
+        async def run(self, x):
+            return await second(await first(x))
+
+    s = S()
+    s.discover([Example({"x": 1.0}, None)])
+    errors: list = []
+    # the slow candidate's first stage holds the other's second call at the gate for 0.3 s > timeout_s
+    scores = s.evaluate_population([{"uneven_first": torch.ones(3)}, {"uneven_first": -torch.ones(3)}],
+                                   [Example({"x": 1.0}, None)], lambda p, e: 1.0, errors=errors)
+    assert errors == [None, None] and scores == [1.0, 1.0]

@@ -89,6 +89,34 @@ def test_hyperfunction_llm_trial_and_es_step_spans_and_metrics(otel, llm_server,
     assert points[("hyperfunc.call.duration", "hyperfunction", "scale_otel", True)] >= 3
 
 
+def test_llm_calls_of_staged_hyperfunctions_nest_under_their_call_span(otel, llm_server):
+    import sys
+    from pathlib import Path
+
+    from hyperfunc_core.llm import LLMGateway
+    from hyperfunc_core.testing.sim_models import arithmetic_model
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "llm_agent"))
+    from system import TRAIN, ArithmeticAgent, f1_metric
+
+    exporter, _ = otel
+    llm_server.responder = arithmetic_model
+    agent = ArithmeticAgent(llm=LLMGateway("openai/scripted", api_base=llm_server.api_base, api_key="k"))
+    agent.discover(TRAIN[:1])
+    exporter.clear()
+    theta = agent.get_hp_state()
+    agent.evaluate_population([theta, theta], TRAIN[:2], f1_metric)
+    spans = exporter.get_finished_spans()
+    calls = {sp.context.span_id: sp for sp in spans if sp.name == "hyperfunction.call"}
+    llm = [sp for sp in spans if sp.name == "llm.completion"]
+    assert len(calls) == 8 and len(llm) == 8
+    assert all(sp.parent is not None and sp.parent.span_id in calls for sp in llm)  # context crossed the stage gate
+    parents = [calls[sp.parent.span_id].attributes for sp in llm]
+    assert sorted({(a["hyperfunc.hyperfunction"], a["hyperfunc.stage"], a["hyperfunc.stage_calls"]) for a in parents}) == [
+        ("draft", 1, 4), ("polish", 2, 4)]
+    assert all(a["hyperfunc.llm_requests"] == 1 and a["hyperfunc.prompt_tokens"] > 0 for a in parents)
+
+
 def test_telemetry_off_records_nothing_and_yields_none():
     telemetry.disable()
     with telemetry.span("anything", a=1) as current:

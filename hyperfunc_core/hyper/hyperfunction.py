@@ -17,7 +17,8 @@ Runtime policy, enforced on every call:
 
 Exceeding a limit raises ``HyperFunctionError`` (``TimeoutError`` for timeouts) from
 the call; ``HyperSystem.evaluate`` reports it, ``evaluate_population`` records the
-candidate as failed and moves on.
+candidate as failed and moves on. The guarantees, and what they do not cover, are stated
+with their tests in ``docs/runtime-policy.md``.
 """
 
 from __future__ import annotations

@@ -26,6 +26,10 @@ branching on values, no randomness). When that fails, the system says once which
 hyperfunction (or input) and why, and evaluates candidates one by one, concurrently
 (threads for a sync ``run``, ``asyncio.gather`` for an async one). A candidate whose run
 raises scores ``-inf`` with its error recorded; the others are unaffected.
+
+An async ``run`` (LLM-backed hyperfunctions) skips the vmap attempt: every candidate ×
+example runs at once on one event loop, and a ``StageGate`` groups their hyperfunction
+calls per stage (see ``hyper/stages.py``), all through the system's one ``llm`` gateway.
 """
 
 from __future__ import annotations
