@@ -29,6 +29,16 @@ _LAZY = {
         "HyperFunctionError", "HyperSystem", "LMParam", "LoRAWeight", "MaxCallsExceeded", "TensorParam",
         "acall_llm", "call_llm", "hyperfunction", "summarize_calls")},
     **{name: "hyperfunc_core.es" for name in ("ESConfig", "ESHybridSystemOptimizer")},
+    **{name: "hyperfunc_core.agents" for name in (
+        "AgentOptions", "MetaAgent", "TaskAgent", "Tool", "get_framework_tools", "scaffold_prompts")},
+    **{name: "hyperfunc_core.domains" for name in (
+        "Domain", "DomainConfig", "DomainTask", "EvalResult", "ReportSummary", "get_domain", "human_feedback_evaluator",
+        "llm_judge_evaluator", "run_harness", "static_evaluator")},
+    **{name: "hyperfunc_core.evolution" for name in (
+        "ArchiveData", "ArchiveEntry", "ensemble", "get_patch_files", "get_score", "is_starting_node", "load_archive",
+        "load_gen_metadata", "save_archive", "save_gen_metadata", "select_parent", "update_archive")},
+    **{name: "hyperfunc_core.evolution.loop" for name in ("GenerateLoopConfig", "run_generate_loop")},
+    **{name: "hyperfunc_core.executors" for name in ("Executor", "create_executor")},
 }
 
 

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from hyperfunc_core.concurrency import run_coroutine
 from hyperfunc_core.es import ESConfig, Layout
 from hyperfunc_core.hyper.hp_types import default_init
 from hyperfunc_core.hyper.hyperfunction import HyperFunction
@@ -394,7 +395,7 @@ class HyperSystem:
                 return await asyncio.gather(*(self._run_examples_async(t, examples, environment_state, records, i, gate)
                                               for i, t in enumerate(thetas)), return_exceptions=True)
             with _seeded(seed):
-                outcomes = _run_coroutine(all_candidates())
+                outcomes = run_coroutine(all_candidates())
         else:
             def one(i: int) -> Any:
                 try:
@@ -418,7 +419,7 @@ class HyperSystem:
     def _run_examples(self, theta: dict[str, torch.Tensor], examples: list[Example], environment_state: Any,
                       records: list[CallRecord] | None, candidate_index: int | None) -> Any:
         if inspect.iscoroutinefunction(self.run):
-            return _run_coroutine(self._run_examples_async(theta, examples, environment_state, records, candidate_index))
+            return run_coroutine(self._run_examples_async(theta, examples, environment_state, records, candidate_index))
         preds = []
         for i, example in enumerate(examples):
             try:
@@ -438,7 +439,7 @@ class HyperSystem:
                                  example_index=example_index, candidate_index=candidate_index, owner=self)
                 with invocation(inv):
                     return await self.run(**inputs, **extra)
-            return _run_coroutine(once())
+            return run_coroutine(once())
         inv = Invocation(theta=theta, resolve_missing=self._auto_register, records=records, example_index=example_index,
                          candidate_index=candidate_index, owner=self)
         with invocation(inv):
@@ -541,16 +542,6 @@ def _score(metric_fn: MetricFn, preds: Any, expected: list) -> float:
         value = value.item()
     value = float(value)
     return value if not math.isnan(value) else -math.inf
-
-
-def _run_coroutine(coro: Any) -> Any:
-    """Run ``coro`` to completion, also when called from inside a running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with cf.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 @contextmanager

@@ -1,0 +1,50 @@
+"""The harness: a TaskAgent over a domain's tasks, concurrently, with the results written out.
+
+Writes ``predictions.json`` (``[{questionId, prediction, score, expected, error}]``) and
+``report.json`` (``{averageScore, ...}``) into ``out_dir``. A task whose agent call fails
+scores 0 with its error recorded; the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from hyperfunc_core.domains.base import Domain, EvalResult, ReportSummary
+
+
+async def run_harness(domain: Domain, agent: Any, out_dir: str | Path | None = None, subset: str | None = None,
+                      num_samples: int | None = None, concurrency: int | None = None) -> ReportSummary:
+    subset = subset or domain.config.subset
+    tasks = await domain.load_tasks(subset, num_samples if num_samples is not None else domain.config.num_samples)
+    bound = asyncio.Semaphore(concurrency or domain.config.concurrency)
+
+    async def one(task) -> EvalResult:
+        async with bound:
+            try:
+                prediction = await agent.aforward(domain.format_input(task))
+            except Exception as exc:  # noqa: BLE001 - recorded; the other tasks go on
+                return EvalResult(task.id, "", 0.0, task.expected, f"{type(exc).__name__}: {exc}")
+            try:
+                score = float(await domain.evaluate(prediction, task))
+            except Exception as exc:  # noqa: BLE001
+                return EvalResult(task.id, prediction, 0.0, task.expected, f"evaluate: {type(exc).__name__}: {exc}")
+            return EvalResult(task.id, prediction, score, task.expected)
+
+    results = list(await asyncio.gather(*(one(t) for t in tasks)))
+    summary = await domain.report(results)
+    summary.subset = subset
+    if out_dir is not None:
+        write_results(out_dir, results, summary)
+    return summary
+
+
+def write_results(out_dir: str | Path, results: list[EvalResult], summary: ReportSummary) -> None:
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    predictions = [{"questionId": r.task_id, "prediction": r.prediction, "score": r.score, "expected": r.expected,
+                    "error": r.error} for r in results]
+    (folder / "predictions.json").write_text(json.dumps(predictions, indent=2, default=str))
+    (folder / "report.json").write_text(json.dumps(summary.as_json(), indent=2))

@@ -1,0 +1,365 @@
+"""The generation loop's steps as plain functions; ``flows/evolution.py`` makes them a flow.
+
+A generation: select a parent → set up an executor with the parent's patch chain → run the
+MetaAgent (its patch and usage are saved before anything else) → evaluate the TaskAgent on
+every domain in the workspace → archive. What a resume needs is on disk in the run's
+folder: a generation whose metadata says the MetaAgent finished reuses its saved patch, so
+a crash after that step never calls the MetaAgent again.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hyperfunc_core.agents.agent import MetaAgent, TaskAgent
+from hyperfunc_core.concurrency import run_coroutine
+from hyperfunc_core.agents.prompts import scaffold_prompts
+from hyperfunc_core.agents.tools import FrameworkTools, Tool
+from hyperfunc_core.domains.base import Domain
+from hyperfunc_core.domains.harness import run_harness
+from hyperfunc_core.evolution.archive import (
+    PATCH_FILE,
+    ArchiveData,
+    ArchiveEntry,
+    gen_dir,
+    get_patch_files,
+    load_archive,
+    load_gen_metadata,
+    save_gen_metadata,
+    update_archive,
+)
+from hyperfunc_core.evolution.selection import STRATEGIES, select_parent
+from hyperfunc_core.executors.base import Executor, PatchError, create_executor
+from hyperfunc_core.llm import BudgetExceededError, LLMGateway
+
+INITIAL = "initial"
+
+
+@dataclass
+class GenerateLoopConfig:
+    domains: list[Domain]
+    meta_agent: MetaAgent
+    task_agent_factory: Callable[[list[Tool]], TaskAgent]
+    tools: FrameworkTools | None = None
+    output_dir: str = "./outputs/evolution"
+    repo_path: str = "."
+    max_generations: int = 5
+    execution_mode: str = "local"
+    parent_selection: str = "score_child_prop"
+    eval_samples: int | None = 10
+    prompts_dir: str | None = None
+    base_commit: str = "HEAD"
+    seed: int = 0
+    budget_usd: float | None = None
+    run_name: str | None = None
+    storage: str | None = None
+    executor_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.domains or not all(isinstance(d, Domain) for d in self.domains):
+            raise ValueError("domains: expected a non-empty list of Domain instances")
+        if not isinstance(self.meta_agent, MetaAgent):
+            raise ValueError(f"meta_agent: expected a MetaAgent, got {self.meta_agent!r}")
+        if not callable(self.task_agent_factory):
+            raise ValueError("task_agent_factory: expected a callable tools -> TaskAgent")
+        if isinstance(self.max_generations, bool) or not isinstance(self.max_generations, int) or self.max_generations < 0:
+            raise ValueError(f"max_generations: expected an integer >= 0, got {self.max_generations!r}")
+        if self.parent_selection not in STRATEGIES:
+            raise ValueError(f"parent_selection: expected one of {', '.join(STRATEGIES)}, got {self.parent_selection!r}")
+        if self.execution_mode not in ("local", "docker"):
+            raise ValueError(f"execution_mode: expected 'local' or 'docker', got {self.execution_mode!r}")
+        if self.budget_usd is not None and self.budget_usd < 0:
+            raise ValueError(f"budget_usd: expected a number >= 0 or None, got {self.budget_usd!r}")
+        if self.tools is not None and not isinstance(self.tools, FrameworkTools):
+            raise ValueError("tools: expected get_framework_tools() (the MetaAgent's bash and editor)")
+
+
+@dataclass
+class LoopResult:
+    output_dir: str
+    archive: ArchiveData
+    best_gen: str | None
+    best_score: float | None
+    stop_reason: str
+    cost_usd: float
+    generations_run: list[str]
+
+
+@dataclass
+class GenerationOutcome:
+    gen_id: str
+    parent_id: str | None
+    scores: dict[str, float]
+    valid: bool
+    error: str | None
+    usage: dict
+
+
+class EvolutionLoop:
+    """The loop's state and steps; every step is a plain method a task can wrap."""
+
+    def __init__(self, config: GenerateLoopConfig) -> None:
+        self.config = config
+        self.output_dir = Path(config.output_dir).resolve()
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.archive = load_archive(self.output_dir)
+        if config.prompts_dir:
+            prompts = Path(config.prompts_dir)
+            if prompts.is_absolute():
+                scaffold_prompts(prompts)
+            if config.meta_agent.options.prompt_file is None:
+                config.meta_agent.options.prompt_file = str(prompts / "meta_agent.txt")
+        self.generations_run: list[str] = []
+        self.run_id = self._open_run()
+
+    # -- the loop's decisions ----------------------------------------------------------
+    @property
+    def cost_usd(self) -> float:
+        total = 0.0
+        for folder in self.output_dir.glob("gen_*"):
+            total += float(load_gen_metadata(self.output_dir, folder.name[4:]).get("usage", {}).get("cost_usd", 0.0))
+        return total
+
+    def next_gen_id(self) -> str:
+        numbers = [int(g) for g in self.archive.archive if str(g).isdigit()]
+        return str(max(numbers, default=0) + 1)
+
+    def stop_reason(self) -> str | None:
+        """Why the loop should stop before the next generation, or None to go on."""
+        best = self.archive.best()
+        if best is not None and best.score is not None and best.score >= 1.0:
+            return "perfect score"
+        if int(self.next_gen_id()) > self.config.max_generations:
+            return "max generations"
+        if self.config.budget_usd is not None and self.cost_usd >= self.config.budget_usd:
+            return "budget"
+        return None
+
+    # -- steps -------------------------------------------------------------------------
+    def select(self, gen_id: str) -> str | None:
+        """The parent of ``gen_id`` (None for the initial generation); kept in its metadata."""
+        meta = load_gen_metadata(self.output_dir, gen_id)
+        if "parent_genid" in meta:  # resumed: the choice was made before the crash
+            return meta["parent_genid"]
+        parent = None if gen_id == INITIAL else select_parent(
+            self.archive, self.config.parent_selection, random.Random(f"{self.config.seed}-{gen_id}"))
+        save_gen_metadata(self.output_dir, gen_id, {
+            "gen_id": gen_id, "parent_genid": parent, "run_eval": False, "meta_agent_done": False,
+            "prev_patch_files": get_patch_files(self.output_dir, parent) if parent is not None else [],
+            "curr_patch_files": [], "started_at": time.time()})
+        return parent
+
+    def open_executor(self, gen_id: str) -> Executor:
+        """A workspace with the parent's patch chain (and this generation's saved patch, on resume)."""
+        meta = load_gen_metadata(self.output_dir, gen_id)
+        executor = self._make_executor()
+        try:
+            executor.setup(list(meta.get("prev_patch_files", [])))
+            if meta.get("meta_agent_done"):
+                self._apply_saved_patch(executor, meta)
+            if self.config.prompts_dir and not Path(self.config.prompts_dir).is_absolute():
+                scaffold_prompts(Path(executor.get_workdir()) / self.config.prompts_dir)
+        except BaseException:
+            executor.cleanup()
+            raise
+        return executor
+
+    def improve(self, gen_id: str, parent_id: str, executor: Executor) -> dict:
+        """Run the MetaAgent in the workspace, unless it already ran for this generation."""
+        meta = load_gen_metadata(self.output_dir, gen_id)
+        if meta.get("meta_agent_done"):
+            return meta.get("meta_agent", {})
+        domain = self.config.domains[0].config.name
+        eval_path = gen_dir(self.output_dir, parent_id) / f"{domain}_eval"
+        entry = self.archive.entry(parent_id)
+        left = self.config.max_generations - int(gen_id)
+        run = run_coroutine(self.config.meta_agent.arun(executor.get_workdir(), eval_path, entry.score, left))
+        patch = executor.diff()
+        patch_path = gen_dir(self.output_dir, gen_id) / PATCH_FILE
+        patch_path.parent.mkdir(parents=True, exist_ok=True)
+        patch_path.write_text(patch)
+        summary = {"output": run.output[:2000], "steps": run.steps, "tool_calls": len(run.tool_calls), "usage": run.usage}
+        meta.update(meta_agent_done=True, curr_patch_files=[str(patch_path)], meta_agent=summary,
+                    usage=_add(meta.get("usage", {}), run.usage))
+        save_gen_metadata(self.output_dir, gen_id, meta)
+        return summary
+
+    def evaluate(self, gen_id: str, executor: Executor) -> dict[str, float]:
+        """The TaskAgent on every domain, in the workspace; reports under ``gen_<id>/<domain>_eval``."""
+        workdir = Path(executor.get_workdir())
+        scores, usage = {}, {}
+        for domain in self.config.domains:
+            domain.bind_workspace(workdir)
+            agent = self.config.task_agent_factory(domain.tools(workdir))
+            if not isinstance(agent, TaskAgent):
+                raise ValueError(f"task_agent_factory: expected it to return a TaskAgent, got {agent!r}")
+            agent.workdir = workdir
+            if self.config.prompts_dir and agent.options.prompt_file is None:
+                agent.options.prompt_file = str(Path(self.config.prompts_dir) / "task_agent.txt")
+            before = agent.gateway.usage.as_dict()
+            summary = run_coroutine(run_harness(domain, agent, gen_dir(self.output_dir, gen_id) / f"{domain.config.name}_eval",
+                                              num_samples=self.config.eval_samples))
+            usage = _add(usage, _delta(before, agent.gateway))
+            scores[domain.config.name] = summary.average_score
+        meta = load_gen_metadata(self.output_dir, gen_id)
+        meta.update(run_eval=True, scores=scores, usage=_add(meta.get("usage", {}), usage))
+        save_gen_metadata(self.output_dir, gen_id, meta)
+        return scores
+
+    def record(self, gen_id: str, scores: dict[str, float], valid: bool, error: str | None = None) -> GenerationOutcome:
+        """Append the generation to the archive (and mirror it to the database)."""
+        meta = load_gen_metadata(self.output_dir, gen_id)
+        meta.update(valid_parent=valid, error=error, finished_at=time.time())
+        save_gen_metadata(self.output_dir, gen_id, meta)
+        entry = ArchiveEntry(gen_id, meta.get("parent_genid"), get_patch_files(self.output_dir, gen_id), scores,
+                             {"usage": meta.get("usage", {}), "error": error}, valid)
+        self.archive = update_archive(self.output_dir, self.archive, entry)
+        self.generations_run.append(gen_id)
+        self._mirror(entry, meta)
+        return GenerationOutcome(gen_id, entry.parent_id, scores, valid, error, meta.get("usage", {}))
+
+    def run_generation(self, gen_id: str) -> GenerationOutcome:
+        """All the steps of one generation, without Prefect (tests, benchmarks)."""
+        parent = self.select(gen_id)
+        try:
+            executor = self.open_executor(gen_id)
+        except PatchError as exc:
+            return self.record(gen_id, {}, False, f"patch: {exc}")
+        try:
+            if parent is not None:
+                try:
+                    self.improve(gen_id, parent, executor)
+                except BudgetExceededError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a crashed MetaAgent: recorded, the loop goes on
+                    return self.record(gen_id, {}, False, f"meta agent: {type(exc).__name__}: {exc}")
+            try:
+                scores = self.evaluate(gen_id, executor)
+            except BudgetExceededError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. a tool file the MetaAgent broke on import
+                return self.record(gen_id, {}, False, f"evaluate: {type(exc).__name__}: {exc}")
+            return self.record(gen_id, scores, True)
+        finally:
+            executor.cleanup()
+
+    def result(self, stop_reason: str) -> LoopResult:
+        best = self.archive.best()
+        self._close_run(stop_reason)
+        return LoopResult(str(self.output_dir), self.archive, str(best.gen_id) if best else None,
+                          best.score if best else None, stop_reason, self.cost_usd, list(self.generations_run))
+
+    # -- internals ---------------------------------------------------------------------
+    def _make_executor(self) -> Executor:
+        options = {"repoPath": self.config.repo_path, "baseCommit": self.config.base_commit,
+                   **self.config.executor_options}
+        return create_executor(self.config.execution_mode, options)
+
+    @staticmethod
+    def _apply_saved_patch(executor: Executor, meta: dict) -> None:
+        from hyperfunc_core.executors.local import git
+
+        for patch in meta.get("curr_patch_files", []):
+            if Path(patch).stat().st_size:
+                done = git(executor.get_workdir(), "apply", "--whitespace=nowarn", str(patch), check=False)
+                if done.returncode != 0:
+                    raise PatchError(f"saved patch {patch} does not apply: {done.stderr.strip()[:300]}")
+
+    def _open_run(self) -> int | None:
+        from sqlmodel import select
+
+        from hyperfunc_core.storage import session_scope
+        from hyperfunc_core.storage.models import EvolutionRun
+
+        name = self.config.run_name or str(self.output_dir)
+        with session_scope(self.config.storage) as session:
+            run = session.exec(select(EvolutionRun).where(EvolutionRun.name == name)).first()
+            if run is None:
+                run = EvolutionRun(name=name, output_dir=str(self.output_dir),
+                                   config={"max_generations": self.config.max_generations,
+                                           "parent_selection": self.config.parent_selection,
+                                           "domains": [d.config.name for d in self.config.domains],
+                                           "model": self.config.meta_agent.gateway.model})
+            run.status = "running"
+            session.add(run)
+            session.commit()
+            session.refresh(run)
+            return run.id
+
+    def _mirror(self, entry: ArchiveEntry, meta: dict) -> None:
+        from sqlmodel import select
+
+        from hyperfunc_core.storage import session_scope
+        from hyperfunc_core.storage.models import Generation
+
+        usage = meta.get("usage", {})
+        with session_scope(self.config.storage) as session:
+            row = session.exec(select(Generation).where(Generation.run_id == self.run_id,
+                                                        Generation.gen_id == str(entry.gen_id))).first()
+            row = row or Generation(run_id=self.run_id, gen_id=str(entry.gen_id))
+            row.parent_id = None if entry.parent_id is None else str(entry.parent_id)
+            row.status, row.valid_parent = ("finished" if entry.valid_parent else "failed"), entry.valid_parent
+            row.score, row.scores, row.patch_files, row.error = entry.score, entry.scores, entry.patch_files, meta.get("error")
+            row.prompt_tokens = int(usage.get("prompt_tokens", 0))
+            row.completion_tokens = int(usage.get("completion_tokens", 0))
+            row.cost_usd = float(usage.get("cost_usd", 0.0))
+            session.add(row)
+            session.commit()
+
+    def _close_run(self, stop_reason: str) -> None:
+        from hyperfunc_core.storage import session_scope
+        from hyperfunc_core.storage.models import EvolutionRun, utcnow
+
+        best = self.archive.best()
+        with session_scope(self.config.storage) as session:
+            run = session.get(EvolutionRun, self.run_id)
+            if run is None:
+                return
+            totals = {"prompt_tokens": 0, "completion_tokens": 0}
+            for g in self.archive.archive:
+                usage = self.archive.entry(g).metadata.get("usage", {})
+                for k in totals:
+                    totals[k] += int(usage.get(k, 0))
+            run.status, run.finished_at = f"finished: {stop_reason}", utcnow()
+            run.best_score = best.score if best else None
+            run.prompt_tokens, run.completion_tokens, run.cost_usd = totals["prompt_tokens"], totals["completion_tokens"], self.cost_usd
+            session.add(run)
+            session.commit()
+
+
+def run_locally(config: GenerateLoopConfig) -> LoopResult:
+    """The loop without Prefect: the same steps and files."""
+    loop = EvolutionLoop(config)
+    if INITIAL not in loop.archive.entries:
+        loop.run_generation(INITIAL)
+    while (reason := loop.stop_reason()) is None:
+        try:
+            loop.run_generation(loop.next_gen_id())
+        except BudgetExceededError:
+            return loop.result("budget")
+    return loop.result(reason)
+
+
+def run_generate_loop(config: GenerateLoopConfig, orchestrate: bool = True) -> LoopResult:
+    """Evolve the repository's agent for up to ``max_generations`` (a Prefect flow by default)."""
+    if not isinstance(config, GenerateLoopConfig):
+        raise ValueError(f"config: expected a GenerateLoopConfig, got {config!r}")
+    if not orchestrate:
+        return run_locally(config)
+    from flows.evolution import run_evolution_flow  # the only reach into flows/, at call time
+
+    return run_evolution_flow(config)
+
+
+def _delta(before: dict, gateway: LLMGateway) -> dict:
+    now = gateway.usage.as_dict()
+    return {k: now[k] - before.get(k, 0) for k in now}
+
+
+def _add(a: dict, b: dict) -> dict:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in set(a) | set(b)}
