@@ -78,3 +78,18 @@ def meta_requests(server) -> int:
 
 def dumps(x) -> str:
     return json.dumps(x)
+
+
+def meta_agent_edits_its_prompt(body: dict):
+    """Adds a line to its own prompt file (prompts/meta_agent.txt), then stops."""
+    if not tool_results(body):
+        return tool_call("editor", {"command": "insert", "path": "prompts/meta_agent.txt", "insert_line": 0,
+                                    "new_str": "Focus on edge cases first."})
+    return text("Sharpened my own instructions.")
+
+
+def meta_agent_takes_notes(body: dict):
+    """Creates a notes file (a real but harmless change), then stops."""
+    if not tool_results(body):
+        return tool_call("editor", {"command": "create", "path": "NOTES.md", "file_text": "multiplication looks off\n"})
+    return text("Took notes.")

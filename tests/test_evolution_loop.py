@@ -23,17 +23,11 @@ from hyperfunc_core.domains import CalculatorDomain
 def config(server, tmp_path: Path, repo: Path, **kw) -> GenerateLoopConfig:
     model = "openai/gpt-4o-mini"
     options = dict(model=model, api_base=server.api_base, api_key="k")
-    kw.setdefault("max_generations", 3)
-    return GenerateLoopConfig(
-        domains=[CalculatorDomain()],
-        meta_agent=MetaAgent(AgentOptions(**options)),
-        task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
-        tools=get_framework_tools(),
-        output_dir=str(tmp_path / "out"),
-        repo_path=str(repo),
-        storage=f"sqlite:///{tmp_path / 'db.sqlite'}",
-        **kw,
-    )
+    settings = dict(domains=[CalculatorDomain()], meta_agent=MetaAgent(AgentOptions(**options)),
+                    task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
+                    tools=get_framework_tools(), output_dir=str(tmp_path / "out"), repo_path=str(repo),
+                    storage=f"sqlite:///{tmp_path / 'db.sqlite'}", max_generations=3)
+    return GenerateLoopConfig(**{**settings, **kw})
 
 
 def test_meta_agent_repairs_the_buggy_calculator_and_the_next_generation_scores_one(llm_server, tmp_path,
@@ -56,3 +50,108 @@ def test_meta_agent_repairs_the_buggy_calculator_and_the_next_generation_scores_
     assert meta["meta_agent"]["tool_calls"] == 3 and meta["usage"]["cost_usd"] > 0 and meta["usage"]["total_tokens"] > 0
     assert (repo / "calculator_tool.py").read_text().count("result = a + b") == 2  # the user's repo is untouched
     assert meta_requests(llm_server) == 4
+
+
+def test_a_crash_after_the_meta_agent_step_does_not_call_it_again(llm_server, tmp_path, prefect_harness):
+    import os
+    import subprocess
+    import sys
+
+    llm_server.responder = responder(meta_agent_repairs)
+    repo = make_repo(tmp_path)
+    out, marker = tmp_path / "out", tmp_path / "crashed"
+    job = [sys.executable, str(Path(__file__).parent / "evolution_job.py"), llm_server.api_base, str(out), str(repo),
+           f"sqlite:///{tmp_path / 'db.sqlite'}", str(marker)]
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ}
+    if PREFECT_API_URL.value():  # the session's test server, not a second ephemeral one on the same home
+        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
+    first = subprocess.run(job, capture_output=True, text=True, env=env, timeout=180)
+    assert first.returncode == 17, first.stderr[-3000:]
+    assert meta_requests(llm_server) == 4  # the MetaAgent ran and its patch was saved, then the process died
+    assert json.loads((out / "gen_1/metadata.json").read_text())["meta_agent_done"] is True
+    assert "1" not in load_archive(out).entries
+
+    second = subprocess.run(job, capture_output=True, text=True, env=env, timeout=180)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "STOP perfect score 1.0" in second.stdout
+    assert meta_requests(llm_server) == 4  # resumed: not one more MetaAgent request
+    archive = load_archive(out)
+    assert archive.archive == ["initial", "1"] and archive.entry("1").scores == {"calculator": 1.0}
+
+
+def _meta_prompts(server) -> list[str]:
+    from evolution_scripts import is_meta, tool_results
+
+    return [str(r.body["messages"][0]["content"]) for r in server.chat_requests()
+            if is_meta(r.body) and not tool_results(r.body)]
+
+
+def test_a_crashed_meta_agent_or_a_broken_patch_is_recorded_and_the_loop_goes_on(llm_server, tmp_path):
+    from evolution_scripts import is_meta, meta_agent_takes_notes, task_agent
+    from hyperfunc_core.testing import error
+
+    repo = make_repo(tmp_path)
+    llm_server.responder = lambda body: error(400, "bad request") if is_meta(body) else task_agent(body)
+    result = run_generate_loop(config(llm_server, tmp_path, repo, max_generations=2, parent_selection="latest"),
+                               orchestrate=False)
+    archive = load_archive(result.output_dir)
+    assert result.stop_reason == "max generations" and archive.archive == ["initial", "1", "2"]
+    for gen in ("1", "2"):
+        e = archive.entry(gen)
+        assert not e.valid_parent and e.parent_id == "initial" and "meta agent: LLMError" in e.metadata["error"]
+
+    out2 = tmp_path / "second"
+    llm_server.responder = responder(meta_agent_takes_notes)
+    first = run_generate_loop(config(llm_server, tmp_path, repo, max_generations=1, output_dir=str(out2)),
+                              orchestrate=False)
+    patch = out2 / "gen_1/agent_output/model_patch.diff"
+    assert "NOTES.md" in patch.read_text() and first.stop_reason == "max generations"
+    patch.write_text(patch.read_text().replace("new file mode", "deleted file mode"))  # no longer applies
+    resumed = run_generate_loop(config(llm_server, tmp_path, repo, max_generations=2, output_dir=str(out2),
+                                       parent_selection="latest"), orchestrate=False)
+    e = load_archive(out2).entry("2")
+    assert resumed.generations_run == ["2"] and not e.valid_parent and e.metadata["error"].startswith("patch:")
+
+
+def test_the_meta_agent_edits_its_own_prompt_file_and_the_next_one_reads_it(llm_server, tmp_path):
+    from evolution_scripts import meta_agent_edits_its_prompt
+
+    repo = make_repo(tmp_path)
+    llm_server.responder = responder(meta_agent_edits_its_prompt)
+    run_generate_loop(config(llm_server, tmp_path, repo, max_generations=2, parent_selection="latest",
+                             prompts_dir="prompts"), orchestrate=False)
+    prompts = _meta_prompts(llm_server)
+    assert len(prompts) == 2
+    assert "Focus on edge cases first." not in prompts[0] and prompts[0].startswith("You are an expert AI agent engineer")
+    assert prompts[1].startswith("Focus on edge cases first.\nYou are an expert AI agent engineer")
+    assert "The current agent scores 50.0%" in prompts[1] and "iteration" in prompts[1]
+    assert str(repo) not in prompts[1]  # it works in the generation's worktree, never the user's checkout
+
+
+def test_a_budget_stops_the_loop_cleanly_and_usage_is_stored(llm_server, tmp_path):
+    from sqlmodel import select
+
+    from hyperfunc_core.storage import session_scope
+    from hyperfunc_core.storage.models import EvolutionRun, Generation
+
+    repo = make_repo(tmp_path)
+    llm_server.responder = responder(meta_agent_repairs)
+    cfg = config(llm_server, tmp_path, repo, budget_usd=1e-9, run_name="budgeted")
+    result = run_generate_loop(cfg, orchestrate=False)
+    assert result.stop_reason == "budget" and result.generations_run == ["initial"] and result.cost_usd > 0
+    with session_scope(cfg.storage) as session:
+        run = session.exec(select(EvolutionRun).where(EvolutionRun.name == "budgeted")).one()
+        gens = session.exec(select(Generation).where(Generation.run_id == run.id)).all()
+        assert run.status == "finished: budget" and run.cost_usd == pytest.approx(result.cost_usd)
+        assert [(g.gen_id, g.score) for g in gens] == [("initial", 0.5)] and gens[0].prompt_tokens > 0
+
+
+def test_bad_loop_configuration_fails_fast(llm_server, tmp_path):
+    repo = make_repo(tmp_path)
+    for kw, message in [({"max_generations": -1}, "max_generations"), ({"parent_selection": "greedy"}, "parent_selection"),
+                        ({"domains": []}, "domains"), ({"execution_mode": "cloud"}, "execution_mode"),
+                        ({"budget_usd": -1}, "budget_usd")]:
+        with pytest.raises(ValueError, match=message):
+            config(llm_server, tmp_path, repo, **kw)

@@ -96,9 +96,7 @@ class BashSession:
                 self.close()
                 return truncate("".join(lines)) + f"\nerror: the command timed out after {timeout_s or self.timeout_s:g} s; " \
                                                   f"the shell was restarted (state such as cd and variables is lost)"
-            output = "".join(lines)
-            if output.endswith("\n"):
-                output = output[:-1]  # the newline printf put before the marker
+            output = "".join(lines).rstrip("\n")  # with the newline printf put before the marker
             code = status[0] if status else "?"
             return truncate(output) + ("" if code == "0" else f"\n[exit status {code}]")
 
