@@ -1,0 +1,167 @@
+"""``hyperfunc evolve``, ``hyperfunc evaluate`` and ``hyperfunc archive show``; the examples' runner."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from hyperfunc_core.cli import app
+from hyperfunc_core.cli.loading import console
+
+archive_app = typer.Typer(help="Read evolution archives.", no_args_is_help=True)
+app.add_typer(archive_app, name="archive")
+
+
+def _agents(domain_name: str, model: str | None, api_base: str | None, api_key: str | None):
+    from hyperfunc_core.agents import AgentOptions, MetaAgent, TaskAgent
+    from hyperfunc_core.domains import get_domain
+
+    options = dict(model=model, api_base=api_base, api_key=api_key)
+    domain = get_domain(domain_name)
+    return domain, MetaAgent(AgentOptions(**options)), (lambda tools: TaskAgent(AgentOptions(tools=tools, **options)))
+
+
+def run_evolution(domain_name: str, repo: str, *, generations: int = 5, model: str | None = None,
+                  api_base: str | None = None, api_key: str | None = None, output: str | None = None,
+                  parent_selection: str = "score_child_prop", eval_samples: int | None = None,
+                  budget: float | None = None, prompts_dir: str | None = None, seed: int = 0, local: bool = False,
+                  run_name: str | None = None):
+    from hyperfunc_core.agents import get_framework_tools
+    from hyperfunc_core.evolution.loop import GenerateLoopConfig, run_generate_loop
+    from hyperfunc_core.settings import get_settings
+
+    domain, meta, factory = _agents(domain_name, model, api_base, api_key)
+    out = output or str(get_settings().outputs_dir / "evolution" / (run_name or domain_name))
+    config = GenerateLoopConfig(domains=[domain], meta_agent=meta, task_agent_factory=factory,
+                                tools=get_framework_tools(), output_dir=out, repo_path=repo,
+                                max_generations=generations, parent_selection=parent_selection,
+                                eval_samples=eval_samples, budget_usd=budget, prompts_dir=prompts_dir, seed=seed,
+                                run_name=run_name)
+    result = run_generate_loop(config, orchestrate=not local)
+    show_archive(result.output_dir)
+    console().print(f"stopped: {result.stop_reason}; best generation {result.best_gen} "
+                    f"(score {result.best_score}); LLM cost ${result.cost_usd:.4f}")
+    return result
+
+
+def run_evaluation(domain_name: str, workdir: str | None, *, model: str | None = None, api_base: str | None = None,
+                   api_key: str | None = None, output: str | None = None, eval_samples: int | None = None):
+    """One evaluation of the TaskAgent on the domain: predictions.json and report.json, no archive."""
+    from hyperfunc_core.concurrency import run_coroutine
+    from hyperfunc_core.domains import run_harness
+
+    domain, _, factory = _agents(domain_name, model, api_base, api_key)
+    folder = Path(workdir) if workdir else None
+    domain.bind_workspace(folder)
+    agent = factory(domain.tools(folder))
+    agent.workdir = folder
+    if folder is not None and (folder / "prompts" / "task_agent.txt").exists():
+        agent.options.prompt_file = "prompts/task_agent.txt"  # the example's editable prompt
+    out = Path(output or f"outputs/{domain_name}_eval")
+    summary = run_coroutine(run_harness(domain, agent, out, num_samples=eval_samples))
+    console().print(f"{domain_name}: average score {summary.average_score:.3f} over {summary.n} tasks "
+                    f"({summary.errors} errors); results in {out}")
+    return summary
+
+
+def show_archive(run: str, storage: str | None = None) -> str:
+    """Print the family tree and the generations of RUN (an output folder or a run name)."""
+    from hyperfunc_core.evolution import load_archive
+    from hyperfunc_core.evolution.report import family_tree
+
+    folder = Path(run)
+    if not (folder / "archive.jsonl").exists():
+        from sqlmodel import select
+
+        from hyperfunc_core.settings import get_settings
+        from hyperfunc_core.storage import session_scope
+        from hyperfunc_core.storage.models import EvolutionRun
+
+        with session_scope(storage or get_settings().resolved_database_url) as session:
+            found = session.exec(select(EvolutionRun).where(EvolutionRun.name == run)).first()
+        if found is None:
+            raise typer.BadParameter(f"RUN: {run!r} is neither a folder with an archive.jsonl nor a stored run name")
+        folder = Path(found.output_dir)
+    data = load_archive(folder)
+    tree = family_tree(data)
+    out = console()
+    out.print(f"[bold]{folder}[/]")
+    out.print(tree, highlight=False)
+    table = Table(title="generations")
+    for column in ("gen", "parent", "score", "valid", "tokens", "cost $", "error"):
+        table.add_column(column)
+    for g in data.archive:
+        e = data.entry(g)
+        usage = e.metadata.get("usage", {})
+        table.add_row(str(g), str(e.parent_id), "" if e.score is None else f"{e.score:.3f}", str(e.valid_parent),
+                      str(usage.get("total_tokens", 0)), f"{usage.get('cost_usd', 0.0):.4f}",
+                      str(e.metadata.get("error") or "")[:60])
+    out.print(table)
+    return tree
+
+
+@app.command()
+def evolve(
+    domain: str = typer.Argument(..., help="bash, scoring, factcheck, calculator or paper_review"),
+    repo: str = typer.Option(".", help="The agent's repository (a git repository or a folder inside one)."),
+    generations: int = typer.Option(5, help="Generations after the initial one."),
+    model: Optional[str] = typer.Option(None, help="litellm model string (default: HYPERFUNC_MODEL)."),
+    api_base: Optional[str] = typer.Option(None, help="The model's endpoint, if not the provider's default."),
+    output: Optional[str] = typer.Option(None, help="Run folder (default: $HYPERFUNC_HOME/runs/evolution/DOMAIN)."),
+    parent_selection: str = typer.Option("score_child_prop", help="random, latest, best, score_prop, score_child_prop"),
+    eval_samples: Optional[int] = typer.Option(None, help="Tasks per evaluation (default: all)."),
+    budget: Optional[float] = typer.Option(None, help="Stop cleanly once the run's LLM cost reaches this (USD)."),
+    prompts_dir: Optional[str] = typer.Option(None, help="Editable prompt files, relative to the repository."),
+    run_name: Optional[str] = typer.Option(None),
+    local: bool = typer.Option(False, "--local", help="Run the plain loop instead of the Prefect flow."),
+) -> None:
+    """Evolve DOMAIN's agent: the MetaAgent edits the repository, generation after generation."""
+    run_evolution(domain, repo, generations=generations, model=model, api_base=api_base, output=output,
+                  parent_selection=parent_selection, eval_samples=eval_samples, budget=budget, prompts_dir=prompts_dir,
+                  local=local, run_name=run_name)
+
+
+@app.command()
+def evaluate(
+    domain: str = typer.Argument(..., help="bash, scoring, factcheck, calculator or paper_review"),
+    workdir: Optional[str] = typer.Option(None, help="Folder with the agent's files (tools, prompts)."),
+    model: Optional[str] = typer.Option(None),
+    api_base: Optional[str] = typer.Option(None),
+    output: Optional[str] = typer.Option(None, help="Where predictions.json and report.json go."),
+    eval_samples: Optional[int] = typer.Option(None),
+) -> None:
+    """Evaluate the TaskAgent once on DOMAIN (no evolution)."""
+    run_evaluation(domain, workdir, model=model, api_base=api_base, output=output, eval_samples=eval_samples)
+
+
+@archive_app.command("show")
+def archive_show(run: str = typer.Argument(..., help="A run folder or a stored run name"),
+                 storage: Optional[str] = typer.Option(None)) -> None:
+    """Print RUN's family tree with scores, and its generations."""
+    show_archive(run, storage)
+
+
+def example_main(domain: str, example_file: str, argv: list[str] | None = None) -> int:
+    """``python run.py`` (single eval) or ``python run.py evolve`` for an example folder."""
+    folder = Path(example_file).resolve().parent
+    parser = argparse.ArgumentParser(description=f"The {domain} example: evaluate once, or evolve.")
+    parser.add_argument("mode", nargs="?", choices=["eval", "evolve"], default="eval")
+    parser.add_argument("--model", help="litellm model string (default: HYPERFUNC_MODEL)")
+    parser.add_argument("--api-base")
+    parser.add_argument("--generations", type=int, default=3)
+    parser.add_argument("--eval-samples", type=int)
+    parser.add_argument("--output")
+    parser.add_argument("--local", action="store_true")
+    args = parser.parse_args(argv)
+    if args.mode == "eval":
+        run_evaluation(domain, str(folder), model=args.model, api_base=args.api_base,
+                       output=args.output or str(folder / "outputs" / f"{domain}_eval"), eval_samples=args.eval_samples)
+    else:
+        run_evolution(domain, str(folder), generations=args.generations, model=args.model, api_base=args.api_base,
+                      output=args.output or str(folder / "outputs" / f"{domain}_evolution"), prompts_dir="prompts",
+                      eval_samples=args.eval_samples, local=args.local)
+    return 0
