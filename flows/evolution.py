@@ -11,7 +11,6 @@ from prefect.utilities.annotations import quote
 from hyperfunc_core.evolution.loop import INITIAL, EvolutionLoop, GenerateLoopConfig, GenerationOutcome, LoopResult
 from hyperfunc_core.executors.base import PatchError
 from hyperfunc_core.llm import BudgetExceededError
-from hyperfunc_core.observability import telemetry
 from hyperfunc_core.orchestration import ProgressArtifact, artifact_key
 from tasks.evolution import archive_task, evaluate_task, meta_agent_task, select_parent_task, setup_executor_task
 
@@ -23,9 +22,8 @@ _LOOPS: dict[str, EvolutionLoop] = {}
 def generation_flow(loop_key: str, gen_id: str) -> GenerationOutcome:
     """select parent → set up executor (patch chain) → MetaAgent → evaluate → archive."""
     loop = _LOOPS[loop_key]
-    with telemetry.span("evolution.generation", gen_id=gen_id, output_dir=str(loop.output_dir)) as current:
+    with loop.observed(gen_id):
         parent = select_parent_task(quote(loop), gen_id)
-        telemetry.set_attributes(current, parent_id=parent)
         try:
             executor = setup_executor_task(quote(loop), gen_id)
         except PatchError as exc:
@@ -45,7 +43,6 @@ def generation_flow(loop_key: str, gen_id: str) -> GenerationOutcome:
             except Exception as exc:  # noqa: BLE001
                 return archive_task(quote(loop), gen_id, {}, False, f"evaluate: {type(exc).__name__}: {exc}")
             outcome = archive_task(quote(loop), gen_id, scores, True)
-            telemetry.set_attributes(current, score=sum(scores.values()) / len(scores) if scores else None)
             print(f"generation {gen_id} (parent {parent}): scores {scores}")
             return outcome
         finally:

@@ -117,6 +117,28 @@ def test_llm_calls_of_staged_hyperfunctions_nest_under_their_call_span(otel, llm
     assert all(a["hyperfunc.llm_requests"] == 1 and a["hyperfunc.prompt_tokens"] > 0 for a in parents)
 
 
+def test_each_evolution_generation_is_a_span_with_its_outcome(otel, llm_server, tmp_path):
+    from evolution_scripts import make_repo, meta_agent_repairs, responder
+    from hyperfunc_core import AgentOptions, GenerateLoopConfig, MetaAgent, TaskAgent, run_generate_loop
+    from hyperfunc_core.domains import CalculatorDomain
+
+    exporter, _ = otel
+    llm_server.responder = responder(meta_agent_repairs)
+    options = dict(model="openai/gpt-4o-mini", api_base=llm_server.api_base, api_key="k")
+    run_generate_loop(GenerateLoopConfig(
+        domains=[CalculatorDomain()], meta_agent=MetaAgent(AgentOptions(**options)),
+        task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
+        output_dir=str(tmp_path / "out"), repo_path=str(make_repo(tmp_path)), storage=f"sqlite:///{tmp_path}/db.sqlite",
+        max_generations=2), orchestrate=False)
+    spans = {sp.attributes["hyperfunc.gen_id"]: sp for sp in exporter.get_finished_spans()
+             if sp.name == "evolution.generation"}
+    assert set(spans) == {"initial", "1"}
+    assert spans["initial"].attributes["hyperfunc.score"] == 0.5
+    assert spans["1"].attributes["hyperfunc.score"] == 1.0 and spans["1"].attributes["hyperfunc.parent_id"] == "initial"
+    llm = [sp for sp in exporter.get_finished_spans() if sp.name == "llm.completion"]
+    assert llm and all(sp.parent is not None for sp in llm)  # every agent call inside its generation's span
+
+
 def test_telemetry_off_records_nothing_and_yields_none():
     telemetry.disable()
     with telemetry.span("anything", a=1) as current:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from hyperfunc_core.evolution.archive import (
 from hyperfunc_core.evolution.selection import STRATEGIES, select_parent
 from hyperfunc_core.executors.base import Executor, PatchError, create_executor
 from hyperfunc_core.llm import BudgetExceededError, LLMGateway
+from hyperfunc_core.observability import telemetry
 
 INITIAL = "initial"
 
@@ -115,6 +117,7 @@ class EvolutionLoop:
             if config.meta_agent.options.prompt_file is None:
                 config.meta_agent.options.prompt_file = str(prompts / "meta_agent.txt")
         self.generations_run: list[str] = []
+        self._span: Any = None  # the current generation's span, while one is observed
         self.run_id = self._open_run()
 
     # -- the loop's decisions ----------------------------------------------------------
@@ -220,11 +223,29 @@ class EvolutionLoop:
                              {"usage": meta.get("usage", {}), "error": error}, valid)
         self.archive = update_archive(self.output_dir, self.archive, entry)
         self.generations_run.append(gen_id)
+        telemetry.set_attributes(self._span, parent_id=entry.parent_id, score=entry.score,
+                                 valid_parent=valid, error=error, cost_usd=meta.get("usage", {}).get("cost_usd"))
         self._mirror(entry, meta)
         return GenerationOutcome(gen_id, entry.parent_id, scores, valid, error, meta.get("usage", {}))
 
+    @contextmanager
+    def observed(self, gen_id: str) -> Iterator[Any]:
+        """The generation's OpenTelemetry span (and duration metric); its outcome is set by ``record``."""
+        started = time.perf_counter()
+        with telemetry.span("evolution.generation", gen_id=gen_id, output_dir=str(self.output_dir)) as current:
+            self._span = current
+            try:
+                yield current
+            finally:
+                self._span = None
+                telemetry.record("generation", self.output_dir.name, time.perf_counter() - started, True)
+
     def run_generation(self, gen_id: str) -> GenerationOutcome:
         """All the steps of one generation, without Prefect (tests, benchmarks)."""
+        with self.observed(gen_id):
+            return self._run_generation(gen_id)
+
+    def _run_generation(self, gen_id: str) -> GenerationOutcome:
         parent = self.select(gen_id)
         try:
             executor = self.open_executor(gen_id)

@@ -6,7 +6,7 @@ providers of your own. When off, ``span`` yields ``None`` after one boolean chec
 ``record`` returns at once: instrumented code pays nothing else.
 
 Spans (each with a ``hyperfunc.*`` attribute set): ``hyperfunction.call``,
-``llm.completion``, ``tuning.trial``, ``es.step``. Metrics: the counter ``hyperfunc.calls``
+``llm.completion``, ``tuning.trial``, ``es.step``, ``evolution.generation``. Metrics: the counter ``hyperfunc.calls``
 and the histogram ``hyperfunc.call.duration`` (seconds), both with ``kind``, ``name`` and
 ``ok`` attributes.
 """
