@@ -16,7 +16,7 @@ from hyperfunc_core.llm import LLMGateway
 from hyperfunc_core.testing.sim_models import arithmetic_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "llm_agent"))
-from system import TRAIN, ArithmeticAgent, f1_metric  # noqa: E402
+from arithmetic_agent import TRAIN, ArithmeticAgent, f1_metric  # noqa: E402
 
 Gain = TensorParam.create(1)
 

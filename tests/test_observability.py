@@ -97,7 +97,7 @@ def test_llm_calls_of_staged_hyperfunctions_nest_under_their_call_span(otel, llm
     from hyperfunc_core.testing.sim_models import arithmetic_model
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "llm_agent"))
-    from system import TRAIN, ArithmeticAgent, f1_metric
+    from arithmetic_agent import TRAIN, ArithmeticAgent, f1_metric
 
     exporter, _ = otel
     llm_server.responder = arithmetic_model

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from system import TRAIN, ArithmeticAgent, f1_metric  # noqa: E402
+from arithmetic_agent import TRAIN, ArithmeticAgent, f1_metric  # noqa: E402
 
 from hyperfunc_core.cli.loading import console  # noqa: E402
 from hyperfunc_core.hyper.agent_runtime import RunResult  # noqa: E402

@@ -5,7 +5,7 @@ its own ``LMParam`` θ (temperature, top_p, penalties, max-tokens scale). The me
 token F1 of the answer against the expected one, so a model that rambles when sampled hot
 scores low until ES cools it down.
 
-    .venv/bin/hyperfunc train examples/llm_agent/system.py:ArithmeticAgent   # needs a model
+    .venv/bin/hyperfunc train examples/llm_agent/arithmetic_agent.py:ArithmeticAgent   # needs a model
     .venv/bin/python examples/llm_agent/demo.py                              # offline demo
 """
 
