@@ -89,7 +89,7 @@ class _Agent:
         for step in range(1, self.options.max_steps + 1):
             response = await self.gateway.acomplete(messages, tools=schemas, **params)
             if not response.tool_calls:
-                return AgentRun((response.content or "").strip(), step, calls, _delta(before, self.gateway.usage))
+                return AgentRun((response.content or "").strip(), step, calls, self.gateway.usage.since(before))
             messages.append(response.as_message())
             for call in response.tool_calls:
                 tool = by_name.get(call.name)
@@ -104,7 +104,7 @@ class _Agent:
                         result = f"error: {type(exc).__name__}: {exc}"
                 calls.append({"tool": call.name, "arguments": call.arguments, "result": truncate(result, 2000)})
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": truncate(result)})
-        return AgentRun("", self.options.max_steps, calls, _delta(before, self.gateway.usage))
+        return AgentRun("", self.options.max_steps, calls, self.gateway.usage.since(before))
 
 
 class TaskAgent(_Agent):
@@ -146,8 +146,3 @@ class MetaAgent(_Agent):
     def forward(self, repo_path: str | Path, eval_path: str | Path, parent_score: float | None = None,
                 iterations_left: int | None = None) -> AgentRun:
         return run_coroutine(self.arun(repo_path, eval_path, parent_score, iterations_left))
-
-
-def _delta(before: dict, after: UsageTotals) -> dict:
-    now = after.as_dict()
-    return {k: now[k] - before.get(k, 0) for k in now}

@@ -36,7 +36,7 @@ from hyperfunc_core.evolution.archive import (
 )
 from hyperfunc_core.evolution.selection import STRATEGIES, select_parent
 from hyperfunc_core.executors.base import Executor, PatchError, create_executor
-from hyperfunc_core.llm import BudgetExceededError, LLMGateway
+from hyperfunc_core.llm import BudgetExceededError
 from hyperfunc_core.observability import telemetry
 
 INITIAL = "initial"
@@ -159,12 +159,9 @@ class EvolutionLoop:
 
     def open_executor(self, gen_id: str) -> Executor:
         """A workspace with the parent's patch chain (and this generation's saved patch, on resume)."""
-        meta = load_gen_metadata(self.output_dir, gen_id)
         executor = self._make_executor()
         try:
-            executor.setup(list(meta.get("prev_patch_files", [])))
-            if meta.get("meta_agent_done"):
-                self._apply_saved_patch(executor, meta)
+            executor.setup(get_patch_files(self.output_dir, gen_id))  # on resume: with this generation's saved patch
             if self.config.prompts_dir and not Path(self.config.prompts_dir).is_absolute():
                 scaffold_prompts(Path(executor.get_workdir()) / self.config.prompts_dir)
         except BaseException:
@@ -207,7 +204,7 @@ class EvolutionLoop:
             before = agent.gateway.usage.as_dict()
             summary = run_coroutine(run_harness(domain, agent, gen_dir(self.output_dir, gen_id) / f"{domain.config.name}_eval",
                                               num_samples=self.config.eval_samples))
-            usage = _add(usage, _delta(before, agent.gateway))
+            usage = _add(usage, agent.gateway.usage.since(before))
             scores[domain.config.name] = summary.average_score
         meta = load_gen_metadata(self.output_dir, gen_id)
         meta.update(run_eval=True, scores=scores, usage=_add(meta.get("usage", {}), usage))
@@ -280,16 +277,6 @@ class EvolutionLoop:
         options = {"repoPath": self.config.repo_path, "baseCommit": self.config.base_commit,
                    **self.config.executor_options}
         return create_executor(self.config.execution_mode, options)
-
-    @staticmethod
-    def _apply_saved_patch(executor: Executor, meta: dict) -> None:
-        from hyperfunc_core.executors.local import git
-
-        for patch in meta.get("curr_patch_files", []):
-            if Path(patch).stat().st_size:
-                done = git(executor.get_workdir(), "apply", "--whitespace=nowarn", str(patch), check=False)
-                if done.returncode != 0:
-                    raise PatchError(f"saved patch {patch} does not apply: {done.stderr.strip()[:300]}")
 
     def _open_run(self) -> int | None:
         from sqlmodel import select
@@ -375,11 +362,6 @@ def run_generate_loop(config: GenerateLoopConfig, orchestrate: bool = True) -> L
     from flows.evolution import run_evolution_flow  # the only reach into flows/, at call time
 
     return run_evolution_flow(config)
-
-
-def _delta(before: dict, gateway: LLMGateway) -> dict:
-    now = gateway.usage.as_dict()
-    return {k: now[k] - before.get(k, 0) for k in now}
 
 
 def _add(a: dict, b: dict) -> dict:

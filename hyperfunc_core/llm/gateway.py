@@ -100,6 +100,11 @@ class UsageTotals:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def since(self, before: dict) -> dict:
+        """What was spent after ``before`` (an earlier ``as_dict()``): one run's or step's share."""
+        now = self.as_dict()
+        return {k: now[k] - before.get(k, 0) for k in now}
+
     def as_dict(self) -> dict:
         return {
             "requests": self.requests,
