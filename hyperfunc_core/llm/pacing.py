@@ -10,8 +10,11 @@ import time
 class RequestPacer:
     """Spaces request starts at least ``60 / requests_per_minute`` seconds apart.
 
-    Each caller reserves the next free start time under a lock, so the bound holds across
-    threads and event loops alike, and for retried attempts as well as first tries.
+    A caller takes a start only when it is free at the moment it would go (``try_start``);
+    otherwise it sleeps until the next free start and asks again. Checking at wake-up time,
+    not reserving ahead, keeps the spacing when the event loop or the thread was held up
+    (a slow first call, an import): late wakers do not all go at once. The bound holds
+    across threads and event loops alike, and for retried attempts as well as first tries.
     """
 
     def __init__(self, requests_per_minute: float | None = None) -> None:
@@ -21,24 +24,23 @@ class RequestPacer:
         self._next_start = 0.0
         self._lock = threading.Lock()
 
-    def reserve(self) -> float:
-        """Reserve a start slot; returns how many seconds to wait before starting."""
+    def try_start(self) -> float:
+        """Take the start now if it is free (returns 0.0), else return how long until it may be."""
         if not self.interval:
             return 0.0
         with self._lock:
             now = time.monotonic()
-            start = max(now, self._next_start)
-            self._next_start = start + self.interval
-            return start - now
+            if now >= self._next_start:
+                self._next_start = now + self.interval
+                return 0.0
+            return self._next_start - now
 
     def wait(self) -> None:
-        delay = self.reserve()
-        if delay > 0:
+        while (delay := self.try_start()) > 0:
             time.sleep(delay)
 
     async def await_slot(self) -> None:
-        delay = self.reserve()
-        if delay > 0:
+        while (delay := self.try_start()) > 0:
             await asyncio.sleep(delay)
 
 
