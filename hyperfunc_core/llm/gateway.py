@@ -13,6 +13,7 @@ import json
 import random
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -184,6 +185,7 @@ class LLMGateway:
         self.bound = ConcurrencyBound(max_concurrency)
         self.usage = UsageTotals()
         self._usage_lock = threading.Lock()
+        self._warm_loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> first request answered
 
     # -- public entries ----------------------------------------------------------
     def complete(self, messages: list[dict] | str, *, tools: list[dict] | None = None, **params: Any) -> LLMResponse:
@@ -211,12 +213,17 @@ class LLMGateway:
             async with self.bound:
                 for attempt in range(1, self.max_retries + 2):
                     self._check_budget()
+                    first = await self._await_warm_loop()
                     await self.pacer.await_slot()
                     try:
                         raw = await _litellm().acompletion(**kwargs)
                     except Exception as exc:  # noqa: BLE001 - classified below
                         await asyncio.sleep(self._after_failure(exc, attempt))
                         continue
+                    finally:
+                        if first is not None:  # the others go from here: the first's arrival is behind us
+                            self.pacer.hold_from_now()
+                            first.set()
                     return self._finish(raw, started, attempt, current)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -237,6 +244,21 @@ class LLMGateway:
         return f"{provider}'s default endpoint"
 
     # -- internals ---------------------------------------------------------------
+    async def _await_warm_loop(self) -> asyncio.Event | None:
+        """With a pace set, let one request through first on each event loop and hold the rest
+        until it has been answered. litellm sets up its async client on a loop's first call,
+        awaiting for up to a second; paced starts that wait behind that set-up would all reach
+        the wire together. Returns the event to set when this caller is the first."""
+        if not self.pacer.interval:
+            return None
+        loop = asyncio.get_running_loop()
+        warm = self._warm_loops.get(loop)
+        if warm is None:
+            self._warm_loops[loop] = warm = asyncio.Event()
+            return warm
+        await warm.wait()
+        return None
+
     def _finish(self, raw: Any, started: float, attempt: int, current: Any) -> LLMResponse:
         response = self._record(raw, started, attempt)
         telemetry.set_attributes(current, attempts=attempt, prompt_tokens=response.usage.prompt_tokens,

@@ -8,7 +8,7 @@ import time
 
 
 class RequestPacer:
-    """Spaces request starts at least ``60 / requests_per_minute`` seconds apart (5% more).
+    """Spaces request starts at least ``60 / requests_per_minute`` seconds apart.
 
     A caller takes a start only when it is free at the moment it would go (``try_start``);
     otherwise it sleeps until the next free start and asks again. Checking at wake-up time,
@@ -20,9 +20,7 @@ class RequestPacer:
     def __init__(self, requests_per_minute: float | None = None) -> None:
         if requests_per_minute is not None and requests_per_minute <= 0:
             raise ValueError(f"requests_per_minute: expected a positive number or None, got {requests_per_minute!r}")
-        # 5% under the limit: the provider counts arrivals, and the client work between a start and
-        # the bytes on the wire (10-20 ms for litellm here) varies, which narrows some arrival gaps.
-        self.interval = 60.0 / requests_per_minute * 1.05 if requests_per_minute else 0.0
+        self.interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
         self._next_start = 0.0
         self._lock = threading.Lock()
 
@@ -36,6 +34,12 @@ class RequestPacer:
                 self._next_start = now + self.interval
                 return 0.0
             return self._next_start - now
+
+    def hold_from_now(self) -> None:
+        """No start before one interval from now (used once a loop's first request is answered,
+        when its real send time is unknown but known to be past)."""
+        with self._lock:
+            self._next_start = max(self._next_start, time.monotonic() + self.interval)
 
     def wait(self) -> None:
         while (delay := self.try_start()) > 0:
