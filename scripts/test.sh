@@ -11,4 +11,13 @@ if [[ -z "${HYPERFUNC_TEST_POSTGRES_URL:-}" ]]; then
     echo "test.sh: no PostgreSQL server; the PostgreSQL storage tests will be skipped" >&2
   fi
 fi
+if [[ -z "${HYPERFUNC_TEST_DOCKER:-}" ]]; then
+  # The Docker executor's tests need an engine and the locally built base image.
+  if why=$(bash scripts/services/docker.sh 2>&1) && why=$(.venv/bin/hyperfunc executor build-image 2>&1); then
+    export HYPERFUNC_TEST_DOCKER=required
+  else
+    export HYPERFUNC_TEST_DOCKER="unavailable: $(echo "$why" | tail -3 | tr '\n' ' ')"
+    echo "test.sh: no Docker engine here; the Docker executor tests will be skipped ($HYPERFUNC_TEST_DOCKER)" >&2
+  fi
+fi
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

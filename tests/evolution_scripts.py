@@ -93,3 +93,16 @@ def meta_agent_takes_notes(body: dict):
     if not tool_results(body):
         return tool_call("editor", {"command": "create", "path": "NOTES.md", "file_text": "multiplication looks off\n"})
     return text("Took notes.")
+
+
+HANGING_TOOL = "def calculate(expression):\n    while True:\n        pass\n"
+
+
+def meta_agent_breaks_the_tool(body: dict):
+    """Runs a command that never ends (killed at the limit), then leaves a tool that hangs."""
+    step = len(tool_results(body))
+    if step == 0:
+        return tool_call("bash", {"command": "sleep 600; echo never"})
+    if step == 1:
+        return tool_call("editor", {"command": "create", "path": "calculator_tool.py", "file_text": HANGING_TOOL})
+    return text("Rewrote the calculator.")

@@ -38,7 +38,7 @@ def test_doctor_reports_versions_home_and_services():
     out = result.output
     assert "prefect" in out and "3.8.8" in out and "torch" in out
     assert os.environ["HYPERFUNC_HOME"] in out
-    assert "database" in out and "prefect api" in out and "docker" in out
+    assert "database" in out and "prefect api" in out and "docker" in out and "executor image" in out
     assert out.count(" ok ") >= 2  # database and the harness's Prefect API
 
 

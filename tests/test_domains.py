@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from hyperfunc_core.domains import BUILTIN_DOMAINS, DomainTask, get_domain
+from hyperfunc_core.executors.commands import CommandTimeout
 
 
 def run(coro):
@@ -48,10 +49,17 @@ def test_bash_predictions_run_and_their_output_is_compared(tmp_path):
 def test_the_shipped_calculator_tool_is_buggy_and_a_workspace_copy_wins(tmp_path):
     domain = get_domain("calculator")
     (calc,) = domain.tools(None)
-    assert calc.fn("12 + 30") == "42" and calc.fn("6 * 7") == "13"  # the deliberate bug
+    assert run(calc.acall({"expression": "12 + 30"})) == "42"
+    assert run(calc.acall({"expression": "6 * 7"})) == "13"  # the deliberate bug
     (tmp_path / "calculator_tool.py").write_text("def calculate(expression):\n    return 'patched'\n")
     (patched,) = domain.tools(tmp_path)
-    assert patched.fn("6 * 7") == "patched"
+    assert run(patched.acall({"expression": "6 * 7"})) == "patched"
+    (tmp_path / "calculator_tool.py").write_text("def calculate(expression):\n    return 1 / 0\n")
+    assert "ZeroDivisionError" in run(patched.acall({"expression": "6 * 7"}))  # the model reads the error
+    (tmp_path / "calculator_tool.py").write_text("import time\ndef calculate(expression):\n    time.sleep(30)\n")
+    domain.tool_timeout_s = 0.5
+    with pytest.raises(CommandTimeout, match="ran past 0.5 s and was killed"):
+        run(patched.acall({"expression": "6 * 7"}))
     assert run(domain.evaluate("42.0", DomainTask("x", {}, "42"))) == 1.0
     with pytest.raises(ValueError, match="domain: expected one of"):
         get_domain("chess")

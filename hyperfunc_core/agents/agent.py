@@ -22,6 +22,7 @@ from hyperfunc_core.agents.prompts import (
 )
 from hyperfunc_core.agents.tools import FrameworkTools, Tool, get_framework_tools, truncate
 from hyperfunc_core.concurrency import run_coroutine
+from hyperfunc_core.executors.commands import CommandTimeout
 from hyperfunc_core.llm import LLMGateway, UsageTotals
 
 
@@ -100,6 +101,8 @@ class _Agent:
                 else:
                     try:
                         result = await tool.acall(call.arguments)
+                    except CommandTimeout:
+                        raise  # a hung tool is the code's failure, not something the model can retry
                     except Exception as exc:  # noqa: BLE001 - the model reads the error and may retry
                         result = f"error: {type(exc).__name__}: {exc}"
                 calls.append({"tool": call.name, "arguments": call.arguments, "result": truncate(result, 2000)})

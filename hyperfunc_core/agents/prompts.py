@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from hyperfunc_core.executors.commands import chown_like
+
 META_AGENT_PROMPT = """You are an expert AI agent engineer improving an agent's code and prompts.
 
 The agent's repository is at {{repoPath}}. The evaluation results of the current version
@@ -39,14 +41,18 @@ def render(template: str, **values: object) -> str:
 
 def scaffold_prompts(prompts_dir: str | Path) -> dict[str, Path]:
     """Create ``meta_agent.txt`` and ``task_agent.txt`` with the defaults where they do not exist."""
-    folder = Path(prompts_dir)
+    folder = Path(prompts_dir).absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
     for name, text in DEFAULTS.items():
         path = folder / name
         if not path.exists():
             path.write_text(text)
+            created.append(path)
         out[name] = path
+    chown_like(created, existing)  # in a Docker workspace: the container's user's, not root's
     return out
 
 

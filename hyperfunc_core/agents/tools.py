@@ -4,7 +4,8 @@ The MetaAgent's two framework tools work inside one workspace folder:
 
 - ``bash``: one persistent shell per workspace (``cd`` and variables carry over between
   commands), a timeout per command (the shell is restarted after one), long output cut
-  to its head and tail.
+  to its head and tail. The shell runs where the workspace's commands run (inside the
+  Docker executor's container, see ``executors/commands.py``).
 - ``editor``: ``view``, ``create``, ``str_replace``, ``insert`` and ``undo_edit``; every
   path is resolved inside the workspace, and one that leaves it (``..``, an absolute path
   elsewhere, a symlink out) is refused with a message that says so.
@@ -24,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hyperfunc_core.executors.commands import chown_like, runner_for
 
 MAX_OUTPUT_CHARS = 10_000
 
@@ -61,12 +64,14 @@ class BashSession:
 
     def __init__(self, workdir: str | Path, timeout_s: float = 60.0) -> None:
         self.workdir, self.timeout_s = str(workdir), timeout_s
+        self.runner = runner_for(workdir)
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
 
     def _start(self) -> subprocess.Popen:
         if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen(["bash", "--noprofile", "--norc"], cwd=self.workdir, stdin=subprocess.PIPE,
+            argv = self.runner.argv(["bash", "--noprofile", "--norc"], self.workdir, stdin=True)
+            self._proc = subprocess.Popen(argv, cwd=self.runner.local_cwd(self.workdir), stdin=subprocess.PIPE,
                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                                           start_new_session=True)
         return self._proc
@@ -89,12 +94,14 @@ class BashSession:
                         return
                     lines.append(line)
 
+            limit = self.runner.limit(timeout_s or self.timeout_s)
             reader = threading.Thread(target=read, daemon=True)
             reader.start()
-            reader.join(timeout_s or self.timeout_s)
+            reader.join(limit)
             if reader.is_alive():
                 self.close()
-                return truncate("".join(lines)) + f"\nerror: the command timed out after {timeout_s or self.timeout_s:g} s; " \
+                self.runner.kill_all()  # what the shell started where it ran (a container) dies with it
+                return truncate("".join(lines)) + f"\nerror: the command timed out after {limit:g} s and was killed; " \
                                                   f"the shell was restarted (state such as cd and variables is lost)"
             output = "".join(lines).rstrip("\n")  # with the newline printf put before the marker
             code = status[0] if status else "?"
@@ -136,8 +143,10 @@ class WorkspaceEditor:
                 if file_text is None:
                     raise ValueError("create: file_text is required")
                 self._remember(full)
+                created = [p for p in (full, *full.parents) if p != self.root and self.root in p.parents and not p.exists()]
                 full.parent.mkdir(parents=True, exist_ok=True)
                 full.write_text(file_text)
+                chown_like(created, self.root)
                 return f"created {self._rel(full)} ({len(file_text)} characters)"
             if command == "str_replace":
                 return self.str_replace(full, old_str, new_str or "")

@@ -29,7 +29,7 @@ def run_evolution(domain_name: str, repo: str, *, generations: int = 5, model: s
                   api_base: str | None = None, api_key: str | None = None, output: str | None = None,
                   parent_selection: str = "score_child_prop", eval_samples: int | None = None,
                   budget: float | None = None, prompts_dir: str | None = None, seed: int = 0, local: bool = False,
-                  run_name: str | None = None):
+                  run_name: str | None = None, executor: str = "local", image: str | None = None):
     from hyperfunc_core.agents import get_framework_tools
     from hyperfunc_core.evolution.loop import GenerateLoopConfig, run_generate_loop
     from hyperfunc_core.settings import get_settings
@@ -40,7 +40,8 @@ def run_evolution(domain_name: str, repo: str, *, generations: int = 5, model: s
                                 tools=get_framework_tools(), output_dir=out, repo_path=repo,
                                 max_generations=generations, parent_selection=parent_selection,
                                 eval_samples=eval_samples, budget_usd=budget, prompts_dir=prompts_dir, seed=seed,
-                                run_name=run_name)
+                                run_name=run_name, execution_mode=executor,
+                                executor_options={"imageName": image} if image else {})
     result = run_generate_loop(config, orchestrate=not local)
     show_archive(result.output_dir)
     console().print(f"stopped: {result.stop_reason}; best generation {result.best_gen} "
@@ -118,11 +119,14 @@ def evolve(
     prompts_dir: Optional[str] = typer.Option(None, help="Editable prompt files, relative to the repository."),
     run_name: Optional[str] = typer.Option(None),
     local: bool = typer.Option(False, "--local", help="Run the plain loop instead of the Prefect flow."),
+    executor: str = typer.Option("local", help="Where generations run: local (a git worktree) or docker "
+                                               "(a container per generation; see `hyperfunc executor`)."),
+    image: Optional[str] = typer.Option(None, help="The Docker executor's image (default hyperfunc-executor:latest)."),
 ) -> None:
     """Evolve DOMAIN's agent: the MetaAgent edits the repository, generation after generation."""
     run_evolution(domain, repo, generations=generations, model=model, api_base=api_base, output=output,
                   parent_selection=parent_selection, eval_samples=eval_samples, budget=budget, prompts_dir=prompts_dir,
-                  local=local, run_name=run_name)
+                  local=local, run_name=run_name, executor=executor, image=image)
 
 
 @app.command()
@@ -155,7 +159,9 @@ def example_main(domain: str, example_file: str, argv: list[str] | None = None) 
     parser.add_argument("--generations", type=int, default=3)
     parser.add_argument("--eval-samples", type=int)
     parser.add_argument("--output")
-    parser.add_argument("--local", action="store_true")
+    parser.add_argument("--local", action="store_true", help="the plain loop instead of the Prefect flow")
+    parser.add_argument("--executor", choices=["local", "docker"], default="local",
+                        help="where generations run (docker: build the image first, hyperfunc executor build-image)")
     args = parser.parse_args(argv)
     if args.mode == "eval":
         run_evaluation(domain, str(folder), model=args.model, api_base=args.api_base,
@@ -163,5 +169,5 @@ def example_main(domain: str, example_file: str, argv: list[str] | None = None) 
     else:
         run_evolution(domain, str(folder), generations=args.generations, model=args.model, api_base=args.api_base,
                       output=args.output or str(folder / "outputs" / f"{domain}_evolution"), prompts_dir="prompts",
-                      eval_samples=args.eval_samples, local=args.local)
+                      eval_samples=args.eval_samples, local=args.local, executor=args.executor)
     return 0

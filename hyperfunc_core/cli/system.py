@@ -92,14 +92,15 @@ def _check_prefect() -> tuple[bool, str]:
 
 
 def _check_docker() -> tuple[bool, str]:
-    try:
-        import docker
+    from hyperfunc_core.executors.image import engine_status
 
-        client = docker.from_env(timeout=5)
-        version = client.version().get("Version", "?")
-        return True, f"engine {version}"
-    except Exception as exc:  # noqa: BLE001
-        return False, f"no engine reachable ({type(exc).__name__})"
+    return engine_status()
+
+
+def _check_executor_image() -> tuple[bool, str]:
+    from hyperfunc_core.executors.image import engine_status, image_status
+
+    return image_status() if engine_status()[0] else (False, "no engine to hold it")
 
 
 @app.command()
@@ -116,12 +117,14 @@ def doctor() -> None:
     table.add_row("PREFECT_HOME", os.environ.get("PREFECT_HOME", "(Prefect's default)"))
     table.add_row("default model", settings.model)
     ok_all = True
-    for name, check in (("database", _check_database), ("prefect api", _check_prefect), ("docker", _check_docker)):
+    optional = ("docker", "executor image")  # only the Docker executor needs them
+    for name, check in (("database", _check_database), ("prefect api", _check_prefect), ("docker", _check_docker),
+                        ("executor image", _check_executor_image)):
         started = time.perf_counter()
         ok, detail = check()
-        mark = "[green]ok[/]" if ok else "[red]unreachable[/]"
+        mark = "[green]ok[/]" if ok else ("[yellow]missing[/]" if name in optional else "[red]unreachable[/]")
         table.add_row(name, f"{mark} {detail} ({time.perf_counter() - started:.1f}s)")
-        ok_all &= ok or name == "docker"
+        ok_all &= ok or name in optional
     console.print(table)
     if not ok_all:
         raise typer.Exit(1)

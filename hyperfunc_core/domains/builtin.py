@@ -7,9 +7,7 @@ calculator the MetaAgent can repair), paper_review (accept/reject from title and
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-import subprocess
+import asyncio
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 from hyperfunc_core.agents.tools import Tool
 from hyperfunc_core.domains.base import DomainConfig, DomainTask, JsonTasksDomain
 from hyperfunc_core.domains.evaluators import normalize
+from hyperfunc_core.executors.commands import CommandTimeout, run_in_workspace, runner_for
 
 DATA = Path(__file__).parent / "data"
 CALCULATOR_TOOL = DATA / "calculator_tool.py"
@@ -41,25 +40,26 @@ class BashDomain(JsonTasksDomain):
         command = _strip_fences(prediction)
         if not command:
             return 0.0
-        scratch = None
-        cwd = self.workdir
-        if cwd is None:
-            scratch = tempfile.mkdtemp(prefix="hyperfunc-bash-")
-            cwd = Path(scratch)
-        try:
-            done = subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=self.timeout_s)
-        except subprocess.TimeoutExpired:
-            return 0.0
-        finally:
-            if scratch:
-                shutil.rmtree(scratch, ignore_errors=True)
-        return 1.0 if done.stdout.strip() == str(task.expected).strip() else 0.0
+        if self.workdir is not None:  # where the workspace's commands run (a container, for Docker)
+            done = await asyncio.to_thread(run_in_workspace, self.workdir, command, self.timeout_s)
+        else:
+            with tempfile.TemporaryDirectory(prefix="hyperfunc-bash-") as scratch:
+                done = await asyncio.to_thread(run_in_workspace, scratch, command, self.timeout_s)
+        return 1.0 if not done.timed_out and done.stdout.strip() == str(task.expected).strip() else 0.0
 
 
 class CalculatorDomain(JsonTasksDomain):
-    """Arithmetic word problems solved with a ``calculate`` tool loaded from the workspace."""
+    """Arithmetic word problems solved with a ``calculate`` tool loaded from the workspace.
+
+    The tool is the workspace's ``calculator_tool.py`` (the bundled one where the workspace
+    has none), run where the workspace's commands run: in the Docker executor's container,
+    code the MetaAgent wrote never runs on this machine. A call that runs past
+    ``tool_timeout_s`` is killed and raises ``CommandTimeout``, which fails the evaluation:
+    a tool that hangs makes the generation invalid, it is not an answer to score.
+    """
 
     tool_file = "calculator_tool.py"
+    tool_timeout_s = 10.0
 
     def __init__(self, config: DomainConfig | None = None, tasks_file: str | Path = DATA / "calculator.json") -> None:
         super().__init__(config or DomainConfig("calculator"), tasks_file)
@@ -68,19 +68,33 @@ class CalculatorDomain(JsonTasksDomain):
         return task.inputs["problem"] + "\nUse the calculate tool, then answer with the number only."
 
     def tools(self, workdir: Path | None) -> list[Tool]:
-        path = workdir / self.tool_file if workdir is not None and (workdir / self.tool_file).exists() else CALCULATOR_TOOL
-        spec = importlib.util.spec_from_file_location(f"calculator_tool_{abs(hash(str(path)))}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)  # fresh each time: an edited tool counts at once
+        in_workspace = workdir is not None and (Path(workdir) / self.tool_file).exists()
+        path, cwd = (Path(workdir) / self.tool_file, Path(workdir)) if in_workspace else (CALCULATOR_TOOL, DATA)
+        python = runner_for(cwd).python
+
+        async def calculate(expression: str) -> str:
+            done = await asyncio.to_thread(run_in_workspace, cwd, [python, "-c", _CALL_TOOL, str(path), "calculate",
+                                                                    str(expression)], self.tool_timeout_s)
+            if done.timed_out:
+                raise CommandTimeout(f"calculate({expression!r}): {self.tool_file} ran past {done.limit_s:g} s "
+                                     f"and was killed")
+            if done.returncode != 0:
+                return f"error: {self.tool_file} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}"
+            return done.stdout.strip()
+
         return [Tool("calculate", "Evaluate an arithmetic expression 'a op b' (op: + - * /).",
                      {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
-                     module.calculate)]
+                     calculate)]
 
     async def evaluate(self, prediction: str, task: DomainTask) -> float:
         try:
             return 1.0 if abs(float(normalize(prediction)) - float(task.expected)) < 1e-6 else 0.0
         except ValueError:
             return 0.0
+
+
+# Loads a tool file fresh (an edited tool counts at once) and prints one function's answer.
+_CALL_TOOL = "import runpy, sys; print(runpy.run_path(sys.argv[1])[sys.argv[2]](*sys.argv[3:]))"
 
 
 def _strip_fences(text: str) -> str:

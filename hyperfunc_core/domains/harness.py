@@ -2,7 +2,9 @@
 
 Writes ``predictions.json`` (``[{questionId, prediction, score, expected, error}]``) and
 ``report.json`` (``{averageScore, ...}``) into ``out_dir``. A task whose agent call fails
-scores 0 with its error recorded; the others go on.
+scores 0 with its error recorded; the others go on. A task whose tool ran past its time limit
+(``CommandTimeout``) is recorded the same way, and once every task is done and the results
+are written the harness raises it: code that hangs makes the whole evaluation invalid.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperfunc_core.domains.base import Domain, EvalResult, ReportSummary
+from hyperfunc_core.executors.commands import CommandTimeout
 
 
 async def run_harness(domain: Domain, agent: Any, out_dir: str | Path | None = None, subset: str | None = None,
@@ -20,12 +23,15 @@ async def run_harness(domain: Domain, agent: Any, out_dir: str | Path | None = N
     subset = subset or domain.config.subset
     tasks = await domain.load_tasks(subset, num_samples if num_samples is not None else domain.config.num_samples)
     bound = asyncio.Semaphore(concurrency or domain.config.concurrency)
+    timeouts: list[CommandTimeout] = []
 
     async def one(task) -> EvalResult:
         async with bound:
             try:
                 prediction = await agent.aforward(domain.format_input(task))
             except Exception as exc:  # noqa: BLE001 - recorded; the other tasks go on
+                if isinstance(exc, CommandTimeout):
+                    timeouts.append(exc)
                 return EvalResult(task.id, "", 0.0, task.expected, f"{type(exc).__name__}: {exc}")
             try:
                 score = float(await domain.evaluate(prediction, task))
@@ -38,6 +44,9 @@ async def run_harness(domain: Domain, agent: Any, out_dir: str | Path | None = N
     summary.subset = subset
     if out_dir is not None:
         write_results(out_dir, results, summary)
+    if timeouts:
+        raise CommandTimeout(f"{len(timeouts)} of {len(results)} {domain.config.name} tasks hit a time limit; "
+                             f"first: {timeouts[0]}")
     return summary
 
 

@@ -178,7 +178,8 @@ class EvolutionLoop:
         eval_path = gen_dir(self.output_dir, parent_id) / f"{domain}_eval"
         entry = self.archive.entry(parent_id)
         left = self.config.max_generations - int(gen_id)
-        run = run_coroutine(self.config.meta_agent.arun(executor.get_workdir(), eval_path, entry.score, left))
+        run = run_coroutine(self.config.meta_agent.arun(executor.get_workdir(), executor.expose(str(eval_path)),
+                                                        entry.score, left))
         patch = executor.diff()
         patch_path = gen_dir(self.output_dir, gen_id) / PATCH_FILE
         patch_path.parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,14 @@ class Executor(ABC):
     def cleanup(self) -> None:
         """Remove the workspace."""
 
+    def expose(self, path: str) -> str:
+        """Make ``path`` (a file or folder on this machine) readable by the workspace's commands.
+
+        Returns the path those commands use for it: the same path where they run on this
+        machine, a copy inside the container for the Docker executor.
+        """
+        return path
+
     def __enter__(self) -> "Executor":
         return self
 
@@ -39,11 +47,29 @@ class Executor(ABC):
 
 
 def create_executor(kind: str, options: dict[str, Any] | None = None) -> Executor:
-    """``create_executor("local", {"repoPath": ".", "baseCommit": "HEAD"})``."""
+    """``create_executor("local", {"repoPath": ".", "baseCommit": "HEAD"})`` or
+    ``create_executor("docker", {"repoPath": ".", "imageName": "hyperfunc-executor"})``.
+
+    Options are the seed's camelCase names: ``repoPath``, ``baseCommit``, and for Docker
+    ``imageName``, ``cpus``, ``memory``, ``network``, ``commandTimeoutS``, ``pidsLimit``.
+    """
     options = dict(options or {})
+    common = {"repo_path": options.pop("repoPath", "."), "base_commit": options.pop("baseCommit", "HEAD")}
     if kind == "local":
         from hyperfunc_core.executors.local import LocalExecutor
 
-        return LocalExecutor(repo_path=options.pop("repoPath", "."), base_commit=options.pop("baseCommit", "HEAD"),
-                             **options)
-    raise ValueError(f"kind: expected 'local', got {kind!r}")
+        return LocalExecutor(**common, **_snake(options, {"workRoot"}))
+    if kind == "docker":
+        from hyperfunc_core.executors.docker import DockerExecutor
+
+        return DockerExecutor(**common, **_snake(options, {"imageName", "cpus", "memory", "network", "commandTimeoutS",
+                                                           "pidsLimit", "workRoot"}))
+    raise ValueError(f"kind: expected 'local' or 'docker', got {kind!r}")
+
+
+def _snake(options: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(f"options: unknown {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}")
+    return {"".join("_" + c.lower() if c.isupper() else c for c in key): value
+            for key, value in options.items()}

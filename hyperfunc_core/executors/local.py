@@ -11,34 +11,52 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from hyperfunc_core.executors.base import Executor, PatchError
 
-_GIT_ID = ["-c", "user.name=hyperfunc", "-c", "user.email=hyperfunc@localhost", "-c", "commit.gpgsign=false"]
+GIT_IDENTITY = ["-c", "user.name=hyperfunc", "-c", "user.email=hyperfunc@localhost", "-c", "commit.gpgsign=false"]
+# What running the code leaves behind is not part of a generation's change.
+NOT_CHANGES = [":(exclude,glob)**/__pycache__/**", ":(exclude,glob)**/*.pyc"]
 
 
 def git(cwd: str | Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(["git", *_GIT_ID, *args], cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(["git", *GIT_IDENTITY, *args], cwd=cwd, capture_output=True, text=True)
     if check and done.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed in {cwd}: {done.stderr.strip() or done.stdout.strip()}")
     return done
 
 
+@dataclass(frozen=True)
+class RepoSource:
+    """Where a workspace comes from: the repository's top, the folder inside it, the base commit."""
+
+    top: Path
+    prefix: str  # '' or 'sub/dir/'
+    commit: str
+
+
+def locate_source(repo_path: str | Path, base_commit: str) -> RepoSource:
+    """Check ``repoPath`` and ``baseCommit`` the way every executor needs them, naming what is wrong."""
+    folder = Path(repo_path).resolve()
+    if not folder.is_dir():
+        raise ValueError(f"repoPath: {folder} is not a folder")
+    top = git(folder, "rev-parse", "--show-toplevel", check=False)
+    if top.returncode != 0:
+        raise ValueError(f"repoPath: {folder} is not inside a git repository (git init and commit it first)")
+    resolved = git(folder, "rev-parse", "--verify", f"{base_commit}^{{commit}}", check=False)
+    if resolved.returncode != 0:
+        raise ValueError(f"baseCommit: {base_commit!r} is not a commit of {top.stdout.strip()}")
+    return RepoSource(Path(top.stdout.strip()), git(folder, "rev-parse", "--show-prefix").stdout.strip(),
+                      resolved.stdout.strip())
+
+
 class LocalExecutor(Executor):
     def __init__(self, repo_path: str | Path = ".", base_commit: str = "HEAD", work_root: str | Path | None = None) -> None:
         self.repo_path = Path(repo_path).resolve()
-        if not self.repo_path.is_dir():
-            raise ValueError(f"repoPath: {self.repo_path} is not a folder")
-        top = git(self.repo_path, "rev-parse", "--show-toplevel", check=False)
-        if top.returncode != 0:
-            raise ValueError(f"repoPath: {self.repo_path} is not inside a git repository (git init and commit it first)")
-        self.top = Path(top.stdout.strip())
-        self.prefix = git(self.repo_path, "rev-parse", "--show-prefix").stdout.strip()  # '' or 'sub/dir/'
-        resolved = git(self.repo_path, "rev-parse", "--verify", f"{base_commit}^{{commit}}", check=False)
-        if resolved.returncode != 0:
-            raise ValueError(f"baseCommit: {base_commit!r} is not a commit of {self.top}")
-        self.base_commit = resolved.stdout.strip()
+        source = locate_source(repo_path, base_commit)
+        self.top, self.prefix, self.base_commit = source.top, source.prefix, source.commit
         self.work_root = work_root
         self._tree: Path | None = None
 
@@ -69,7 +87,7 @@ class LocalExecutor(Executor):
 
     def diff(self) -> str:
         workdir = self.get_workdir()
-        git(workdir, "add", "-A", ".")
+        git(workdir, "add", "-A", "--", ".", *NOT_CHANGES)
         return git(workdir, "diff", "--cached", "--binary", "--relative", "HEAD").stdout
 
     def copy_out(self, src: str, dst: str) -> None:
