@@ -83,8 +83,6 @@ def run_evolution_flow(config: GenerateLoopConfig) -> LoopResult:
 
 
 def _publish(loop: EvolutionLoop, name: str, reason: str) -> None:
-    from hyperfunc_core.evolution.report import family_tree
-
     rows = []
     for g in loop.archive.archive:
         e = loop.archive.entry(g)
@@ -94,5 +92,6 @@ def _publish(loop: EvolutionLoop, name: str, reason: str) -> None:
                      "error": e.metadata.get("error")})
     key = artifact_key("evolution", name)
     create_table_artifact(rows, key=f"{key}-generations", description=f"generations of evolution run {name}")
-    create_markdown_artifact(f"# Evolution run `{name}`\n\nstopped: {reason}\n\n```\n{family_tree(loop.archive)}\n```\n",
-                             key=f"{key}-tree", description=f"family tree of evolution run {name}")
+    report = loop.write_report(reason)
+    create_markdown_artifact(report.markdown, key=f"{key}-tree",
+                             description=f"archive tree and generations of evolution run {name} ({report.path})")

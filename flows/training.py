@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -59,13 +60,8 @@ def _publish(job: TrainingJob, result: dict) -> None:
     create_table_artifact(job.history, key=f"{key}-epochs", description=f"per-epoch metrics of ES run {job.run_name}")
     curve = [m["train_score"] for m in job.history if m.get("train_score") is not None]
     create_markdown_artifact(
-        f"# ES run `{job.run_name}`\n\n"
-        f"train score by epoch: `{sparkline(curve)}`  ({_fmt(curve[0] if curve else None)} -> {_fmt(curve[-1] if curve else None)})\n\n"
-        f"| metric | value |\n|---|---|\n"
-        f"| epochs | {result['epochs']} |\n| steps | {result['steps']} |\n"
-        f"| final train score | {_fmt(result['train_score'])} |\n| final val score | {_fmt(result['val_score'])} |\n"
-        f"| best candidate score | {_fmt(result['best_candidate_score'])} |\n",
-        key=f"{key}-summary", description=f"loss curve and final metrics of ES run {job.run_name}",
+        f"train score by epoch: `{sparkline(curve)}`\n\n" + Path(result["report"]).read_text(),
+        key=f"{key}-summary", description=f"loss curve and final metrics of ES run {job.run_name} ({result['report']})",
     )
 
 

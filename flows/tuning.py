@@ -5,11 +5,13 @@ from __future__ import annotations
 import concurrent.futures as cf
 
 from prefect import flow
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from hyperfunc_core.orchestration import ProgressArtifact, artifact_key, quiet_task_logs
+from hyperfunc_core.reports import sweep_report
+from hyperfunc_core.tuning.sweep import sweep_output_dir
 from hyperfunc_core.tuning.strategies.base import TrialRecord
 from hyperfunc_core.tuning.sweep import Sweep
 from tasks.tuning import run_trial_task
@@ -52,7 +54,10 @@ def tune_flow(sweep: Sweep, trial_retries: int = 0) -> dict:
     rows = [{"number": t["number"], "state": t["state"], sweep.setup.metric: t["value"], "params": str(t["params"]),
              "error": (t["error"] or "").splitlines()[0] if t["error"] else ""} for t in result["trials"]]
     create_table_artifact(rows, key=artifact_key("trials", sweep.study_name), description=f"trials of study {sweep.study_name}")
-    return result
+    report = sweep_report({**result, "strategy": sweep.setup.strategy.name}, sweep_output_dir(sweep.study_name))
+    create_markdown_artifact(report.markdown, key=artifact_key("report", sweep.study_name),
+                             description=f"report of study {sweep.study_name} ({report.path})")
+    return {**result, "report": str(report.path)}
 
 
 def run_sweep_flow(sweep: Sweep, trial_retries: int = 0) -> dict:

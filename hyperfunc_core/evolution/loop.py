@@ -38,6 +38,7 @@ from hyperfunc_core.evolution.selection import STRATEGIES, select_parent
 from hyperfunc_core.executors.base import Executor, PatchError, create_executor
 from hyperfunc_core.llm import BudgetExceededError
 from hyperfunc_core.observability import telemetry
+from hyperfunc_core.reports import Report, evolution_report
 
 INITIAL = "initial"
 
@@ -90,6 +91,7 @@ class LoopResult:
     stop_reason: str
     cost_usd: float
     generations_run: list[str]
+    report: str | None = None  # report.md in output_dir
 
 
 @dataclass
@@ -118,6 +120,7 @@ class EvolutionLoop:
                 config.meta_agent.options.prompt_file = str(prompts / "meta_agent.txt")
         self.generations_run: list[str] = []
         self._span: Any = None  # the current generation's span, while one is observed
+        self.report: Report | None = None
         self.run_id = self._open_run()
 
     # -- the loop's decisions ----------------------------------------------------------
@@ -267,11 +270,18 @@ class EvolutionLoop:
         finally:
             executor.cleanup()
 
+    def write_report(self, stop_reason: str | None) -> Report:
+        """``report.md`` and ``archive_tree.png`` in the run's folder."""
+        self.report = evolution_report(self.output_dir, stop_reason, self.cost_usd)
+        return self.report
+
     def result(self, stop_reason: str) -> LoopResult:
         best = self.archive.best()
         self._close_run(stop_reason)
+        report = self.report or self.write_report(stop_reason)
         return LoopResult(str(self.output_dir), self.archive, str(best.gen_id) if best else None,
-                          best.score if best else None, stop_reason, self.cost_usd, list(self.generations_run))
+                          best.score if best else None, stop_reason, self.cost_usd, list(self.generations_run),
+                          str(report.path))
 
     # -- internals ---------------------------------------------------------------------
     def _make_executor(self) -> Executor:

@@ -22,6 +22,7 @@ from hyperfunc_core.es import ESConfig, Layout, ask, init_state, tell
 from hyperfunc_core.es.strategy import ESState, current_sigma
 from hyperfunc_core.hyper.checkpoints import CheckpointStore, Resumed
 from hyperfunc_core.observability import telemetry
+from hyperfunc_core.reports import training_report
 
 if TYPE_CHECKING:
     from hyperfunc_core.hyper.system import Example, HyperSystem
@@ -165,13 +166,15 @@ def complete(job: TrainingJob, state: ESState) -> dict:
     job.store.save_final(job.run_name, job.system.get_hp_state())
     job.store.finish(job.resumed.run_id)
     last = job.history[-1] if job.history else {}
-    return {
+    summary = {
         "run_name": job.run_name, "epochs": len(job.history), "steps": state.step,
         "resumed_from_epoch": job.resumed.next_epoch if job.resumed.state is not None else None,
         "train_score": last.get("train_score"), "val_score": last.get("val_score"),
         "best_candidate_score": state.best_score if math.isfinite(state.best_score) else None,
         "history": job.history, "theta": job.system.get_hp_state(),
     }
+    report = training_report(job.run_name, job.history, summary, job.store.run_dir(job.run_name))
+    return {**summary, "report": str(report.path)}
 
 
 def run_locally(job: TrainingJob) -> dict:

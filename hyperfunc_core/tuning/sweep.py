@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hyperfunc_core.tuning.early_stopping import make_policy
@@ -192,6 +194,13 @@ def trial_dict(trial: TrialRecord, space: Space) -> dict:
         "error": trial.error,
         "duration_s": trial.duration_s,
     }
+
+
+def sweep_output_dir(study_name: str) -> Path:
+    """Where a study's report and plots go: ``$HYPERFUNC_HOME/runs/tuning/<study>``."""
+    from hyperfunc_core.settings import get_settings
+
+    return get_settings().outputs_dir / "tuning" / re.sub(r"[^A-Za-z0-9_.-]+", "-", study_name)
 
 
 def summarize(trials: list[TrialRecord], metric: str, mode: str, study_name: str, space: Space) -> dict:
