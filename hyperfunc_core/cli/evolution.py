@@ -17,35 +17,21 @@ app.add_typer(archive_app, name="archive")
 
 
 def _agents(domain_name: str, model: str | None, api_base: str | None, api_key: str | None):
-    from hyperfunc_core.agents import AgentOptions, MetaAgent, TaskAgent
+    from hyperfunc_core.agents import AgentOptions, TaskAgent
     from hyperfunc_core.domains import get_domain
 
     options = dict(model=model, api_base=api_base, api_key=api_key)
-    domain = get_domain(domain_name)
-    return domain, MetaAgent(AgentOptions(**options)), (lambda tools: TaskAgent(AgentOptions(tools=tools, **options)))
+    return get_domain(domain_name), (lambda tools: TaskAgent(AgentOptions(tools=tools, **options)))
 
 
-def run_evolution(domain_name: str, repo: str, *, generations: int = 5, model: str | None = None,
-                  api_base: str | None = None, api_key: str | None = None, output: str | None = None,
-                  parent_selection: str = "score_child_prop", eval_samples: int | None = None,
-                  budget: float | None = None, prompts_dir: str | None = None, seed: int = 0, local: bool = False,
-                  run_name: str | None = None, executor: str = "local", image: str | None = None):
-    from hyperfunc_core.agents import get_framework_tools
-    from hyperfunc_core.evolution.loop import GenerateLoopConfig, run_generate_loop
-    from hyperfunc_core.settings import get_settings
+def run_evolution(domain_name: str, repo: str, *, local: bool = False, **options):
+    """``evolve_domain`` with the archive and the outcome printed."""
+    from hyperfunc_core.jobs import evolve_domain
 
-    domain, meta, factory = _agents(domain_name, model, api_base, api_key)
-    out = output or str(get_settings().outputs_dir / "evolution" / (run_name or domain_name))
-    config = GenerateLoopConfig(domains=[domain], meta_agent=meta, task_agent_factory=factory,
-                                tools=get_framework_tools(), output_dir=out, repo_path=repo,
-                                max_generations=generations, parent_selection=parent_selection,
-                                eval_samples=eval_samples, budget_usd=budget, prompts_dir=prompts_dir, seed=seed,
-                                run_name=run_name, execution_mode=executor,
-                                executor_options={"imageName": image} if image else {})
-    result = run_generate_loop(config, orchestrate=not local)
+    result = evolve_domain(domain_name, repo, orchestrate=not local, **options)
     show_archive(result.output_dir)
     console().print(f"stopped: {result.stop_reason}; best generation {result.best_gen} "
-                    f"(score {result.best_score}); LLM cost ${result.cost_usd:.4f}")
+                    f"(score {result.best_score}); LLM cost ${result.cost_usd:.4f}; report: {result.report}")
     return result
 
 
@@ -55,7 +41,7 @@ def run_evaluation(domain_name: str, workdir: str | None, *, model: str | None =
     from hyperfunc_core.concurrency import run_coroutine
     from hyperfunc_core.domains import run_harness
 
-    domain, _, factory = _agents(domain_name, model, api_base, api_key)
+    domain, factory = _agents(domain_name, model, api_base, api_key)
     folder = Path(workdir) if workdir else None
     domain.bind_workspace(folder)
     agent = factory(domain.tools(folder))

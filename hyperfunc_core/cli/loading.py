@@ -1,12 +1,9 @@
-"""What the engine commands share: loading ``FILE:NAME`` targets, a console for output."""
+"""What the engine commands share: target errors as usage errors, a console for output."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
 from rich.console import Console
@@ -17,19 +14,12 @@ def console() -> Console:
     return Console()
 
 
-def load_target(target: str, what: str) -> tuple[ModuleType, Any]:
-    """Import FILE as a module and return it with its attribute NAME; exits with a clear message."""
-    path_text, sep, name = target.rpartition(":")
-    if not sep or not path_text or not name:
-        raise typer.BadParameter(f"expected FILE:{what.upper()}, e.g. train.py:{what}, got {target!r}")
-    path = Path(path_text).resolve()
-    if not path.is_file():
-        raise typer.BadParameter(f"{path_text!r} is not a file")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))  # so the file's own imports and process trials find it
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    if not hasattr(module, name):
-        raise typer.BadParameter(f"{path_text} has no {what} named {name!r}")
-    return module, getattr(module, name)
+@contextmanager
+def target_errors() -> Iterator[None]:
+    """A target that cannot be loaded is a usage error: typer prints it without a traceback."""
+    from hyperfunc_core.jobs import TargetError
+
+    try:
+        yield
+    except TargetError as exc:
+        raise typer.BadParameter(str(exc)) from None

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from hyperfunc_core.cli import app
-from hyperfunc_core.cli.loading import console, load_target
+from hyperfunc_core.cli.loading import console, target_errors
 
 
 @app.command()
@@ -25,30 +25,18 @@ def train(
     local: bool = typer.Option(False, "--local", help="Run the plain loop instead of the Prefect flow."),
 ) -> None:
     """Train SYSTEM's θ with ES on FILE's TRAIN and METRIC; checkpointed per epoch, resumable by run name."""
-    from hyperfunc_core.hyper import HyperSystem
+    from hyperfunc_core.jobs import train_target
 
-    module, target_obj = load_target(target, "system")
-    if isinstance(target_obj, HyperSystem):
-        system = target_obj
-    elif callable(target_obj):
-        system = target_obj()
-        if not isinstance(system, HyperSystem):
-            raise typer.BadParameter(f"{target} made a {type(system).__name__}, not a HyperSystem")
-    else:
-        raise typer.BadParameter(f"{target} is neither a HyperSystem nor a way to make one")
-    for name in (train_var, metric_var):
-        if not hasattr(module, name):
-            raise typer.BadParameter(f"{target.rpartition(':')[0]} defines no {name}")
-    options = dict(getattr(module, options_var, {}) or {})
-    flags = {"steps": steps, "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "run_name": run_name,
-             "storage": storage}
-    options.update({k: v for k, v in flags.items() if v is not None})
-    result = system.optimize(getattr(module, train_var), getattr(module, metric_var), orchestrate=not local, **options)
+    with target_errors():
+        result = train_target(target, train_var, metric_var, options_var, orchestrate=not local, steps=steps,
+                              steps_per_epoch=steps_per_epoch, batch_size=batch_size, run_name=run_name,
+                              storage=storage)
     out = console()
     out.print(f"ES run [bold]{result['run_name']}[/]: {result['steps']} steps in {result['epochs']} epochs"
               + (f" (resumed at epoch {result['resumed_from_epoch']})" if result["resumed_from_epoch"] is not None else ""))
     out.print(f"train score {result['train_score']:.6g}"
               + (f", val score {result['val_score']:.6g}" if result["val_score"] is not None else ""))
+    out.print(f"report: {result['report']}")
 
 
 @app.command("es-runs")

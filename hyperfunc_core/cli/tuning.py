@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from hyperfunc_core.cli import app
-from hyperfunc_core.cli.loading import console, load_target
+from hyperfunc_core.cli.loading import console, target_errors
 
 
 @app.command()
@@ -28,24 +28,17 @@ def tune(
     seed: Optional[int] = typer.Option(None),
 ) -> None:
     """Tune OBJECTIVE in FILE over the space FILE defines; flags override FILE's TUNE_OPTIONS."""
-    from hyperfunc_core.settings import get_settings
-    from hyperfunc_core.tuning import tune as run_tune
+    from hyperfunc_core.jobs import tune_target
 
-    module, objective = load_target(target, "objective")
-    if not hasattr(module, space_var):
-        raise typer.BadParameter(f"{target.rpartition(':')[0]} defines no search space named {space_var!r}")
-    options = dict(getattr(module, options_var, {}) or {})
-    flags = {"strategy": strategy, "max_trials": max_trials, "max_concurrent": max_concurrent, "metric": metric,
-             "mode": mode, "storage": storage, "study_name": study_name, "early_stopping": early_stopping,
-             "executor": executor, "seed": seed}
-    options.update({k: v for k, v in flags.items() if v is not None})
-    options.setdefault("storage", get_settings().resolved_database_url)
-    options.setdefault("show_progress", True)
-    options.setdefault("show_summary", True)
-    result = run_tune(objective, getattr(module, space_var), **options)
+    with target_errors():
+        result = tune_target(target, space_var, options_var, strategy=strategy, max_trials=max_trials,
+                             max_concurrent=max_concurrent, metric=metric, mode=mode, storage=storage,
+                             study_name=study_name, early_stopping=early_stopping, executor=executor, seed=seed,
+                             show_progress=True, show_summary=True)
     best = result["best"]
     console().print(f"study [bold]{result['study_name']}[/]: best {result['metric']} = "
                   f"{best['value'] if best else 'n/a'} with {best['params'] if best else '-'}")
+    console().print(f"report: {result['report']}")
 
 
 def _url(storage: Optional[str]) -> str:
