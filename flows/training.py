@@ -9,9 +9,11 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.utilities.annotations import quote
 
-from hyperfunc_core.hyper.training import TrainingJob, complete, initial_state
+from flows.runners import make_task_runner
+from hyperfunc_core.hyper.training import TrainingJob, complete, es_step, initial_state, shards
 from hyperfunc_core.orchestration import ProgressArtifact, artifact_key, quiet_task_logs
-from tasks.training import checkpoint_task, es_step_task
+from tasks.carry import carry
+from tasks.training import checkpoint_task, es_step_task, population_shard_task
 
 
 # Flow parameters go to the API with the flow run, so they stay small: the run's name.
@@ -27,11 +29,15 @@ def train_flow(run_name: str) -> dict:
     job = _JOBS[run_name]
     state = initial_state(job)
     progress = ProgressArtifact(f"epochs of ES run {job.run_name}", 100.0 * job.resumed.next_epoch / job.n_epochs)
-    with quiet_task_logs(es_step_task.name, checkpoint_task.name):
+    with quiet_task_logs(es_step_task.name, checkpoint_task.name, population_shard_task.name):
         for epoch in range(job.resumed.next_epoch, job.n_epochs):
             step_metrics: list[dict] = []
             steps = job.epoch_steps(epoch)
-            for first in steps[::job.steps_per_task]:
+            if job.population_shards > 1:  # each step in the flow, its population scored as shard tasks
+                for _ in steps:
+                    state, metrics = es_step(job, state, evaluate=_score_in_shards)
+                    step_metrics.append(metrics)
+            for first in (steps[::job.steps_per_task] if job.population_shards == 1 else []):
                 count = min(job.steps_per_task, steps.stop - first)
                 label = f"epoch-{epoch}-step-{first}" + (f"-{first + count - 1}" if count > 1 else "")
                 state, metrics = es_step_task.with_options(task_run_name=label)(quote(job), quote(state), count)
@@ -45,11 +51,24 @@ def train_flow(run_name: str) -> dict:
     return {k: v for k, v in result.items() if k != "theta"}
 
 
+def _score_in_shards(job: TrainingJob, candidates, examples) -> tuple[list[float], list]:
+    """The population as ``job.population_shards`` tasks on the flow's task runner, in order."""
+    futures = [population_shard_task.submit(carry(job), carry(candidates[part]), carry(examples))
+               for part in shards(len(candidates), job.population_shards)]
+    scores, errors = [], []
+    for future in futures:
+        part_scores, part_errors = future.result()
+        scores.extend(part_scores)
+        errors.extend(part_errors)
+    return scores, errors
+
+
 def run_training_flow(job: TrainingJob) -> dict:
     """Run ``train_flow`` for ``job``; returns the run's summary with the trained θ."""
     _JOBS[job.run_name] = job
     try:
-        summary = train_flow(job.run_name)
+        runner = make_task_runner(job.task_runner, job.population_shards)
+        summary = train_flow.with_options(task_runner=runner)(job.run_name)
     finally:
         _JOBS.pop(job.run_name, None)
     return {**summary, "theta": job.system.get_hp_state()}

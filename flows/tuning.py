@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import quote
 
 from hyperfunc_core.orchestration import ProgressArtifact, artifact_key, quiet_task_logs
 from hyperfunc_core.reports import sweep_report
 from hyperfunc_core.tuning.sweep import sweep_output_dir
 from hyperfunc_core.tuning.strategies.base import TrialRecord
 from hyperfunc_core.tuning.sweep import Sweep
+from flows.runners import make_task_runner
+from tasks.carry import carry
 from tasks.tuning import run_trial_task
 
 
@@ -35,7 +36,7 @@ def tune_flow(sweep: Sweep, trial_retries: int = 0) -> dict:
         progress.update(100.0 * (s.replayed + len(finished)) / total)
 
     def submit(trial: TrialRecord) -> cf.Future:
-        prefect_future = trial_task.submit(quote(sweep.setup), quote(trial), trial_retries)
+        prefect_future = trial_task.submit(carry(sweep.setup), carry(trial), trial_retries)
         out: cf.Future = cf.Future()
 
         def relay(_: cf.Future) -> None:
@@ -60,6 +61,6 @@ def tune_flow(sweep: Sweep, trial_retries: int = 0) -> dict:
     return {**result, "report": str(report.path)}
 
 
-def run_sweep_flow(sweep: Sweep, trial_retries: int = 0) -> dict:
-    """Run ``tune_flow`` with as many task threads as the sweep runs trials at once."""
-    return tune_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=sweep.max_concurrent))(sweep, trial_retries)
+def run_sweep_flow(sweep: Sweep, trial_retries: int = 0, task_runner: Any = "thread") -> dict:
+    """Run ``tune_flow`` on ``task_runner`` with as many workers as the sweep runs trials at once."""
+    return tune_flow.with_options(task_runner=make_task_runner(task_runner, sweep.max_concurrent))(sweep, trial_retries)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from prefect import task
 
 from hyperfunc_core.es.strategy import ESState
-from hyperfunc_core.hyper.training import TrainingJob, es_step, finish_epoch
+from hyperfunc_core.hyper.training import TrainingJob, es_step, evaluate_candidates, finish_epoch
+from tasks.carry import Carried, unwrap
 
 
 @task(name="es-step", persist_result=False, cache_policy=None)
@@ -26,3 +27,9 @@ def es_step_task(job: TrainingJob, state: ESState, steps: int = 1) -> tuple[ESSt
 def checkpoint_task(job: TrainingJob, state: ESState, epoch: int, step_metrics: list[dict]) -> dict:
     """Score θ, save θ and the optimiser state, record the epoch."""
     return finish_epoch(job, state, epoch, step_metrics)
+
+
+@task(name="es-population-shard", persist_result=False, cache_policy=None)
+def population_shard_task(job: Carried[TrainingJob], candidates: Carried, examples: Carried) -> tuple[list, list]:
+    """Scores of one shard of a step's population (its rows of θ) on the step's minibatch."""
+    return evaluate_candidates(unwrap(job), unwrap(candidates), unwrap(examples))

@@ -47,6 +47,8 @@ class TrainingJob:
     keep: str = "final"
     steps_per_task: int = 1
     history: list[dict] = field(default_factory=list)
+    population_shards: int = 1  # >1: each step's population is scored as that many tasks
+    task_runner: Any = "thread"  # where those tasks run (flows/runners.py)
 
     @property
     def n_epochs(self) -> int:
@@ -59,7 +61,8 @@ class TrainingJob:
 def prepare_training(system: "HyperSystem", train: Sequence["Example"], metric_fn: Callable, *, steps: int | None = None,
                      steps_per_epoch: int | None = None, batch_size: int | None = None, val: Sequence["Example"] | None = None,
                      run_name: str | None = None, storage: str | None = None, resume: bool = True,
-                     environment_state: Any = None, keep: str = "final", steps_per_task: int = 1) -> TrainingJob:
+                     environment_state: Any = None, keep: str = "final", steps_per_task: int = 1,
+                     population_shards: int = 1, task_runner: Any = "thread") -> TrainingJob:
     """Check every option, register what ``run`` calls, and open (or resume) the run's checkpoints."""
     from hyperfunc_core.hyper.system import _check_examples, _check_metric
     from hyperfunc_core.settings import get_settings
@@ -72,7 +75,11 @@ def prepare_training(system: "HyperSystem", train: Sequence["Example"], metric_f
         raise ValueError(f"keep: expected 'final' or 'best', got {keep!r}")
     if isinstance(steps_per_task, bool) or not isinstance(steps_per_task, int) or steps_per_task < 1:
         raise ValueError(f"steps_per_task: expected an integer >= 1, got {steps_per_task!r}")
+    if isinstance(population_shards, bool) or not isinstance(population_shards, int) or population_shards < 1:
+        raise ValueError(f"population_shards: expected an integer >= 1, got {population_shards!r}")
     config = system.system_optimizer
+    if population_shards > config.pop_size:
+        raise ValueError(f"population_shards: expected at most pop_size ({config.pop_size}), got {population_shards}")
     if batch_size is not None:
         config = ESConfig(**{**config.as_dict(), "batch_size": batch_size})
     total = steps if steps is not None else config.steps
@@ -93,7 +100,7 @@ def prepare_training(system: "HyperSystem", train: Sequence["Example"], metric_f
                    "n_train": len(train), "layout": [[b.name, list(b.shape)] for b in layout.blocks]}
     resumed = store.open(name, fingerprint, config.seed, resume)
     return TrainingJob(system, train, metric_fn, config, layout, name, total, steps_per_epoch, val, environment_state,
-                       store, resumed, keep, steps_per_task, list(resumed.history))
+                       store, resumed, keep, steps_per_task, list(resumed.history), population_shards, task_runner)
 
 
 def initial_state(job: TrainingJob) -> ESState:
@@ -116,14 +123,31 @@ def minibatch(job: TrainingJob, step: int) -> list["Example"]:
     return [job.train[i] for i in picked]
 
 
-def es_step(job: TrainingJob, state: ESState) -> tuple[ESState, dict]:
-    """One ES step: the population for ``state.step`` scored on its minibatch, then the update."""
+PopulationEvaluator = Callable[["TrainingJob", torch.Tensor, list], tuple[list[float], list[str | None]]]
+
+
+def evaluate_candidates(job: TrainingJob, candidates: torch.Tensor, examples: list) -> tuple[list[float], list[str | None]]:
+    """Scores (and errors) of ``candidates`` (rows of θ) on ``examples``: one batched evaluation."""
+    errors: list[str | None] = []
+    scores = job.system.evaluate_population(candidates, examples, job.metric_fn,
+                                            environment_state=job.environment_state, errors=errors)
+    return scores, errors
+
+
+def shards(population: int, count: int) -> list[slice]:
+    """``count`` contiguous, near-equal slices of a population (antithetic pairs may fall in different ones)."""
+    bounds = [population * k // count for k in range(count + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def es_step(job: TrainingJob, state: ESState, evaluate: PopulationEvaluator = evaluate_candidates) -> tuple[ESState, dict]:
+    """One ES step: the population for ``state.step`` scored on its minibatch, then the update.
+
+    ``evaluate`` scores the population; the flow passes one that scores shards as tasks."""
     started = time.perf_counter()
     with telemetry.span("es.step", run=job.run_name, step=state.step, pop_size=job.config.pop_size) as current:
         candidates, eps = ask(job.config, job.layout, state)
-        errors: list[str | None] = []
-        scores = job.system.evaluate_population(candidates, minibatch(job, state.step), job.metric_fn,
-                                                environment_state=job.environment_state, errors=errors)
+        scores, errors = evaluate(job, candidates, minibatch(job, state.step))
         finite = [s for s in scores if math.isfinite(s)]
         new = tell(job.config, job.layout, state, eps, torch.tensor(scores), candidates)
         telemetry.set_attributes(current, mean_score=sum(finite) / len(finite) if finite else None,
@@ -195,12 +219,16 @@ def optimize(system: "HyperSystem", train: Sequence["Example"], metric_fn: Calla
     ``run_name`` (resume key), ``storage`` (database URL), ``resume``, ``environment_state``,
     ``keep`` ('final' θ or the 'best' candidate seen), ``steps_per_task`` (ES steps per Prefect
     task, default 1; raise it when a step takes less time than a task costs, about 20-90 ms
-    here). Returns the run's summary and history."""
+    here), ``population_shards`` (score each step's population as that many tasks) on
+    ``task_runner`` (``"thread"``, ``"dask"`` or a Prefect TaskRunner; see flows/runners.py).
+    Returns the run's summary and history."""
     job = prepare_training(system, train, metric_fn, **options)
     if not orchestrate:
         return run_locally(job)
+    from flows.runners import check_task_runner
     from flows.training import run_training_flow  # the only reach into flows/, at call time
 
+    check_task_runner(job.task_runner)
     return run_training_flow(job)
 
 

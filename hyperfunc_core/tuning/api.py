@@ -25,6 +25,7 @@ def tune(
     executor: str = "thread",
     trial_timeout_s: float | None = None,
     trial_retries: int = 0,
+    task_runner: Any = "thread",
     seed: int | None = None,
     show_progress: bool = False,
     show_summary: bool = False,
@@ -36,10 +37,15 @@ def tune(
     study: finished trials are reused, never rerun. ``max_trials`` counts every trial of
     the study (default: what the strategy plans, else 50); ``max_time_s`` stops new trials
     from starting, it does not interrupt running ones; ``trial_timeout_s`` fails a trial
-    that overruns. Returns ``{"best": {...}, "trials": [...], ...}``.
+    that overruns. ``task_runner``: ``"thread"`` (default), ``"dask"`` (a local two-worker
+    Dask cluster, or ``HYPERFUNC_DASK_ADDRESS``) or a Prefect ``TaskRunner``; the trials and
+    their results are the same on each. Returns ``{"best": {...}, "trials": [...], ...}``.
     """
     if isinstance(trial_retries, bool) or not isinstance(trial_retries, int) or trial_retries < 0:
         raise ValueError(f"trial_retries: expected an integer >= 0, got {trial_retries!r}")
+    from flows.runners import check_task_runner
+
+    check_task_runner(task_runner)
     sweep = prepare_sweep(
         objective, space, strategy=strategy, strategy_kwargs=strategy_kwargs, max_trials=max_trials,
         max_concurrent=max_concurrent, max_time_s=max_time_s, metric=metric, mode=mode,
@@ -49,4 +55,4 @@ def tune(
     )
     from flows.tuning import run_sweep_flow  # the only reach into flows/, at call time
 
-    return run_sweep_flow(sweep, trial_retries)
+    return run_sweep_flow(sweep, trial_retries, task_runner)

@@ -1,0 +1,46 @@
+"""Task runners by name: where a flow's trials or population shards run.
+
+``thread`` (the default) runs them on a thread pool in the flow's process. ``dask`` runs them
+on a Dask cluster through prefect-dask: a local cluster of ``workers`` in-process workers by
+default (objectives and systems need not be picklable), or an existing cluster with
+``HYPERFUNC_DASK_ADDRESS=tcp://scheduler:8786``, whose workers must be able to import the
+objective's or system's module. An instance of any Prefect ``TaskRunner`` is used as it is.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+TASK_RUNNERS = ("thread", "dask")
+
+
+def check_task_runner(task_runner: Any) -> None:
+    """Fail fast, before any work, on a name we do not know or a dask without prefect-dask."""
+    if isinstance(task_runner, TaskRunner):
+        return
+    if task_runner not in TASK_RUNNERS:
+        raise ValueError(f"task_runner: expected one of {', '.join(TASK_RUNNERS)} or a Prefect TaskRunner, "
+                         f"got {task_runner!r}")
+    if task_runner == "dask":
+        try:
+            import prefect_dask  # noqa: F401
+        except ImportError:
+            raise ValueError("task_runner: 'dask' needs prefect-dask (pip install -e .[dask])") from None
+
+
+def make_task_runner(task_runner: Any, workers: int) -> TaskRunner:
+    check_task_runner(task_runner)
+    if isinstance(task_runner, TaskRunner):
+        return task_runner
+    if task_runner == "thread":
+        return ThreadPoolTaskRunner(max_workers=workers)
+    from prefect_dask import DaskTaskRunner
+
+    address = os.environ.get("HYPERFUNC_DASK_ADDRESS")
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": max(2, workers), "threads_per_worker": 1, "processes": False,
+                                         "dashboard_address": None})
