@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -51,9 +52,8 @@ def tune_target(target: str, space_var: str = "SPACE", options_var: str = "TUNE_
     return tune(objective, getattr(module, space_var), **options)
 
 
-def train_target(target: str, train_var: str = "TRAIN", metric_var: str = "METRIC", options_var: str = "TRAIN_OPTIONS",
-                 orchestrate: bool = True, **overrides: Any) -> dict:
-    """``optimize()`` FILE's HyperSystem (class, instance or factory) on FILE's TRAIN with FILE's METRIC."""
+def load_system(target: str) -> tuple[ModuleType, Any]:
+    """FILE's module and the HyperSystem that FILE:SYSTEM is (an instance) or makes (a class or factory)."""
     from hyperfunc_core.hyper import HyperSystem
 
     module, made = load_target(target, "system")
@@ -63,12 +63,30 @@ def train_target(target: str, train_var: str = "TRAIN", metric_var: str = "METRI
         made = made()
         if not isinstance(made, HyperSystem):
             raise TargetError(f"{target} made a {type(made).__name__}, not a HyperSystem")
+    return module, made
+
+
+def train_target(target: str, train_var: str = "TRAIN", metric_var: str = "METRIC", options_var: str = "TRAIN_OPTIONS",
+                 orchestrate: bool = True, **overrides: Any) -> dict:
+    """``optimize()`` FILE's HyperSystem (class, instance or factory) on FILE's TRAIN with FILE's METRIC."""
+    module, made = load_system(target)
     for name in (train_var, metric_var):
         if not hasattr(module, name):
             raise TargetError(f"{target.rpartition(':')[0]} defines no {name}")
     options = dict(getattr(module, options_var, {}) or {})
     options.update({k: v for k, v in overrides.items() if v is not None})
+    options.setdefault("run_name", f"es-{type(made).__name__}-{int(time.time())}")
+    from hyperfunc_core.history.inputs import record_training_inputs
+
+    record_training_inputs(options["run_name"], {"target": str(Path(target.rpartition(":")[0]).resolve()) + ":" +
+                                                 target.rpartition(":")[2], "train_var": train_var,
+                                                 "metric_var": metric_var, "options": _plain(options)})
     return made.optimize(getattr(module, train_var), getattr(module, metric_var), orchestrate=orchestrate, **options)
+
+
+def _plain(options: dict) -> dict:
+    """The options a replay can pass again (numbers, strings, flags); data and objects are the file's."""
+    return {k: v for k, v in options.items() if isinstance(v, (str, int, float, bool)) and k not in ("storage",)}
 
 
 def evolve_domain(domain_name: str, repo: str, *, generations: int = 5, model: str | None = None,

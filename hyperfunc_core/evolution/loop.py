@@ -195,21 +195,9 @@ class EvolutionLoop:
 
     def evaluate(self, gen_id: str, executor: Executor) -> dict[str, float]:
         """The TaskAgent on every domain, in the workspace; reports under ``gen_<id>/<domain>_eval``."""
-        workdir = Path(executor.get_workdir())
-        scores, usage = {}, {}
-        for domain in self.config.domains:
-            domain.bind_workspace(workdir)
-            agent = self.config.task_agent_factory(domain.tools(workdir))
-            if not isinstance(agent, TaskAgent):
-                raise ValueError(f"task_agent_factory: expected it to return a TaskAgent, got {agent!r}")
-            agent.workdir = workdir
-            if self.config.prompts_dir and agent.options.prompt_file is None:
-                agent.options.prompt_file = str(Path(self.config.prompts_dir) / "task_agent.txt")
-            before = agent.gateway.usage.as_dict()
-            summary = run_coroutine(run_harness(domain, agent, gen_dir(self.output_dir, gen_id) / f"{domain.config.name}_eval",
-                                              num_samples=self.config.eval_samples))
-            usage = _add(usage, agent.gateway.usage.since(before))
-            scores[domain.config.name] = summary.average_score
+        scores, usage = evaluate_workspace(self.config.domains, self.config.task_agent_factory, executor.get_workdir(),
+                                           gen_dir(self.output_dir, gen_id), self.config.eval_samples,
+                                           self.config.prompts_dir)
         meta = load_gen_metadata(self.output_dir, gen_id)
         meta.update(run_eval=True, scores=scores, usage=_add(meta.get("usage", {}), usage))
         save_gen_metadata(self.output_dir, gen_id, meta)
@@ -303,7 +291,12 @@ class EvolutionLoop:
                                    config={"max_generations": self.config.max_generations,
                                            "parent_selection": self.config.parent_selection,
                                            "domains": [d.config.name for d in self.config.domains],
-                                           "model": self.config.meta_agent.gateway.model})
+                                           "model": self.config.meta_agent.gateway.model,
+                                           "repo_path": str(Path(self.config.repo_path).resolve()),
+                                           "base_commit": self.config.base_commit,
+                                           "prompts_dir": self.config.prompts_dir,
+                                           "eval_samples": self.config.eval_samples,
+                                           "execution_mode": self.config.execution_mode})
             run.status = "running"
             session.add(run)
             session.commit()
@@ -373,6 +366,27 @@ def run_generate_loop(config: GenerateLoopConfig, orchestrate: bool = True) -> L
     from flows.evolution import run_evolution_flow  # the only reach into flows/, at call time
 
     return run_evolution_flow(config)
+
+
+def evaluate_workspace(domains: list[Domain], task_agent_factory: Callable[[list[Tool]], TaskAgent], workdir: str | Path,
+                       out_root: Path, eval_samples: int | None, prompts_dir: str | None) -> tuple[dict[str, float], dict]:
+    """The TaskAgent on every domain in ``workdir``; results under ``out_root/<domain>_eval``; (scores, usage)."""
+    workdir = Path(workdir)
+    scores, usage = {}, {}
+    for domain in domains:
+        domain.bind_workspace(workdir)
+        agent = task_agent_factory(domain.tools(workdir))
+        if not isinstance(agent, TaskAgent):
+            raise ValueError(f"task_agent_factory: expected it to return a TaskAgent, got {agent!r}")
+        agent.workdir = workdir
+        if prompts_dir and agent.options.prompt_file is None:
+            agent.options.prompt_file = str(Path(prompts_dir) / "task_agent.txt")
+        before = agent.gateway.usage.as_dict()
+        summary = run_coroutine(run_harness(domain, agent, out_root / f"{domain.config.name}_eval",
+                                            num_samples=eval_samples))
+        usage = _add(usage, agent.gateway.usage.since(before))
+        scores[domain.config.name] = summary.average_score
+    return scores, usage
 
 
 def _add(a: dict, b: dict) -> dict:

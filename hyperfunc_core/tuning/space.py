@@ -254,14 +254,7 @@ class Space:
 
     def unflatten(self, flat: Mapping[str, Any]) -> dict[str, Any]:
         """The nested parameters for the objective: searched values plus fixed ones."""
-        nested: dict[str, Any] = {}
-        for path, value in itertools.chain(self.fixed.items(), flat.items()):
-            node = nested
-            *parents, leaf = path.split(".")
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = value
-        return nested
+        return unflatten(flat, self.fixed)
 
     def flatten_params(self, nested: Mapping[str, Any]) -> dict[str, Any]:
         """Searched values from nested (or already dotted) parameters; missing names are left out."""
@@ -288,3 +281,15 @@ class Space:
         import json
 
         return hashlib.sha1(json.dumps([flat[n] for n in self.names], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def unflatten(flat: Mapping[str, Any], fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Dotted parameter paths (``"model.lr"``), plus ``fixed`` ones, as the nested dict an objective gets."""
+    nested: dict[str, Any] = {}
+    for path, value in itertools.chain((fixed or {}).items(), flat.items()):
+        node = nested
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested

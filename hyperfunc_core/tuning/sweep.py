@@ -10,6 +10,7 @@ into the strategy and never runs them again.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import inspect
 import math
 import re
 import time
@@ -154,7 +155,7 @@ def prepare_sweep(
     name = study_name or f"study_{uuid.uuid4().hex[:8]}"
     store.open(name, metric=metric, mode=mode, strategy=built.name, space=parsed.describe(),
                settings={"strategy_kwargs": {k: v for k, v in (strategy_kwargs or {}).items() if not callable(v)},
-                         "seed": seed})
+                         "seed": seed, "objective": objective_reference(objective), "fixed": _jsonable(parsed.fixed)})
     sweep = Sweep(
         setup=TrialSetup(objective, parsed, store, metric, mode, built, policy, executor, trial_timeout_s),
         study_name=name,
@@ -194,6 +195,20 @@ def trial_dict(trial: TrialRecord, space: Space) -> dict:
         "error": trial.error,
         "duration_s": trial.duration_s,
     }
+
+
+def objective_reference(objective: Callable[..., Any]) -> dict:
+    """Where the objective's code is, so ``hyperfunc replay`` can load it again."""
+    try:
+        source = inspect.getsourcefile(objective)
+    except TypeError:
+        source = None
+    return {"module": getattr(objective, "__module__", None), "qualname": getattr(objective, "__qualname__", None),
+            "file": str(Path(source).resolve()) if source else None}
+
+
+def _jsonable(values: dict) -> dict:
+    return {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool, type(None), list, dict))}
 
 
 def sweep_output_dir(study_name: str) -> Path:

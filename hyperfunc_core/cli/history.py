@@ -1,0 +1,59 @@
+"""``hyperfunc runs`` and ``hyperfunc replay``: the history of all three engines."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from hyperfunc_core.cli import app
+from hyperfunc_core.cli.loading import console
+
+
+@app.command()
+def runs(
+    storage: Optional[str] = typer.Option(None, help="Database URL; default: this project's database."),
+    engine: Optional[str] = typer.Option(None, help="Only tuning, training or evolution."),
+    no_prefect: bool = typer.Option(False, "--no-prefect", help="Only the database (no Prefect API call)."),
+    limit: int = typer.Option(50, help="Newest runs shown."),
+) -> None:
+    """Past sweeps, ES runs and evolution runs: status, duration, best score, and their Prefect flow runs."""
+    from hyperfunc_core.history import list_runs
+    from hyperfunc_core.settings import get_settings
+
+    if engine not in (None, "tuning", "training", "evolution"):
+        raise typer.BadParameter(f"--engine: expected tuning, training or evolution, got {engine!r}")
+    found = [r for r in list_runs(storage or get_settings().resolved_database_url, with_prefect=not no_prefect)
+             if engine is None or r.engine == engine][:limit]
+    table = Table(title=f"{len(found)} runs")
+    for column in ("engine", "run", "status", "started", "duration", "best", "prefect", "detail"):
+        table.add_column(column)
+    for r in found:
+        table.add_row(r.engine, r.name, r.status, r.started_at.strftime("%Y-%m-%d %H:%M") if r.started_at else "",
+                      "" if r.duration_s is None else f"{r.duration_s:.1f}s", "" if r.best is None else f"{r.best:.6g}",
+                      r.flow_state or "", r.detail)
+    console().print(table)
+
+
+@app.command()
+def replay(
+    run: str = typer.Argument(..., help="A study, ES run or evolution run name."),
+    item: Optional[str] = typer.Option(None, "--item", help="Trial number, epoch number or generation id "
+                                                           "(default: best trial, last epoch, best generation)."),
+    storage: Optional[str] = typer.Option(None, help="Database URL; default: this project's database."),
+    model: Optional[str] = typer.Option(None, help="Evolution: the TaskAgent's model (default: the run's)."),
+    api_base: Optional[str] = typer.Option(None, help="Evolution: the model's endpoint."),
+) -> None:
+    """Re-run a finished trial, ES epoch or generation from its recorded inputs; say whether it reproduced."""
+    from hyperfunc_core.history import replay as do_replay
+    from hyperfunc_core.settings import get_settings
+
+    llm = {k: v for k, v in {"model": model, "api_base": api_base}.items() if v is not None}
+    try:
+        outcome = do_replay(run, item, storage or get_settings().resolved_database_url, **llm)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    console().print(outcome.describe())
+    if not outcome.reproduced:
+        raise typer.Exit(3)

@@ -1,0 +1,108 @@
+"""Past runs of all three engines, from our database and from Prefect together.
+
+Our tables know what each run produced (trials and best values, ES epochs, generations and
+scores); Prefect knows how each orchestrated run went (its flow run's state and duration).
+A run is matched to its latest flow run by the name the engine's flow gives it:
+``tune-<study>``, ``train-<run>``, ``evolve-<run>``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+
+@dataclass
+class RunSummary:
+    engine: str  # tuning | training | evolution
+    name: str
+    status: str
+    started_at: datetime | None
+    duration_s: float | None
+    best: float | None
+    detail: str
+    flow_run: str | None = None  # the flow run's name
+    flow_state: str | None = None  # its state in Prefect
+
+    @property
+    def flow_run_name(self) -> str:
+        prefix = {"tuning": "tune", "training": "train", "evolution": "evolve"}[self.engine]
+        return f"{prefix}-{self.name}"
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    aware = [t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in (start, end)]
+    return (aware[1] - aware[0]).total_seconds()
+
+
+def list_runs(url: str | None = None, with_prefect: bool = True) -> list[RunSummary]:
+    """Every study, ES run and evolution run, newest first."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from hyperfunc_core.storage import ESEpoch, ESRun, EvolutionRun, Generation, Study, Trial, session_scope
+
+    out: list[RunSummary] = []
+    with session_scope(url) as s:
+        for study in s.exec(select(Study)).all():
+            trials = s.exec(select(Trial).where(Trial.study_id == study.id)).all()
+            done = [t for t in trials if t.state == "complete" and t.value is not None and math.isfinite(t.value)]
+            best = (max if study.mode == "max" else min)((t.value for t in done), default=None)
+            ends = [t.finished_at for t in trials if t.finished_at is not None]
+            status = "running" if any(t.state == "running" for t in trials) else ("finished" if trials else "empty")
+            counts: dict[str, int] = {}
+            for t in trials:
+                counts[t.state] = counts.get(t.state, 0) + 1
+            out.append(RunSummary("tuning", study.name, status, study.created_at,
+                                  _seconds(study.created_at, max(ends) if ends else None), best,
+                                  f"{study.strategy}, {study.metric} ({study.mode}), "
+                                  + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))))
+        for run in s.exec(select(ESRun)).all():
+            epochs = s.exec(select(func.count(ESEpoch.id)).where(ESEpoch.run_id == run.id)).one()
+            last = s.exec(select(ESEpoch).where(ESEpoch.run_id == run.id).order_by(ESEpoch.epoch.desc())).first()
+            score = last.metrics.get("train_score") if last is not None else None
+            out.append(RunSummary("training", run.name, run.status, run.created_at,
+                                  _seconds(run.created_at, run.finished_at), score,
+                                  f"{epochs} epochs, best candidate {run.best_score if run.best_score is not None else 'n/a'}"))
+        for run in s.exec(select(EvolutionRun)).all():
+            gens = s.exec(select(Generation).where(Generation.run_id == run.id)).all()
+            scores = [g.score for g in gens if g.score is not None]
+            out.append(RunSummary("evolution", run.name, run.status, run.created_at,
+                                  _seconds(run.created_at, run.finished_at), max(scores, default=run.best_score),
+                                  f"{len(gens)} generations, ${run.cost_usd:.4f}"))
+    if with_prefect:
+        attach_flow_runs(out)
+    return sorted(out, key=lambda r: r.started_at or datetime.min, reverse=True)
+
+
+def attach_flow_runs(runs: list[RunSummary]) -> None:
+    """Each run's latest flow run and its state, where Prefect's API knows one."""
+    if not runs:
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    names = [r.flow_run_name for r in runs]
+    try:
+        with get_client(sync_client=True) as client:
+            flow_runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names)),
+                                              sort=FlowRunSort.START_TIME_DESC, limit=200)
+    except Exception as exc:  # noqa: BLE001 - the database's view is still worth showing
+        for r in runs:
+            r.flow_state = f"unknown ({type(exc).__name__})"
+        return
+    latest: dict[str, Any] = {}
+    for fr in flow_runs:
+        latest.setdefault(fr.name, fr)
+    for r in runs:
+        fr = latest.get(r.flow_run_name)
+        if fr is None:
+            continue
+        r.flow_run, r.flow_state = fr.name, fr.state.name if fr.state else None
+        if fr.total_run_time and fr.total_run_time.total_seconds() > 0 and r.duration_s is None:
+            r.duration_s = fr.total_run_time.total_seconds()
