@@ -18,6 +18,12 @@ os.environ.pop("HYPERFUNC_DATABASE_URL", None)
 
 import pytest  # noqa: E402
 
+from hyperfunc_core.settings import reload_settings  # noqa: E402
+
+# The pytest plugin imported hyperfunc_core (and read its settings) before this file set the
+# environment: read them again, so run outputs go to the session's home, not the project's.
+reload_settings()
+
 POSTGRES_URL = os.environ.get("HYPERFUNC_TEST_POSTGRES_URL")
 
 
