@@ -37,11 +37,12 @@ def train_flow(run_name: str) -> dict:
                 for _ in steps:
                     state, metrics = es_step(job, state, evaluate=_score_in_shards)
                     step_metrics.append(metrics)
-            for first in (steps[::job.steps_per_task] if job.population_shards == 1 else []):
-                count = min(job.steps_per_task, steps.stop - first)
-                label = f"epoch-{epoch}-step-{first}" + (f"-{first + count - 1}" if count > 1 else "")
-                state, metrics = es_step_task.with_options(task_run_name=label)(quote(job), quote(state), count)
-                step_metrics.extend(metrics)
+            else:
+                for first in steps[::job.steps_per_task]:
+                    count = min(job.steps_per_task, steps.stop - first)
+                    label = f"epoch-{epoch}-step-{first}" + (f"-{first + count - 1}" if count > 1 else "")
+                    state, metrics = es_step_task.with_options(task_run_name=label)(quote(job), quote(state), count)
+                    step_metrics.extend(metrics)
             metrics = checkpoint_task(quote(job), quote(state), epoch, step_metrics)
             progress.update(100.0 * (epoch + 1) / job.n_epochs)
             print(f"epoch {epoch}: train {_fmt(metrics['train_score'])}, val {_fmt(metrics['val_score'])}")

@@ -74,6 +74,9 @@ def build_base_image(name: str = DEFAULT_IMAGE, *, suite: str = DEFAULT_SUITE, m
         raise ValueError(f"name: expected an image name such as {DEFAULT_IMAGE}, got {name!r}")
     spec = recipe(suite, packages)
     digest = recipe_hash(spec)
+    engine_ok, engine = engine_status()
+    if not engine_ok:
+        raise RuntimeError(f"build-image: {engine}; start one first (sudo bash scripts/services/docker.sh)")
     client = docker_client()
     if not force:
         try:

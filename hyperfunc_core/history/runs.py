@@ -32,11 +32,15 @@ class RunSummary:
         return f"{prefix}-{self.name}"
 
 
+def _aware(t: datetime) -> datetime:
+    """Database times are UTC; SQLite hands them back without their zone."""
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
-    aware = [t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in (start, end)]
-    return (aware[1] - aware[0]).total_seconds()
+    return (_aware(end) - _aware(start)).total_seconds()
 
 
 def list_runs(url: str | None = None, with_prefect: bool = True) -> list[RunSummary]:
@@ -76,7 +80,7 @@ def list_runs(url: str | None = None, with_prefect: bool = True) -> list[RunSumm
                                   f"{len(gens)} generations, ${run.cost_usd:.4f}"))
     if with_prefect:
         attach_flow_runs(out)
-    return sorted(out, key=lambda r: r.started_at or datetime.min, reverse=True)
+    return sorted(out, key=lambda r: _aware(r.started_at).timestamp() if r.started_at else 0.0, reverse=True)
 
 
 def attach_flow_runs(runs: list[RunSummary]) -> None:
