@@ -213,3 +213,17 @@ def test_hyperfunc_evolve_runs_an_example_folder_in_docker(llm_server, tmp_path)
     assert "stopped: perfect score" in done.stdout
     patch = (tmp_path / "evo/gen_1/agent_output/model_patch.diff").read_text()
     assert "a/calculator_tool.py" in patch and "+        result = a * b" in patch  # relative to the example folder
+
+
+def test_the_executor_commands_report_the_image_and_clean_up():
+    hyperfunc = str(Path(sys.executable).parent / "hyperfunc")
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([hyperfunc, "executor", *args], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "COLUMNS": "200"})
+
+    built = cli("build-image")  # scripts/test.sh built it: the same recipe is not built again
+    assert built.returncode == 0 and "is up to date (recipe" in built.stdout, built.stdout + built.stderr
+    status = cli("status")
+    assert status.returncode == 0 and "engine: engine" in status.stdout and "image: hyperfunc-executor:latest (" in status.stdout
+    assert cli("cleanup").stdout.startswith("removed 0 container(s)")
