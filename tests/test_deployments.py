@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -80,7 +81,8 @@ def test_a_worker_process_runs_a_deployment_to_completion(tmp_path, prefect_harn
     apply_deployments(["nightly-branin-sweep"], work_pool=pool, with_schedules=False)
     log = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
-                               "--limit", "1"], cwd=ROOT, env=_env(tmp_path), stdout=log, stderr=subprocess.STDOUT)
+                               "--limit", "1"], cwd=ROOT, env=_env(tmp_path), stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
     try:
         db = f"sqlite:///{tmp_path / 'sweep.db'}"
         run = run_deployment("scheduled-sweep/nightly-branin-sweep", timeout=0,
@@ -96,7 +98,11 @@ def test_a_worker_process_runs_a_deployment_to_completion(tmp_path, prefect_harn
         assert state.is_completed(), f"{state}\n{(tmp_path / 'worker.log').read_text()[-4000:]}"
         (study,) = list_studies(db)
         assert study["name"] == "worker-sweep" and study["counts"] == {"complete": 3}
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+    finally:  # the worker and any flow-run process it started; a slow graceful stop is not what this tests
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=30)
         log.close()
