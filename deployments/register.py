@@ -31,13 +31,16 @@ class DeploymentSpec:
     description: str = ""
     tags: list[str] = field(default_factory=list)
 
-    @property
-    def flow_name(self) -> str:
-        return load_flow(self.entrypoint).name
+    def schedule_text(self) -> str:
+        return ", ".join(f"cron {s['cron']}" if "cron" in s else f"every {s['interval']} s" for s in self.schedules)
 
-    @property
-    def full_name(self) -> str:
-        return f"{self.flow_name}/{self.name}"
+
+@dataclass
+class AppliedDeployment:
+    full_name: str  # flow/deployment, as `prefect deployment run` takes it
+    id: str
+    pool: str
+    spec: DeploymentSpec
 
 
 def load_specs(path: str | Path = PREFECT_YAML) -> list[DeploymentSpec]:
@@ -112,15 +115,15 @@ def ensure_work_pool(name: str, pool_type: str = "process") -> None:
 
 
 def apply_deployments(names: list[str] | None = None, work_pool: str | None = None, with_schedules: bool = True,
-                      path: str | Path = PREFECT_YAML) -> dict[str, str]:
-    """Validate and apply the deployments (all, or ``names``); returns ``{flow/deployment: id}``."""
+                      path: str | Path = PREFECT_YAML) -> list[AppliedDeployment]:
+    """Validate and apply the deployments (all, or ``names``)."""
     from prefect.deployments.runner import RunnerDeployment
 
     specs = load_specs(path)
     unknown = sorted(set(names or []) - {s.name for s in specs})
     if unknown:
         raise ValueError(f"names: no deployment {', '.join(unknown)}; expected some of {', '.join(s.name for s in specs)}")
-    applied = {}
+    applied = []
     for spec in specs:
         if names and spec.name not in names:
             continue
@@ -132,5 +135,6 @@ def apply_deployments(names: list[str] | None = None, work_pool: str | None = No
                 spec.entrypoint, name=spec.name, parameters=spec.parameters, description=spec.description,
                 tags=spec.tags, schedules=schedule_objects(spec) if with_schedules else None,
                 work_pool_name=pool, work_queue_name=spec.work_queue)
-            applied[spec.full_name] = str(deployment.apply(work_pool_name=pool))
+            deployment_id = str(deployment.apply(work_pool_name=pool))
+        applied.append(AppliedDeployment(f"{deployment.flow_name}/{spec.name}", deployment_id, pool, spec))
     return applied

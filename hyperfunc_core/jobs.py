@@ -19,6 +19,19 @@ class TargetError(ValueError):
     """A ``FILE:NAME`` target that cannot be loaded, or lacks what the job needs."""
 
 
+def load_module(path: Path, name: str | None = None) -> ModuleType:
+    """Import the Python file ``path`` as module ``name`` (default: its stem), its folder on sys.path
+    so the file's own imports and process trials find it."""
+    name = name or path.stem
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_target(target: str, what: str) -> tuple[ModuleType, Any]:
     """Import FILE as a module and return it with its attribute NAME."""
     path_text, sep, name = str(target).rpartition(":")
@@ -27,12 +40,7 @@ def load_target(target: str, what: str) -> tuple[ModuleType, Any]:
     path = Path(path_text).resolve()
     if not path.is_file():
         raise TargetError(f"{path_text!r} is not a file")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    if str(path.parent) not in sys.path:
-        sys.path.insert(0, str(path.parent))  # so the file's own imports and process trials find it
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
+    module = load_module(path)
     if not hasattr(module, name):
         raise TargetError(f"{path_text} has no {what} named {name!r}")
     return module, getattr(module, name)

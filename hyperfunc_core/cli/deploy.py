@@ -21,19 +21,15 @@ def deploy(
     Then start a worker on each machine that should run them:
     ``prefect worker start --pool hyperfunc-process`` from the project folder.
     """
-    from deployments.register import apply_deployments, load_specs
+    from deployments.register import apply_deployments
 
     try:
         applied = apply_deployments(name, pool, with_schedules=not no_schedules)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    specs = {s.name: s for s in load_specs()}
     out = console()
-    for full_name, deployment_id in applied.items():
-        spec = specs[full_name.split("/", 1)[1]]
-        when = "no schedule" if no_schedules else ", ".join(
-            f"cron {s['cron']}" if "cron" in s else f"every {s['interval']} s" for s in spec.schedules)
-        out.print(f"[bold]{full_name}[/] ({deployment_id}): {when}; pool {pool or spec.work_pool}")
-    pools = sorted({pool or specs[f.split('/', 1)[1]].work_pool for f in applied})
-    out.print(f"start a worker: prefect worker start --pool {pools[0] if pools else 'hyperfunc-process'} "
+    for item in applied:
+        when = "no schedule" if no_schedules else item.spec.schedule_text()
+        out.print(f"[bold]{item.full_name}[/] ({item.id}): {when}; pool {item.pool}")
+    out.print(f"start a worker: prefect worker start --pool {applied[0].pool if applied else 'hyperfunc-process'} "
               f"(from the project folder, with HYPERFUNC_PROJECT_DIR=$PWD)")

@@ -98,9 +98,9 @@ def _check_docker() -> tuple[bool, str]:
 
 
 def _check_executor_image() -> tuple[bool, str]:
-    from hyperfunc_core.executors.image import engine_status, image_status
+    from hyperfunc_core.executors.image import image_status
 
-    return image_status() if engine_status()[0] else (False, "no engine to hold it")
+    return image_status()
 
 
 @app.command()

@@ -162,15 +162,8 @@ class EvolutionLoop:
 
     def open_executor(self, gen_id: str) -> Executor:
         """A workspace with the parent's patch chain (and this generation's saved patch, on resume)."""
-        executor = self._make_executor()
-        try:
-            executor.setup(get_patch_files(self.output_dir, gen_id))  # on resume: with this generation's saved patch
-            if self.config.prompts_dir and not Path(self.config.prompts_dir).is_absolute():
-                scaffold_prompts(Path(executor.get_workdir()) / self.config.prompts_dir)
-        except BaseException:
-            executor.cleanup()
-            raise
-        return executor
+        # on resume: with this generation's saved patch
+        return open_workspace(self._make_executor(), get_patch_files(self.output_dir, gen_id), self.config.prompts_dir)
 
     def improve(self, gen_id: str, parent_id: str, executor: Executor) -> dict:
         """Run the MetaAgent in the workspace, unless it already ran for this generation."""
@@ -260,7 +253,7 @@ class EvolutionLoop:
 
     def write_report(self, stop_reason: str | None) -> Report:
         """``report.md`` and ``archive_tree.png`` in the run's folder."""
-        self.report = evolution_report(self.output_dir, stop_reason, self.cost_usd)
+        self.report = evolution_report(self.output_dir, stop_reason, self.cost_usd, self.archive)
         return self.report
 
     def result(self, stop_reason: str) -> LoopResult:
@@ -366,6 +359,19 @@ def run_generate_loop(config: GenerateLoopConfig, orchestrate: bool = True) -> L
     from flows.evolution import run_evolution_flow  # the only reach into flows/, at call time
 
     return run_evolution_flow(config)
+
+
+def open_workspace(executor: Executor, patch_files: list[str], prompts_dir: str | None) -> Executor:
+    """``executor`` set up with ``patch_files``, prompt files scaffolded where ``prompts_dir`` (relative) says;
+    cleaned up again if that fails."""
+    try:
+        executor.setup(patch_files)
+        if prompts_dir and not Path(prompts_dir).is_absolute():
+            scaffold_prompts(Path(executor.get_workdir()) / prompts_dir)
+    except BaseException:
+        executor.cleanup()
+        raise
+    return executor
 
 
 def evaluate_workspace(domains: list[Domain], task_agent_factory: Callable[[list[Tool]], TaskAgent], workdir: str | Path,

@@ -13,10 +13,8 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import math
 import shutil
-import sys
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -99,16 +97,14 @@ def replay_trial(study_name: str, number: int | None = None, url: str | None = N
 
 
 def _load_objective(ref: dict, study: str) -> Any:
+    from hyperfunc_core.jobs import load_module
+
     qualname, module_name, file = ref.get("qualname"), ref.get("module"), ref.get("file")
     if not qualname or "<locals>" in qualname or "<lambda>" in qualname:
         raise ValueError(f"RUN: study {study!r} recorded no objective that can be loaded again "
                          f"({qualname or 'none'}; define it at the top level of a file)")
     if file and Path(file).is_file():
-        path = Path(file)
-        spec = importlib.util.spec_from_file_location(f"_replay_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.path.insert(0, str(path.parent))
-        spec.loader.exec_module(module)
+        module = load_module(Path(file), f"_replay_{Path(file).stem}")
     else:
         module = importlib.import_module(module_name)
     target: Any = module
@@ -173,10 +169,9 @@ def replay_generation(run_name: str, gen_id: str | None = None, url: str | None 
     from sqlmodel import select
 
     from hyperfunc_core.agents import AgentOptions, TaskAgent
-    from hyperfunc_core.agents.prompts import scaffold_prompts
     from hyperfunc_core.domains import get_domain
     from hyperfunc_core.evolution.archive import get_patch_files, load_archive
-    from hyperfunc_core.evolution.loop import evaluate_workspace
+    from hyperfunc_core.evolution.loop import evaluate_workspace, open_workspace
     from hyperfunc_core.executors import create_executor
     from hyperfunc_core.storage import EvolutionRun, session_scope
     from hyperfunc_core.testing.scripted_agents import OFFLINE_MODEL, offline_model
@@ -198,13 +193,12 @@ def replay_generation(run_name: str, gen_id: str | None = None, url: str | None 
     model = model or config.get("model")
     offline = model == OFFLINE_MODEL and api_base is None
     with (offline_model() if offline else nullcontext({"model": model, "api_base": api_base, "api_key": api_key})) as llm:
-        executor = create_executor(config.get("execution_mode", "local"),
-                                   {"repoPath": config["repo_path"], "baseCommit": config.get("base_commit", "HEAD")})
+        executor = open_workspace(create_executor(config.get("execution_mode", "local"),
+                                                  {"repoPath": config["repo_path"],
+                                                   "baseCommit": config.get("base_commit", "HEAD")}),
+                                  get_patch_files(output_dir, gen_id), config.get("prompts_dir"))
         scratch = Path(tempfile.mkdtemp(prefix="hyperfunc-replay-"))
         try:
-            executor.setup(get_patch_files(output_dir, gen_id))
-            if config.get("prompts_dir") and not Path(config["prompts_dir"]).is_absolute():
-                scaffold_prompts(Path(executor.get_workdir()) / config["prompts_dir"])
             scores, _ = evaluate_workspace([get_domain(d) for d in config["domains"]],
                                            lambda tools: TaskAgent(AgentOptions(tools=tools, **llm)),
                                            executor.get_workdir(), scratch, config.get("eval_samples"),

@@ -10,8 +10,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hyperfunc_core.reports.importance import parameter_importance
+
+if TYPE_CHECKING:
+    from hyperfunc_core.evolution.archive import ArchiveData
 
 REPORT_FILE = "report.md"
 
@@ -48,14 +52,11 @@ def sweep_report(result: dict, folder: str | Path) -> Report:
     importance = parameter_importance([t for t in trials if t["state"] == "complete"])
     pictures = [plots.optimization_history(trials, metric, mode, folder / "optimization_history.png"),
                 plots.importance_bars(importance, folder / "parameter_importance.png")]
-    states: dict[str, int] = {}
-    for t in trials:
-        states[t["state"]] = states.get(t["state"], 0) + 1
     best = result.get("best")
     lines = [f"# Sweep `{result['study_name']}`", "",
              "| | |", "|---|---|",
              f"| strategy | {result.get('strategy', 'n/a')} |",
-             f"| trials | {len(trials)} ({', '.join(f'{n} {s}' for s, n in sorted(states.items()))}) |",
+             f"| trials | {len(trials)} ({', '.join(f'{n} {s}' for s, n in sorted(result['counts'].items()))}) |",
              f"| best {metric} ({mode}) | {_fmt(best['value']) if best else 'n/a'} |",
              f"| best parameters | {best['params'] if best else 'n/a'} |", "",
              "## Parameter importance", "", "| parameter | share |", "|---|---|",
@@ -85,14 +86,16 @@ def training_report(run_name: str, history: Sequence[dict], summary: dict, folde
     return _write(folder, "\n".join(lines), pictures)
 
 
-def evolution_report(output_dir: str | Path, stop_reason: str | None = None, cost_usd: float | None = None) -> Report:
-    """The archive tree with scores, and a table of every generation, in the run's folder."""
+def evolution_report(output_dir: str | Path, stop_reason: str | None = None, cost_usd: float | None = None,
+                     data: "ArchiveData | None" = None) -> Report:
+    """The archive tree with scores, and a table of every generation, in the run's folder
+    (``data``: the archive, when the caller holds it; else read from the folder)."""
     from hyperfunc_core.evolution.archive import load_archive
     from hyperfunc_core.evolution.report import family_tree
     from hyperfunc_core.reports import plots
 
     folder = Path(output_dir)
-    data = load_archive(folder)
+    data = data if data is not None else load_archive(folder)
     nodes = [(str(g), None if data.entry(g).parent_id is None else str(data.entry(g).parent_id), data.entry(g).score,
               data.entry(g).valid_parent) for g in data.archive]
     pictures = [plots.archive_tree(nodes, folder / "archive_tree.png")]
