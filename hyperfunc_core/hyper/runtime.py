@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,12 +45,17 @@ def active() -> Invocation | None:
 
 
 @contextmanager
-def invocation(inv: Invocation) -> Iterator[Invocation]:
-    token = _ACTIVE.set(inv)
+def _bound(var: contextvars.ContextVar, value: Any) -> Iterator[Any]:
+    """``var`` set to ``value`` for the block, restored after it."""
+    token = var.set(value)
     try:
-        yield inv
+        yield value
     finally:
-        _ACTIVE.reset(token)
+        var.reset(token)
+
+
+def invocation(inv: Invocation) -> AbstractContextManager[Invocation]:
+    return _bound(_ACTIVE, inv)
 
 
 def call_meter() -> dict | None:
@@ -58,10 +63,5 @@ def call_meter() -> dict | None:
     return _CALL_METER.get()
 
 
-@contextmanager
-def metering(meter: dict) -> Iterator[dict]:
-    token = _CALL_METER.set(meter)
-    try:
-        yield meter
-    finally:
-        _CALL_METER.reset(token)
+def metering(meter: dict) -> AbstractContextManager[dict]:
+    return _bound(_CALL_METER, meter)
