@@ -272,3 +272,23 @@ def test_progress_bar_and_summary_table(capsys):
     out = capsys.readouterr().out
     assert "study shown: top 6 by score (max)" in out and "6/6" in out and "best" in out
     assert result["best"]["trial_id"] in out
+
+
+def test_bayesian_acquisition_polish_survives_non_finite_points():
+    """A non-finite point must never reach the GP (its triangular solve raises and the sweep failed; CI saw it)."""
+    import numpy as np
+
+    from hyperfunc_core.tuning.space import Space
+    from hyperfunc_core.tuning.strategies import make_strategy
+
+    strategy = make_strategy("bayesian", Space({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)}), mode="max", seed=0,
+                             kwargs=None)
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 2))
+    y = -((x - 0.3) ** 2).sum(1)
+    strategy.gp.fit(x, (y - y.mean()) / y.std(), rng, restarts=0)
+    value, point = strategy._polish(np.array([0.5, 0.5]), 0.0)
+    assert math.isfinite(value) and np.all((point >= 0) & (point <= 1))
+    assert strategy._polish(np.array([np.nan, 0.5]), 0.0) is None  # before: the GP's solve raised on it
+    strategy.gp.predict = lambda xs: (np.full(xs.shape[0], np.nan), np.full(xs.shape[0], np.nan))
+    assert strategy._polish(np.array([0.5, 0.5]), 0.0) is None  # nothing finite to offer: the sampled points are used

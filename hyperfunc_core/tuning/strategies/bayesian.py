@@ -107,6 +107,9 @@ def log_expected_improvement(mean: np.ndarray, sd: np.ndarray, best: float) -> n
     return np.log(sd) + log_h
 
 
+UNUSABLE = 1e10  # what the acquisition polish scores a point the model cannot evaluate
+
+
 class BayesianSearch(Strategy):
     """GP + expected improvement; ``n_startup`` quasi-random points first."""
 
@@ -144,6 +147,23 @@ class BayesianSearch(Strategy):
         super().tell(trial)
         self._pending.pop(self.space.key(trial.params), None)
 
+    def _polish(self, start: np.ndarray, best: float) -> tuple[float, np.ndarray] | None:
+        """Local L-BFGS-B ascent of log EI from ``start``; None when it does not end on a finite point.
+
+        Finite-difference steps can leave the model's numerically safe region (log EI of -inf
+        or NaN); such points score as very bad instead of reaching the GP, whose triangular
+        solve refuses non-finite input and would fail the whole sweep."""
+        def neg_log_ei(u: np.ndarray) -> float:
+            if not np.all(np.isfinite(u)):
+                return UNUSABLE
+            value = float(log_expected_improvement(*self.gp.predict(u[None, :]), best)[0])
+            return -value if math.isfinite(value) else UNUSABLE
+
+        res = minimize(neg_log_ei, start, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(start), options={"maxiter": 30})
+        if not (np.all(np.isfinite(res.x)) and math.isfinite(res.fun) and res.fun < UNUSABLE):
+            return None
+        return float(res.fun), np.clip(res.x, 0.0, 1.0)
+
     def _maximise_ei(self, observed: list[TrialRecord]) -> np.ndarray:
         x = np.array([self.space.to_unit(t.params) for t in observed])
         y = np.array([self.signed(t.value) for t in observed])
@@ -162,11 +182,7 @@ class BayesianSearch(Strategy):
         cands = np.vstack(candidates)
         scores = log_expected_improvement(*self.gp.predict(cands), best)
         order = np.argsort(-scores)
-        polished = []
-        for start in cands[order[:3]]:
-            res = minimize(lambda u: -log_expected_improvement(*self.gp.predict(u[None, :]), best)[0], start,
-                           method="L-BFGS-B", bounds=[(0.0, 1.0)] * dims, options={"maxiter": 30})
-            polished.append((res.fun, res.x))
+        polished = [p for p in (self._polish(start, best) for start in cands[order[:3]]) if p is not None]
         ranked = [u for _, u in sorted(polished, key=lambda p: p[0])] + list(cands[order[:200]])
         # Int, Choice and Bool dimensions decode many points to one: take the best point not tried yet.
         seen = {self.space.key(t.params) for t in self.trials} | set(self._pending)
