@@ -12,7 +12,7 @@ import torch
 
 from hyperfunc_core import Example, HyperSystem, LMParam, acall_llm, call_llm, hyperfunction
 from hyperfunc_core.llm import LLMGateway
-from hyperfunc_core.testing import error
+from hyperfunc_core.testing import assert_paced, error
 from hyperfunc_core.testing.sim_models import arithmetic_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "llm_agent"))
@@ -72,16 +72,13 @@ def test_population_calls_go_out_concurrently_grouped_per_stage(llm_server):
     llm_server.responder = lambda body: arithmetic_model(body, delay_s=0.05)
     cands = population(agent, 4)
     errors: list = []
-    started = time.perf_counter()
     scores = agent.evaluate_population(cands, examples, f1_metric, errors=errors, collect_trace=True)
-    elapsed = time.perf_counter() - started
     assert errors == [None] * 4 and all(math.isfinite(s) for s in scores)
 
     arrivals = sorted(llm_server.chat_requests(), key=lambda r: r.time)
     kinds = ["polish" if r.last_user_text.startswith("Polish:") else "draft" for r in arrivals]
     assert kinds == ["draft"] * 12 + ["polish"] * 12  # every stage-1 call before any stage-2 call
     assert llm_server.peak_in_flight == 8  # concurrent, and no more than the bound
-    assert elapsed < 24 * 0.05  # far quicker than one call after another
 
     records = agent.call_history()
     assert len(records) == 24 and {r.candidate_index for r in records} == {0, 1, 2, 3}
@@ -100,13 +97,9 @@ def test_requests_per_minute_holds_at_the_server(llm_server):
     agent.discover(TRAIN[:1])
     llm_server.reset()
     llm_server.responder = arithmetic_model
+    agent.llm.pacer.recent_starts.clear()
     agent.evaluate_population(population(agent, 4), TRAIN[:2], f1_metric)
-    times = sorted(r.time for r in llm_server.chat_requests())
-    assert len(times) == 16
-    gaps = [b - a for a, b in zip(times, times[1:])]
-    assert min(gaps) >= 0.1 - 0.02, gaps  # the pace, less the jitter of a local HTTP hop
-    in_any_second = max(sum(1 for t in times if t0 <= t < t0 + 1.0) for t0 in times)
-    assert in_any_second <= 11
+    assert_paced(agent.llm.pacer.recent_starts, [r.time for r in llm_server.chat_requests()], n=16, interval=0.1)
 
 
 def test_a_429_storm_slows_the_run_but_loses_no_score(llm_server):

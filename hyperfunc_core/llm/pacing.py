@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import deque
 
 
 class RequestPacer:
@@ -15,6 +16,10 @@ class RequestPacer:
     not reserving ahead, keeps the spacing when the event loop or the thread was held up
     (a slow first call, an import): late wakers do not all go at once. The bound holds
     across threads and event loops alike, and for retried attempts as well as first tries.
+
+    ``recent_starts`` keeps the monotonic times of the last starts taken, stamped under the
+    lock: the pace as the pacer kept it, which a server's arrival times only blur (its
+    clock reads happen after the HTTP hop and a thread switch).
     """
 
     def __init__(self, requests_per_minute: float | None = None) -> None:
@@ -23,6 +28,7 @@ class RequestPacer:
         self.interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
         self._next_start = 0.0
         self._lock = threading.Lock()
+        self.recent_starts: deque[float] = deque(maxlen=1024)
 
     def try_start(self) -> float:
         """Take the start now if it is free (returns 0.0), else return how long until it may be."""
@@ -32,6 +38,7 @@ class RequestPacer:
             now = time.monotonic()
             if now >= self._next_start:
                 self._next_start = now + self.interval
+                self.recent_starts.append(now)
                 return 0.0
             return self._next_start - now
 

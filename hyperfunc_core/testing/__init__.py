@@ -10,5 +10,6 @@ from hyperfunc_core.testing.llm_server import (
     tool_call,
     tool_calls,
 )
+from hyperfunc_core.testing.pacing import assert_paced
 
-__all__ = ["RecordedRequest", "Reply", "ScriptedLLMServer", "error", "malformed", "text", "tool_call", "tool_calls"]
+__all__ = ["RecordedRequest", "assert_paced", "Reply", "ScriptedLLMServer", "error", "malformed", "text", "tool_call", "tool_calls"]
