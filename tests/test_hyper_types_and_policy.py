@@ -120,13 +120,13 @@ def test_retries_alone_and_inside_evaluate_with_the_trace():
 def test_sync_timeout_stops_waiting_and_async_timeout_cancels():
     @hyperfunction(hp_type=Vec3, timeout_s=0.2)
     def slow(x, hp):
-        time.sleep(1.0)
+        time.sleep(2.0)
         return x
 
     started = time.perf_counter()
     with pytest.raises(TimeoutError, match="timeout_s=0.2"):
         slow(1, hp=Vec3.from_tensor(torch.zeros(3)))
-    assert time.perf_counter() - started < 0.9
+    assert time.perf_counter() - started < 1.5  # stopped waiting long before the body's 2 s
 
     cancelled = []
 
@@ -288,12 +288,12 @@ def test_each_retry_gets_its_own_timeout_and_async_retries_rerun_the_body():
     async def sometimes_slow(x, hp):
         attempts.append(time.perf_counter())
         if len(attempts) < 3:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(5.0)
         return x
 
     started = time.perf_counter()
     assert asyncio.run(sometimes_slow(5, hp=Vec3.from_tensor(torch.zeros(3)))) == 5
-    assert len(attempts) == 3 and time.perf_counter() - started < 0.6
+    assert len(attempts) == 3 and time.perf_counter() - started < 2.0  # both slow attempts were cut at 0.1 s
 
 
 def test_max_calls_counts_per_input_of_the_agent_runtime():
