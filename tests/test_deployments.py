@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from deployments.register import PREFECT_YAML, load_specs, schedule_objects, validate
+from prefect_workers import process_worker, wait_for_state, worker_env
 
 ROOT = Path(__file__).resolve().parents[1]
 HYPERFUNC = str(Path(sys.executable).parent / "hyperfunc")
-
-
-def _env(tmp_path: Path) -> dict:
-    from prefect.settings import PREFECT_API_URL
-
-    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "HYPERFUNC_HOME": str(tmp_path / "home"),
-            "HYPERFUNC_PROJECT_DIR": str(ROOT)}
 
 
 def test_every_deployment_has_a_loadable_flow_valid_parameters_and_a_schedule():
@@ -46,7 +38,7 @@ def test_hyperfunc_deploy_applies_them_with_their_schedules_and_a_trigger_schedu
     from prefect.deployments import run_deployment
 
     done = subprocess.run([HYPERFUNC, "deploy", "--pool", "deploy-test-pool"], capture_output=True, text=True,
-                          env=_env(tmp_path) | {"COLUMNS": "200"}, timeout=180)
+                          env=worker_env(tmp_path) | {"COLUMNS": "200"}, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "scheduled-sweep/nightly-branin-sweep" in done.stdout and "cron 0 2 * * *" in done.stdout
     assert "every 21600 s" in done.stdout and "prefect worker start --pool deploy-test-pool" in done.stdout
@@ -71,38 +63,19 @@ def test_hyperfunc_deploy_applies_them_with_their_schedules_and_a_trigger_schedu
 
 
 def test_a_worker_process_runs_a_deployment_to_completion(tmp_path, prefect_harness):
-    from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
     from deployments.register import apply_deployments
     from hyperfunc_core.tuning.study_store import list_studies
 
-    pool = "worker-test-pool"
+    pool, log = "worker-test-pool", tmp_path / "worker.log"
     apply_deployments(["nightly-branin-sweep"], work_pool=pool, with_schedules=False)
-    log = open(tmp_path / "worker.log", "w")
-    worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
-                               "--limit", "1"], cwd=ROOT, env=_env(tmp_path), stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    try:
+    with process_worker(pool, worker_env(tmp_path), log):
         db = f"sqlite:///{tmp_path / 'sweep.db'}"
         run = run_deployment("scheduled-sweep/nightly-branin-sweep", timeout=0,
                              parameters={"strategy": "random", "max_trials": 3, "study_name": "worker-sweep",
                                          "storage": db, "seed": 3})
-        deadline = time.time() + 240
-        with get_client(sync_client=True) as client:
-            while time.time() < deadline:
-                state = client.read_flow_run(run.id).state
-                if state.is_final():
-                    break
-                time.sleep(1)
-        assert state.is_completed(), f"{state}\n{(tmp_path / 'worker.log').read_text()[-4000:]}"
+        state = wait_for_state(run.id, lambda s: s.is_final(), 240, log)
+        assert state.is_completed(), f"{state}\n{log.read_text()[-4000:]}"
         (study,) = list_studies(db)
         assert study["name"] == "worker-sweep" and study["counts"] == {"complete": 3}
-    finally:  # the worker and any flow-run process it started; a slow graceful stop is not what this tests
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=30)
-        log.close()

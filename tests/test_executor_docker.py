@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ from hyperfunc_core import load_archive, run_generate_loop
 from hyperfunc_core.agents import BashSession, WorkspaceEditor
 from hyperfunc_core.executors import PatchError, create_executor
 from hyperfunc_core.executors.commands import run_in_workspace
+from hyperfunc_core.testing import text
+from prefect_workers import process_worker, wait_for_state, worker_env
 from test_evolution_loop import config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -227,3 +230,37 @@ def test_the_executor_commands_report_the_image_and_clean_up():
     status = cli("status")
     assert status.returncode == 0 and "engine: engine" in status.stdout and "image: hyperfunc-executor:latest (" in status.stdout
     assert cli("cleanup").stdout.startswith("removed 0 container(s)")
+
+
+def test_a_prefect_cancel_of_a_docker_evolution_run_removes_its_container(llm_server, tmp_path, prefect_harness):
+    """Cancel from Prefect, as a user would in the UI: the worker stops the flow-run process, and the
+    generation's container goes with it."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import Cancelling
+
+    from deployments.register import apply_deployments
+    from hyperfunc_core.executors.docker import executor_containers
+
+    llm_server.responder = lambda body: text("still thinking", delay_s=120)  # holds the run inside a generation
+    pool, log = "docker-cancel-pool", tmp_path / "worker.log"
+    apply_deployments(["weekly-calculator-evolution"], work_pool=pool, with_schedules=False)
+    with process_worker(pool, worker_env(tmp_path, HYPERFUNC_LLM_API_KEY="k"), log):
+        run = run_deployment("scheduled-evolution/weekly-calculator-evolution", timeout=0,
+                             parameters={"model": "openai/gpt-4o-mini", "api_base": llm_server.api_base,
+                                         "executor": "docker", "generations": 1, "run_name": "cancel-me",
+                                         "output": str(tmp_path / "evo")})
+        wait_for_state(run.id, lambda s: s.is_running() or s.is_final(), 120, log)
+        deadline = time.time() + 120  # wait until the run is inside a generation, waiting on the model
+        while not (executor_containers() and llm_server.chat_requests()) and time.time() < deadline:
+            time.sleep(0.5)
+        assert executor_containers() and llm_server.chat_requests(), log.read_text()[-4000:]
+
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run.id, Cancelling(), force=True)
+        state = wait_for_state(run.id, lambda s: s.is_final(), 120, log)
+        assert state.is_cancelled(), f"{state}\n{log.read_text()[-4000:]}"
+        deadline = time.time() + 30
+        while executor_containers() and time.time() < deadline:
+            time.sleep(0.5)
+        assert not executor_containers(), f"left behind after the cancel\n{log.read_text()[-4000:]}"

@@ -226,7 +226,7 @@ def _owned(info: tarfile.TarInfo, uid: int, gid: int) -> tarfile.TarInfo:
 # -- containers outliving their executor -------------------------------------------------
 _LIVE: dict[str, Any] = {}
 _HANDLERS_LOCK = threading.Lock()
-_handlers_installed = False
+_atexit_registered = False
 
 
 def _remove(container: Any) -> None:
@@ -248,26 +248,26 @@ def remove_live_containers() -> int:
 
 
 def _install_exit_handlers() -> None:
-    """At exit and on SIGTERM (how Prefect cancels a flow run's process), remove live containers first."""
-    global _handlers_installed
+    """At exit, and on SIGTERM where nothing else handles it, remove live containers first.
+
+    A SIGTERM handler installed by someone else is left in place. Prefect's flow engine installs
+    one that turns SIGTERM into an exception, and it must stay installed for Prefect to
+    acknowledge a cancel from the UI as a cancel (not a crash); that exception unwinds through
+    the generation's ``executor.cleanup()``, and the atexit hook is the backstop.
+    """
+    global _atexit_registered
     with _HANDLERS_LOCK:
-        if _handlers_installed:
-            return
-        _handlers_installed = True
-        atexit.register(remove_live_containers)
-        if threading.current_thread() is not threading.main_thread():
-            return
-        previous = signal.getsignal(signal.SIGTERM)
+        if not _atexit_registered:
+            atexit.register(remove_live_containers)
+            _atexit_registered = True
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _remove_containers_then_terminate)
 
-        def on_term(signum: int, frame: Any) -> None:
-            remove_live_containers()
-            if callable(previous):
-                previous(signum, frame)
-            elif previous != signal.SIG_IGN:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                os.kill(os.getpid(), signal.SIGTERM)
 
-        signal.signal(signal.SIGTERM, on_term)
+def _remove_containers_then_terminate(signum: int, frame: Any) -> None:
+    remove_live_containers()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def executor_containers(client: Any = None, all_hosts: bool = False) -> list[Any]:
