@@ -8,7 +8,14 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.utilities.annotations import quote
 
-from hyperfunc_core.evolution.loop import INITIAL, EvolutionLoop, GenerateLoopConfig, GenerationOutcome, LoopResult
+from hyperfunc_core.evolution.loop import (
+    INITIAL,
+    EvolutionLoop,
+    GenerateLoopConfig,
+    GenerationOutcome,
+    LoopResult,
+    run_label,
+)
 from hyperfunc_core.executors.base import PatchError
 from hyperfunc_core.llm import BudgetExceededError
 from hyperfunc_core.orchestration import ProgressArtifact, artifact_key
@@ -76,7 +83,7 @@ def run_evolution_flow(config: GenerateLoopConfig) -> LoopResult:
     key = uuid.uuid4().hex
     _LOOPS[key] = loop
     try:
-        summary = evolution_flow(key, config.run_name or loop.output_dir.name)
+        summary = evolution_flow(key, run_label(loop.name))
     finally:
         _LOOPS.pop(key, None)
     return loop.result(summary["stop_reason"])

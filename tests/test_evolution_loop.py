@@ -18,6 +18,7 @@ from hyperfunc_core import (
     run_generate_loop,
 )
 from hyperfunc_core.domains import CalculatorDomain
+from hyperfunc_core.history.runs import list_runs
 
 
 def config(server, tmp_path: Path, repo: Path, **kw) -> GenerateLoopConfig:
@@ -50,6 +51,9 @@ def test_meta_agent_repairs_the_buggy_calculator_and_the_next_generation_scores_
     assert meta["meta_agent"]["tool_calls"] == 3 and meta["usage"]["cost_usd"] > 0 and meta["usage"]["total_tokens"] > 0
     assert (repo / "calculator_tool.py").read_text().count("result = a + b") == 2  # the user's repo is untouched
     assert meta_requests(llm_server) == 4
+    # named by its folder, the run is still matched to its flow run in `hyperfunc runs`
+    (summary,) = list_runs(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert (summary.name, summary.flow_run, summary.flow_state) == (str(out), "evolve-out", "Completed")
 
 
 def test_a_crash_after_the_meta_agent_step_does_not_call_it_again(llm_server, tmp_path, prefect_harness):

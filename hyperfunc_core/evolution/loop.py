@@ -104,6 +104,11 @@ class GenerationOutcome:
     usage: dict
 
 
+def run_label(name: str) -> str:
+    """The short name an evolution run goes by in Prefect: its folder's name when it is named by its folder."""
+    return Path(name).name
+
+
 class EvolutionLoop:
     """The loop's state and steps; every step is a plain method a task can wrap."""
 
@@ -121,6 +126,7 @@ class EvolutionLoop:
         self.generations_run: list[str] = []
         self._span: Any = None  # the current generation's span, while one is observed
         self.report: Report | None = None
+        self.name = config.run_name or str(self.output_dir)  # its row in the database
         self.run_id = self._open_run()
 
     # -- the loop's decisions ----------------------------------------------------------
@@ -276,7 +282,7 @@ class EvolutionLoop:
         from hyperfunc_core.storage import session_scope
         from hyperfunc_core.storage.models import EvolutionRun
 
-        name = self.config.run_name or str(self.output_dir)
+        name = self.name
         with session_scope(self.config.storage) as session:
             run = session.exec(select(EvolutionRun).where(EvolutionRun.name == name)).first()
             if run is None:

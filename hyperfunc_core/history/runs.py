@@ -3,7 +3,8 @@
 Our tables know what each run produced (trials and best values, ES epochs, generations and
 scores); Prefect knows how each orchestrated run went (its flow run's state and duration).
 A run is matched to its latest flow run by the name the engine's flow gives it:
-``tune-<study>``, ``train-<run>``, ``evolve-<run>``.
+``tune-<study>``, ``train-<run>``, ``evolve-<run label>`` (an evolution run named by its
+folder goes by the folder's name).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ class RunSummary:
 
     @property
     def flow_run_name(self) -> str:
+        from hyperfunc_core.evolution.loop import run_label
+
         prefix = {"tuning": "tune", "training": "train", "evolution": "evolve"}[self.engine]
-        return f"{prefix}-{self.name}"
+        return f"{prefix}-{run_label(self.name) if self.engine == 'evolution' else self.name}"
 
 
 def _aware(t: datetime) -> datetime:
