@@ -12,4 +12,5 @@ from hyperfunc_core.testing.llm_server import (
 )
 from hyperfunc_core.testing.pacing import assert_paced
 
-__all__ = ["RecordedRequest", "assert_paced", "Reply", "ScriptedLLMServer", "error", "malformed", "text", "tool_call", "tool_calls"]
+__all__ = ["RecordedRequest", "Reply", "ScriptedLLMServer", "assert_paced", "error", "malformed", "text", "tool_call",
+           "tool_calls"]
