@@ -107,3 +107,21 @@ def test_sqlite_default_lives_under_home(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         reload_settings()
+
+
+def test_a_study_listing_counts_states_and_skips_infinite_values_for_the_best(database_url):
+    from hyperfunc_core.history.runs import list_runs
+    from hyperfunc_core.tuning.study_store import list_studies
+
+    with session_scope(database_url) as s:
+        study = Study(name="listed", metric="score", mode="max")
+        s.add(study)
+        s.flush()
+        for number, (state, value) in enumerate([("complete", 0.3), ("complete", float("inf")), ("complete", 0.7),
+                                                 ("failed", None), ("running", None)]):
+            s.add(Trial(study_id=study.id, number=number, trial_id=f"t-{number}", state=state, value=value))
+    (row,) = list_studies(database_url)
+    assert row["counts"] == {"complete": 3, "failed": 1, "running": 1} and row["best"] == 0.7
+    (run,) = list_runs(database_url, with_prefect=False)
+    assert (run.name, run.status, run.best) == ("listed", "running", 0.7)
+    assert run.detail == "random, score (max), 3 complete, 1 failed, 1 running"

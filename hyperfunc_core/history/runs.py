@@ -9,7 +9,6 @@ folder goes by the folder's name).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -51,23 +50,18 @@ def list_runs(url: str | None = None, with_prefect: bool = True) -> list[RunSumm
     from sqlalchemy import func
     from sqlmodel import select
 
-    from hyperfunc_core.storage import ESEpoch, ESRun, EvolutionRun, Generation, Study, Trial, session_scope
+    from hyperfunc_core.storage import ESEpoch, ESRun, EvolutionRun, Generation, session_scope
+    from hyperfunc_core.tuning.study_store import list_studies
 
     out: list[RunSummary] = []
+    for study in list_studies(url):
+        counts = study["counts"]
+        status = "running" if counts.get("running") else ("finished" if counts else "empty")
+        out.append(RunSummary("tuning", study["name"], status, study["created_at"],
+                              _seconds(study["created_at"], study["last_finished_at"]), study["best"],
+                              f"{study['strategy']}, {study['metric']} ({study['mode']}), "
+                              + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))))
     with session_scope(url) as s:
-        for study in s.exec(select(Study)).all():
-            trials = s.exec(select(Trial).where(Trial.study_id == study.id)).all()
-            done = [t for t in trials if t.state == "complete" and t.value is not None and math.isfinite(t.value)]
-            best = (max if study.mode == "max" else min)((t.value for t in done), default=None)
-            ends = [t.finished_at for t in trials if t.finished_at is not None]
-            status = "running" if any(t.state == "running" for t in trials) else ("finished" if trials else "empty")
-            counts: dict[str, int] = {}
-            for t in trials:
-                counts[t.state] = counts.get(t.state, 0) + 1
-            out.append(RunSummary("tuning", study.name, status, study.created_at,
-                                  _seconds(study.created_at, max(ends) if ends else None), best,
-                                  f"{study.strategy}, {study.metric} ({study.mode}), "
-                                  + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))))
         for run in s.exec(select(ESRun)).all():
             epochs = s.exec(select(func.count(ESEpoch.id)).where(ESEpoch.run_id == run.id)).one()
             last = s.exec(select(ESEpoch).where(ESEpoch.run_id == run.id).order_by(ESEpoch.epoch.desc())).first()

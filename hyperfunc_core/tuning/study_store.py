@@ -8,6 +8,8 @@ nothing that had finished.
 
 from __future__ import annotations
 
+import math
+
 import os
 import socket
 import threading
@@ -265,8 +267,8 @@ def find_study(url: str, name: str) -> Any:
         return s.exec(select(Study).where(Study.name == name)).first()
 
 
-def list_studies(url: str) -> list[dict]:
-    """Every study with its trial counts by state and best monitored value."""
+def list_studies(url: str | None) -> list[dict]:
+    """Every study with its trial counts by state, best finite monitored value, start and last finish."""
     from sqlalchemy import func
     from sqlmodel import select
 
@@ -278,7 +280,10 @@ def list_studies(url: str) -> list[dict]:
             counts = dict(s.exec(select(Trial.state, func.count(Trial.id)).where(Trial.study_id == study.id)
                                  .group_by(Trial.state)).all())
             pick = func.max if study.mode == "max" else func.min
-            best = s.exec(select(pick(Trial.value)).where(Trial.study_id == study.id, Trial.state == "complete")).one()
+            best = s.exec(select(pick(Trial.value)).where(Trial.study_id == study.id, Trial.state == "complete",
+                                                          Trial.value > -math.inf, Trial.value < math.inf)).one()
+            last_finished = s.exec(select(func.max(Trial.finished_at)).where(Trial.study_id == study.id)).one()
             out.append({"name": study.name, "strategy": study.strategy, "metric": study.metric, "mode": study.mode,
-                        "counts": counts, "best": best})
+                        "counts": counts, "best": best, "created_at": study.created_at,
+                        "last_finished_at": last_finished})
         return out
