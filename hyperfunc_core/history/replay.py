@@ -126,8 +126,9 @@ def replay_epoch(run_name: str, epoch: int | None = None, url: str | None = None
 
     with session_scope(url) as s:
         run = s.exec(select(ESRun).where(ESRun.name == run_name)).one()
-        epochs = {e.epoch: e.checkpoint_path for e in s.exec(select(ESEpoch).where(ESEpoch.run_id == run.id)).all()}
-        metrics = {e.epoch: dict(e.metrics) for e in s.exec(select(ESEpoch).where(ESEpoch.run_id == run.id)).all()}
+        rows = s.exec(select(ESEpoch).where(ESEpoch.run_id == run.id)).all()
+        epochs = {e.epoch: e.checkpoint_path for e in rows}
+        metrics = {e.epoch: dict(e.metrics) for e in rows}
         output_dir = run.output_dir
     if not epochs:
         raise ValueError(f"RUN: ES run {run_name!r} has no finished epoch to replay")
