@@ -8,12 +8,11 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.runners import make_task_runner
 from hyperfunc_core.orchestration import ProgressArtifact, artifact_key, quiet_task_logs
 from hyperfunc_core.reports import sweep_report
-from hyperfunc_core.tuning.sweep import sweep_output_dir
 from hyperfunc_core.tuning.strategies.base import TrialRecord
-from hyperfunc_core.tuning.sweep import Sweep
-from flows.runners import make_task_runner
+from hyperfunc_core.tuning.sweep import Sweep, sweep_output_dir
 from tasks.carry import carry
 from tasks.tuning import run_trial_task
 
