@@ -64,11 +64,10 @@ def show_archive(run: str, storage: str | None = None) -> str:
     if not (folder / "archive.jsonl").exists():
         from sqlmodel import select
 
-        from hyperfunc_core.settings import get_settings
         from hyperfunc_core.storage import session_scope
         from hyperfunc_core.storage.models import EvolutionRun
 
-        with session_scope(storage or get_settings().resolved_database_url) as session:
+        with session_scope(storage) as session:
             found = session.exec(select(EvolutionRun).where(EvolutionRun.name == run)).first()
         if found is None:
             raise typer.BadParameter(f"RUN: {run!r} is neither a folder with an archive.jsonl nor a stored run name")

@@ -20,11 +20,10 @@ def runs(
 ) -> None:
     """Past sweeps, ES runs and evolution runs: status, duration, best score, and their Prefect flow runs."""
     from hyperfunc_core.history import list_runs
-    from hyperfunc_core.settings import get_settings
 
     if engine not in (None, "tuning", "training", "evolution"):
         raise typer.BadParameter(f"--engine: expected tuning, training or evolution, got {engine!r}")
-    found = [r for r in list_runs(storage or get_settings().resolved_database_url, with_prefect=not no_prefect)
+    found = [r for r in list_runs(storage, with_prefect=not no_prefect)
              if engine is None or r.engine == engine][:limit]
     table = Table(title=f"{len(found)} runs")
     for column in ("engine", "run", "status", "started", "duration", "best", "prefect", "detail"):
@@ -47,11 +46,10 @@ def replay(
 ) -> None:
     """Re-run a finished trial, ES epoch or generation from its recorded inputs; say whether it reproduced."""
     from hyperfunc_core.history import replay as do_replay
-    from hyperfunc_core.settings import get_settings
 
     llm = {k: v for k, v in {"model": model, "api_base": api_base}.items() if v is not None}
     try:
-        outcome = do_replay(run, item, storage or get_settings().resolved_database_url, **llm)
+        outcome = do_replay(run, item, storage, **llm)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     console().print(outcome.describe())

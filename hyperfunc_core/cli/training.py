@@ -44,13 +44,12 @@ def es_runs(storage: Optional[str] = typer.Option(None, help="Database URL; defa
     """List ES training runs with their epochs and latest scores."""
     from sqlmodel import select
 
-    from hyperfunc_core.settings import get_settings
     from hyperfunc_core.storage import ESEpoch, ESRun, session_scope
 
     table = Table(title="ES runs")
     for column in ("name", "status", "epochs", "train score", "val score", "checkpoints"):
         table.add_column(column)
-    with session_scope(storage or get_settings().resolved_database_url) as session:
+    with session_scope(storage) as session:
         for run in session.exec(select(ESRun).order_by(ESRun.id)).all():
             epochs = session.exec(select(ESEpoch).where(ESEpoch.run_id == run.id).order_by(ESEpoch.epoch)).all()
             last = epochs[-1].metrics if epochs else {}
