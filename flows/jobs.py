@@ -39,7 +39,7 @@ def training_job(system: str = "examples/es/affine.py:AffineSystem", steps: int 
 @flow(name="scheduled-evolution", flow_run_name="evolution-{run_name}", persist_result=False, log_prints=True)
 def evolution_job(domain: str = "calculator", repo: str = "examples/calculator", generations: int = 2,
                   model: str | None = "offline", api_base: str | None = None, run_name: str = "calculator-scheduled",
-                  output: str | None = None, prompts_dir: str | None = "prompts", executor: str = "local",
+                  output: str | None = None, prompts_dir: str | None = "prompts", executor: str = "auto",
                   budget_usd: float | None = None) -> dict:
     """Agent evolution on a built-in domain. ``model="offline"``: the scripted offline model (no LLM needed)."""
     from hyperfunc_core.testing.scripted_agents import offline_model

@@ -78,5 +78,6 @@ def run_demo(trials: int = 30, steps: int = 40, generations: int = 2, offline: b
                                 prompts_dir="prompts", run_name=f"{name}-calculator", **llm)
     result.reports["evolution"] = evolved.report
     result.summary["evolution"] = (f"{evolved.stop_reason}; best generation {evolved.best_gen} "
-                                   f"(score {evolved.best_score}); LLM cost ${evolved.cost_usd:.4f}")
+                                   f"(score {evolved.best_score}); LLM cost ${evolved.cost_usd:.4f}; "
+                                   f"agent code ran in {evolved.execution}")
     return result

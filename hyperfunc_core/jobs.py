@@ -101,7 +101,7 @@ def evolve_domain(domain_name: str, repo: str, *, generations: int = 5, model: s
                   api_base: str | None = None, api_key: str | None = None, output: str | None = None,
                   parent_selection: str = "score_child_prop", eval_samples: int | None = None,
                   budget: float | None = None, prompts_dir: str | None = None, seed: int = 0,
-                  orchestrate: bool = True, run_name: str | None = None, executor: str = "local",
+                  orchestrate: bool = True, run_name: str | None = None, executor: str = "auto",
                   image: str | None = None):
     """``run_generate_loop`` on a built-in domain with the default agents on ``model``."""
     from hyperfunc_core.agents import AgentOptions, MetaAgent, TaskAgent, get_framework_tools

@@ -20,4 +20,13 @@ if [[ -z "${HYPERFUNC_TEST_DOCKER:-}" ]]; then
     echo "test.sh: no Docker engine here; the Docker executor tests will be skipped ($HYPERFUNC_TEST_DOCKER)" >&2
   fi
 fi
+if [[ -z "${HYPERFUNC_TEST_SANDBOX:-}" ]]; then
+  # The sandbox executor's tests (and the evolution loop tests, which run in it) need bubblewrap.
+  if why=$(bash scripts/services/sandbox.sh 2>&1); then
+    export HYPERFUNC_TEST_SANDBOX=required
+  else
+    export HYPERFUNC_TEST_SANDBOX="unavailable: $(echo "$why" | tail -2 | tr '\n' ' ')"
+    echo "test.sh: the sandbox cannot start here; its tests will be skipped ($HYPERFUNC_TEST_SANDBOX)" >&2
+  fi
+fi
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

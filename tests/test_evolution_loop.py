@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -21,13 +22,21 @@ from hyperfunc_core.domains import CalculatorDomain
 from hyperfunc_core.history.runs import list_runs
 
 
+def default_test_mode() -> str:
+    """The sandbox where it starts (scripts/test.sh installs bubblewrap), so the loop tests run agent code in it."""
+    from hyperfunc_core.executors.sandbox import sandbox_status
+
+    return "sandbox" if os.environ.get("HYPERFUNC_TEST_SANDBOX") == "required" or sandbox_status()[0] else "local"
+
+
 def config(server, tmp_path: Path, repo: Path, **kw) -> GenerateLoopConfig:
     model = "openai/gpt-4o-mini"
     options = dict(model=model, api_base=server.api_base, api_key="k")
     settings = dict(domains=[CalculatorDomain()], meta_agent=MetaAgent(AgentOptions(**options)),
                     task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
                     tools=get_framework_tools(), output_dir=str(tmp_path / "out"), repo_path=str(repo),
-                    storage=f"sqlite:///{tmp_path / 'db.sqlite'}", max_generations=3)
+                    storage=f"sqlite:///{tmp_path / 'db.sqlite'}", max_generations=3,
+                    execution_mode=default_test_mode())
     return GenerateLoopConfig(**{**settings, **kw})
 
 

@@ -91,7 +91,7 @@ def test_the_workspace_is_isolated_and_the_interface_matches_the_local_executor(
         shell = BashSession(work, timeout_s=30)  # the MetaAgent's bash, inside the container
         assert shell.run("cd /tmp && export X=1 && whoami") == "agent"
         assert "timed out after 2 s and was killed" in shell.run("sleep 600")
-        assert shell.run("pwd; echo ${X:-gone}") == f"{work}\ngone"
+        assert shell.run("pwd; echo ${X:-gone}") == "/tmp\n1"  # the state from before the command that timed out
         shell.close()
 
         editor = WorkspaceEditor(work)  # the editor writes the mounted copy; new files stay the user's
@@ -133,7 +133,7 @@ def test_a_patch_that_does_not_apply_fails_setup_and_leaves_no_container(tmp_pat
 def test_a_generation_on_docker_produces_the_same_archive_entries_as_on_local(llm_server, tmp_path, prefect_harness):
     llm_server.responder = responder(meta_agent_repairs)
     repo = make_repo(tmp_path)
-    local = run_generate_loop(config(llm_server, tmp_path / "local", repo), orchestrate=False)
+    local = run_generate_loop(config(llm_server, tmp_path / "local", repo, execution_mode="local"), orchestrate=False)
     docker = run_generate_loop(config(llm_server, tmp_path / "docker", repo, execution_mode="docker",
                                       storage=f"sqlite:///{tmp_path / 'docker.sqlite'}"))  # as a Prefect flow
 

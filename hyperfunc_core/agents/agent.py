@@ -22,7 +22,8 @@ from hyperfunc_core.agents.prompts import (
 )
 from hyperfunc_core.agents.tools import FrameworkTools, Tool, get_framework_tools, truncate
 from hyperfunc_core.concurrency import run_coroutine
-from hyperfunc_core.executors.commands import CommandTimeout
+from hyperfunc_core.executors.commands import CommandTimeout, WorkspaceFiles
+from hyperfunc_core.executors.safe_files import UnsafePath
 from hyperfunc_core.llm import LLMGateway, UsageTotals
 
 
@@ -74,8 +75,13 @@ class _Agent:
         if not self.options.prompt_file:
             return self.default_prompt
         path = Path(self.options.prompt_file)
-        if not path.is_absolute() and self.workdir is not None and (self.workdir / path).exists():
-            path = self.workdir / path
+        if not path.is_absolute() and self.workdir is not None:
+            workspace = WorkspaceFiles(self.workdir)  # link-safe: an agent-made link is an error, not a redirect
+            kind = workspace.kind(path.as_posix())
+            if kind == "file":
+                return workspace.read_text(path.as_posix())
+            if kind != "missing":
+                raise UnsafePath(f"prompt_file: {path} in the workspace is a {kind}, not a file; refused")
         if not path.exists():
             raise FileNotFoundError(f"prompt_file: {path} does not exist")
         return path.read_text()

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hyperfunc_core.executors.commands import chown_like
+from hyperfunc_core.executors.commands import WorkspaceFiles
+from hyperfunc_core.executors.safe_files import UnsafePath
 
 META_AGENT_PROMPT = """You are an expert AI agent engineer improving an agent's code and prompts.
 
@@ -39,20 +40,31 @@ def render(template: str, **values: object) -> str:
     return _VAR.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), template)
 
 
-def scaffold_prompts(prompts_dir: str | Path) -> dict[str, Path]:
-    """Create ``meta_agent.txt`` and ``task_agent.txt`` with the defaults where they do not exist."""
-    folder = Path(prompts_dir).absolute()
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
-    created = [p for p in (folder, *folder.parents) if not p.exists()]
-    folder.mkdir(parents=True, exist_ok=True)
+def scaffold_prompts(prompts_dir: str | Path, workspace: WorkspaceFiles | None = None) -> dict[str, Path]:
+    """Create ``meta_agent.txt`` and ``task_agent.txt`` with the defaults where they do not exist.
+
+    With ``workspace``, ``prompts_dir`` is a folder inside it, written through its link-safe
+    files (as the workspace's user, in the container for Docker): a link the agent planted there
+    is an error, never a redirected write.
+    """
     out = {}
+    if workspace is not None:
+        for name, text in DEFAULTS.items():
+            rel = f"{Path(prompts_dir).as_posix().rstrip('/')}/{name}"
+            kind = workspace.kind(rel)
+            if kind == "missing":
+                workspace.write_text(rel, text)
+            elif kind != "file":
+                raise UnsafePath(f"prompts_dir: {rel} in the workspace is a {kind}, not a file; refused")
+            out[name] = Path(workspace.root) / rel
+        return out
+    folder = Path(prompts_dir).absolute()
+    folder.mkdir(parents=True, exist_ok=True)
     for name, text in DEFAULTS.items():
         path = folder / name
         if not path.exists():
             path.write_text(text)
-            created.append(path)
         out[name] = path
-    chown_like(created, existing)  # in a Docker workspace: the container's user's, not root's
     return out
 
 

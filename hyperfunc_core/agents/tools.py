@@ -2,13 +2,14 @@
 
 The MetaAgent's two framework tools work inside one workspace folder:
 
-- ``bash``: one persistent shell per workspace (``cd`` and variables carry over between
-  commands), a timeout per command (the shell is restarted after one), long output cut
-  to its head and tail. The shell runs where the workspace's commands run (inside the
-  Docker executor's container, see ``executors/commands.py``).
-- ``editor``: ``view``, ``create``, ``str_replace``, ``insert`` and ``undo_edit``; every
-  path is resolved inside the workspace, and one that leaves it (``..``, an absolute path
-  elsewhere, a symlink out) is refused with a message that says so.
+- ``bash``: a shell session per workspace (``cd``, variables and functions carry over
+  between commands); each command runs where the workspace's commands run (on this
+  machine, in the sandbox, in the container: ``executors/commands.py``) under a timeout,
+  and nothing it started outlives it; long output is cut to its head and tail.
+- ``editor``: ``view``, ``create``, ``str_replace``, ``insert`` and ``undo_edit`` through
+  the link-safe file layer (``executors/safe_files.py``): a path that leaves the workspace
+  (``..``, an absolute path elsewhere, a symlink, a hard link), a FIFO or an oversized file
+  is refused with a message that says so.
 
 A tool returns text for the model; a tool error is returned as text too, so the agent can
 read it and try again.
@@ -17,8 +18,7 @@ read it and try again.
 from __future__ import annotations
 
 import inspect
-import os
-import subprocess
+import shlex
 import threading
 import uuid
 from collections.abc import Callable
@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperfunc_core.executors.commands import chown_like, runner_for
+from hyperfunc_core.executors.commands import WorkspaceFiles, run_in_workspace
+from hyperfunc_core.executors.safe_files import parts_of
 
 MAX_OUTPUT_CHARS = 10_000
 
@@ -59,159 +60,153 @@ def truncate(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
     return f"{text[:half]}\n... [{len(text) - limit} characters cut] ...\n{text[-half:]}"
 
 
+# One command of the session: restore the state the last command left (cwd, variables, functions),
+# run the command, then print a marker and the new state. $1: the command, $2: the marker, stdin: the state.
+_SESSION_STEP = r"""exec 2>&1
+__hf_state=$(cat)
+exec </dev/null
+__hf_base=" $(compgen -v | tr '\n' ' ') "
+eval "$__hf_state" >/dev/null 2>&1
+unset __hf_state
+eval "$1"
+__hf_status=$?
+printf '\n%s\n' "$2"
+printf 'cd -- %q\n' "$PWD"
+export -p | grep -vE '^declare -x (OLDPWD|PWD|SHLVL|_)(=|$)'
+for __hf_name in $(compgen -v); do
+  case "$__hf_base" in *" $__hf_name "*) continue ;; esac
+  case "$__hf_name" in __hf_*) continue ;; esac
+  declare -p "$__hf_name" 2>/dev/null
+done
+declare -f
+exit "$__hf_status"
+"""
+
+
 class BashSession:
-    """A persistent ``bash`` in ``workdir``; ``run`` returns a command's output and exit status."""
+    """The MetaAgent's shell in ``workdir``: ``cd``, variables and functions carry over between commands.
+
+    Each command runs as its own process where the workspace's commands run (``run_in_workspace``:
+    on this machine, in the sandbox or in the container), under the timeout, and whatever it
+    started in the background is killed when it returns. The state a command leaves (its
+    working folder, variables, functions) is carried to the next one; a command that times
+    out leaves the state as it was before it.
+    """
 
     def __init__(self, workdir: str | Path, timeout_s: float = 60.0) -> None:
         self.workdir, self.timeout_s = str(workdir), timeout_s
-        self.runner = runner_for(workdir)
-        self._proc: subprocess.Popen | None = None
+        self.state = f"cd -- {shlex.quote(self.workdir)}"
         self._lock = threading.Lock()
-
-    def _start(self) -> subprocess.Popen:
-        if self._proc is None or self._proc.poll() is not None:
-            argv = self.runner.argv(["bash", "--noprofile", "--norc"], self.workdir, stdin=True)
-            self._proc = subprocess.Popen(argv, cwd=self.runner.local_cwd(self.workdir), stdin=subprocess.PIPE,
-                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                          start_new_session=True)
-        return self._proc
 
     def run(self, command: str, timeout_s: float | None = None) -> str:
         if not isinstance(command, str) or not command.strip():
             return "error: command: expected a non-empty shell command"
         with self._lock:
-            proc = self._start()
-            marker = f"__hyperfunc_done_{uuid.uuid4().hex}__"
-            proc.stdin.write(f"{command}\nprintf '\\n{marker}%s\\n' \"$?\"\n")
-            proc.stdin.flush()
-            lines: list[str] = []
-            status: list[str] = []
-
-            def read() -> None:
-                for line in proc.stdout:
-                    if line.startswith(marker):
-                        status.append(line[len(marker):].strip())
-                        return
-                    lines.append(line)
-
-            limit = self.runner.limit(timeout_s or self.timeout_s)
-            reader = threading.Thread(target=read, daemon=True)
-            reader.start()
-            reader.join(limit)
-            if reader.is_alive():
-                self.close()
-                self.runner.kill_all()  # what the shell started where it ran (a container) dies with it
-                return truncate("".join(lines)) + f"\nerror: the command timed out after {limit:g} s and was killed; " \
-                                                  f"the shell was restarted (state such as cd and variables is lost)"
-            output = "".join(lines).rstrip("\n")  # with the newline printf put before the marker
-            code = status[0] if status else "?"
-            return truncate(output) + ("" if code == "0" else f"\n[exit status {code}]")
+            marker = f"__hyperfunc_state_{uuid.uuid4().hex}__"
+            done = run_in_workspace(self.workdir, ["bash", "--noprofile", "--norc", "-c", _SESSION_STEP, "session",
+                                                   command, marker], timeout_s or self.timeout_s, input=self.state)
+            output, found, state = done.stdout.rpartition(f"\n{marker}\n")
+            if not found:
+                output = done.stdout
+            if done.timed_out:
+                return truncate(output.rstrip("\n")) + (f"\nerror: the command timed out after {done.limit_s:g} s "
+                                                        f"and was killed, with everything it started; cd and "
+                                                        f"variables are as they were before it")
+            if found:
+                self.state = state
+            status = "" if done.returncode == 0 else f"\n[exit status {done.returncode}]"
+            return truncate(output.rstrip("\n")) + status
 
     def close(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            try:
-                os.killpg(self._proc.pid, 9)
-            except (ProcessLookupError, PermissionError):
-                self._proc.kill()
-            self._proc.wait()
-        self._proc = None
+        """Nothing runs between commands; kept for the callers that close their tools."""
 
 
 class WorkspaceEditor:
-    """File viewing and editing confined to one folder, with per-file undo."""
+    """File viewing and editing confined to one folder, with per-file undo.
+
+    Every operation goes through ``WorkspaceFiles``: a path that leaves the workspace, or
+    crosses a link, a hard-linked file, a FIFO or a file over the size limit is refused with
+    a message the model reads; in the Docker executor the operations run inside the container.
+    """
 
     def __init__(self, workdir: str | Path) -> None:
-        self.root = Path(workdir).resolve()
-        self._history: dict[Path, list[str | None]] = {}
-
-    def resolve(self, path: str) -> Path:
-        if not isinstance(path, str) or not path:
-            raise ValueError("path: expected a file path inside the workspace")
-        candidate = Path(path)
-        full = (candidate if candidate.is_absolute() else self.root / candidate).resolve()
-        if full != self.root and self.root not in full.parents:
-            raise ValueError(f"path {path!r} is outside the workspace {self.root}; only files inside it can be used")
-        return full
+        self.files = WorkspaceFiles(workdir)
+        self.root = Path(self.files.root)
+        self._history: dict[str, list[str | None]] = {}
 
     def __call__(self, command: str, path: str, file_text: str | None = None, old_str: str | None = None,
                  new_str: str | None = None, insert_line: int | None = None, view_range: list[int] | None = None) -> str:
         try:
-            full = self.resolve(path)
+            rel = "/".join(parts_of(str(self.root), path)) or "."
             if command == "view":
-                return self.view(full, view_range)
+                return self.view(rel, view_range)
             if command == "create":
                 if file_text is None:
                     raise ValueError("create: file_text is required")
-                self._remember(full)
-                created = [p for p in (full, *full.parents) if p != self.root and self.root in p.parents and not p.exists()]
-                full.parent.mkdir(parents=True, exist_ok=True)
-                full.write_text(file_text)
-                chown_like(created, self.root)
-                return f"created {self._rel(full)} ({len(file_text)} characters)"
+                self._write(rel, file_text)
+                return f"created {rel} ({len(file_text)} characters)"
             if command == "str_replace":
-                return self.str_replace(full, old_str, new_str or "")
+                return self.str_replace(rel, old_str, new_str or "")
             if command == "insert":
-                return self.insert(full, insert_line, new_str)
+                return self.insert(rel, insert_line, new_str)
             if command == "undo_edit":
-                return self.undo(full)
+                return self.undo(rel)
             raise ValueError(f"command: expected view, create, str_replace, insert or undo_edit, got {command!r}")
         except (ValueError, OSError) as exc:
             return f"error: {exc}"
 
-    def view(self, full: Path, view_range: list[int] | None) -> str:
-        if full.is_dir():
-            entries = sorted(p for p in full.rglob("*") if ".git" not in p.relative_to(self.root).parts)
-            return "\n".join(self._rel(p) + ("/" if p.is_dir() else "") for p in entries[:500]) or "(empty folder)"
-        lines = self._read(full).splitlines()
+    def view(self, rel: str, view_range: list[int] | None) -> str:
+        kind = self.files.kind(rel)
+        if kind == "dir":
+            return "\n".join(self.files.listing(rel)) or "(empty folder)"
+        lines = self._read(rel).splitlines()
         start, end = 1, len(lines)
         if view_range:
             start, end = int(view_range[0]), (len(lines) if int(view_range[1]) == -1 else int(view_range[1]))
         return truncate("\n".join(f"{i:6}\t{lines[i - 1]}" for i in range(max(1, start), min(end, len(lines)) + 1)))
 
-    def str_replace(self, full: Path, old: str | None, new: str) -> str:
+    def str_replace(self, rel: str, old: str | None, new: str) -> str:
         if not old:
             raise ValueError("str_replace: old_str is required and must not be empty")
-        text = self._read(full)
+        text = self._read(rel)
         count = text.count(old)
         if count != 1:
-            raise ValueError(f"str_replace: old_str occurs {count} times in {self._rel(full)}; it must occur exactly once")
-        self._remember(full)
-        full.write_text(text.replace(old, new))
-        return f"edited {self._rel(full)}"
+            raise ValueError(f"str_replace: old_str occurs {count} times in {rel}; it must occur exactly once")
+        self._write(rel, text.replace(old, new), text)
+        return f"edited {rel}"
 
-    def insert(self, full: Path, line: int | None, new: str | None) -> str:
+    def insert(self, rel: str, line: int | None, new: str | None) -> str:
         if new is None or line is None:
             raise ValueError("insert: insert_line and new_str are required")
-        lines = self._read(full).splitlines(keepends=True)
+        before = self._read(rel)
+        lines = before.splitlines(keepends=True)
         if not 0 <= int(line) <= len(lines):
             raise ValueError(f"insert: insert_line must be between 0 and {len(lines)}, got {line}")
-        self._remember(full)
         text = new if new.endswith("\n") else new + "\n"
         lines.insert(int(line), text)
-        full.write_text("".join(lines))
-        return f"inserted {text.count(chr(10))} line(s) after line {line} of {self._rel(full)}"
+        self._write(rel, "".join(lines), before)
+        return f"inserted {text.count(chr(10))} line(s) after line {line} of {rel}"
 
-    def undo(self, full: Path) -> str:
-        stack = self._history.get(full)
+    def undo(self, rel: str) -> str:
+        stack = self._history.get(rel)
         if not stack:
-            raise ValueError(f"undo_edit: no edit of {self._rel(full)} to undo")
+            raise ValueError(f"undo_edit: no edit of {rel} to undo")
         previous = stack.pop()
         if previous is None:
-            full.unlink(missing_ok=True)
-            return f"undid the creation of {self._rel(full)}"
-        full.write_text(previous)
-        return f"restored {self._rel(full)} to its previous content"
+            self.files.remove(rel)
+            return f"undid the creation of {rel}"
+        self.files.write_text(rel, previous)
+        return f"restored {rel} to its previous content"
 
-    def _remember(self, full: Path) -> None:
-        self._history.setdefault(full, []).append(full.read_text() if full.exists() else None)
+    def _write(self, rel: str, text: str, before: str | None | bool = False) -> None:
+        """Write ``rel``, remembering what it held (``before``; read here when not given) for undo."""
+        if before is False:
+            before = self.files.read_text(rel) if self.files.kind(rel) == "file" else None
+        self.files.write_text(rel, text)
+        self._history.setdefault(rel, []).append(before)
 
-    def _read(self, full: Path) -> str:
-        if not full.is_file():
-            raise ValueError(f"{self._rel(full)} does not exist or is not a file")
-        return full.read_text()
-
-    def _rel(self, full: Path) -> str:
-        return str(full.relative_to(self.root)) if full != self.root else "."
+    def _read(self, rel: str) -> str:
+        return self.files.read_text(rel)
 
 
 @dataclass

@@ -104,8 +104,9 @@ def evolve(
     prompts_dir: Optional[str] = typer.Option(None, help="Editable prompt files, relative to the repository."),
     run_name: Optional[str] = typer.Option(None),
     local: bool = typer.Option(False, "--local", help="Run the plain loop instead of the Prefect flow."),
-    executor: str = typer.Option("local", help="Where generations run: local (a git worktree) or docker "
-                                               "(a container per generation; see `hyperfunc executor`)."),
+    executor: str = typer.Option("auto", help="Where generations run: auto (the strongest that starts here), "
+                                              "docker (a container per generation; see `hyperfunc executor`), "
+                                              "sandbox (bubblewrap) or local (no isolation)."),
     image: Optional[str] = typer.Option(None, help="The Docker executor's image (default hyperfunc-executor:latest)."),
 ) -> None:
     """Evolve DOMAIN's agent: the MetaAgent edits the repository, generation after generation."""
@@ -145,8 +146,9 @@ def example_main(domain: str, example_file: str, argv: list[str] | None = None) 
     parser.add_argument("--eval-samples", type=int)
     parser.add_argument("--output")
     parser.add_argument("--local", action="store_true", help="the plain loop instead of the Prefect flow")
-    parser.add_argument("--executor", choices=["local", "docker"], default="local",
-                        help="where generations run (docker: build the image first, hyperfunc executor build-image)")
+    parser.add_argument("--executor", choices=["auto", "local", "sandbox", "docker"], default="auto",
+                        help="where generations run (auto: the strongest that starts here; docker: build the image "
+                             "first, hyperfunc executor build-image)")
     args = parser.parse_args(argv)
     if args.mode == "eval":
         run_evaluation(domain, str(folder), model=args.model, api_base=args.api_base,

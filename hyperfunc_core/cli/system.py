@@ -97,6 +97,12 @@ def _check_docker() -> tuple[bool, str]:
     return engine_status()
 
 
+def _check_sandbox() -> tuple[bool, str]:
+    from hyperfunc_core.executors.sandbox import sandbox_status
+
+    return sandbox_status()
+
+
 def _check_executor_image() -> tuple[bool, str]:
     from hyperfunc_core.executors.image import image_status
 
@@ -117,14 +123,17 @@ def doctor() -> None:
     table.add_row("PREFECT_HOME", os.environ.get("PREFECT_HOME", "(Prefect's default)"))
     table.add_row("default model", settings.model)
     ok_all = True
-    optional = ("docker", "executor image")  # only the Docker executor needs them
+    optional = ("docker", "executor image", "sandbox")  # only their executors need them
     for name, check in (("database", _check_database), ("prefect api", _check_prefect), ("docker", _check_docker),
-                        ("executor image", _check_executor_image)):
+                        ("executor image", _check_executor_image), ("sandbox", _check_sandbox)):
         started = time.perf_counter()
         ok, detail = check()
         mark = "[green]ok[/]" if ok else ("[yellow]missing[/]" if name in optional else "[red]unreachable[/]")
         table.add_row(name, f"{mark} {detail} ({time.perf_counter() - started:.1f}s)")
         ok_all &= ok or name in optional
+    from hyperfunc_core.executors.base import strongest_mode
+
+    table.add_row("agent executor", strongest_mode()[1])
     console.print(table)
     if not ok_all:
         raise typer.Exit(1)

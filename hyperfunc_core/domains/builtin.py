@@ -15,7 +15,8 @@ from typing import Any
 from hyperfunc_core.agents.tools import Tool
 from hyperfunc_core.domains.base import DomainConfig, DomainTask, JsonTasksDomain
 from hyperfunc_core.domains.evaluators import normalize
-from hyperfunc_core.executors.commands import CommandTimeout, run_in_workspace, runner_for
+from hyperfunc_core.executors.commands import CommandTimeout, WorkspaceFiles, run_in_workspace, runner_for
+from hyperfunc_core.executors.safe_files import UnsafePath
 
 DATA = Path(__file__).parent / "data"
 CALCULATOR_TOOL = DATA / "calculator_tool.py"
@@ -68,7 +69,10 @@ class CalculatorDomain(JsonTasksDomain):
         return task.inputs["problem"] + "\nUse the calculate tool, then answer with the number only."
 
     def tools(self, workdir: Path | None) -> list[Tool]:
-        in_workspace = workdir is not None and (Path(workdir) / self.tool_file).exists()
+        kind = "missing" if workdir is None else WorkspaceFiles(workdir).kind(self.tool_file)
+        if kind not in ("file", "missing"):  # an agent-made link or special file: an error, never followed
+            raise UnsafePath(f"{self.tool_file} in the workspace is a {kind}, not a file; refused")
+        in_workspace = kind == "file"
         path, cwd = (Path(workdir) / self.tool_file, Path(workdir)) if in_workspace else (CALCULATOR_TOOL, DATA)
         python = runner_for(cwd).python
 

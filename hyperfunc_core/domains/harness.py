@@ -3,8 +3,10 @@
 Writes ``predictions.json`` (``[{questionId, prediction, score, expected, error}]``) and
 ``report.json`` (``{averageScore, ...}``) into ``out_dir``. A task whose agent call fails
 scores 0 with its error recorded; the others go on. A task whose tool ran past its time limit
-(``CommandTimeout``) is recorded the same way, and once every task is done and the results
-are written the harness raises it: code that hangs makes the whole evaluation invalid.
+(``CommandTimeout``), or whose agent met a link or special file planted in its workspace
+(``UnsafePath``), is recorded the same way, and once every task is done and the results are
+written the harness raises it: code that hangs or reaches out of its workspace makes the whole
+evaluation invalid, it is not an answer to score.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Any
 
 from hyperfunc_core.domains.base import Domain, EvalResult, ReportSummary
 from hyperfunc_core.executors.commands import CommandTimeout
+from hyperfunc_core.executors.safe_files import UnsafePath
+
+INVALIDATING = (CommandTimeout, UnsafePath)  # faults of the agent's code, not of one task
 
 
 async def run_harness(domain: Domain, agent: Any, out_dir: str | Path | None = None, subset: str | None = None,
@@ -23,15 +28,15 @@ async def run_harness(domain: Domain, agent: Any, out_dir: str | Path | None = N
     subset = subset or domain.config.subset
     tasks = await domain.load_tasks(subset, num_samples if num_samples is not None else domain.config.num_samples)
     bound = asyncio.Semaphore(concurrency or domain.config.concurrency)
-    timeouts: list[CommandTimeout] = []
+    faults: list[Exception] = []
 
     async def one(task) -> EvalResult:
         async with bound:
             try:
                 prediction = await agent.aforward(domain.format_input(task))
             except Exception as exc:  # noqa: BLE001 - recorded; the other tasks go on
-                if isinstance(exc, CommandTimeout):
-                    timeouts.append(exc)
+                if isinstance(exc, INVALIDATING):
+                    faults.append(exc)
                 return EvalResult(task.id, "", 0.0, task.expected, f"{type(exc).__name__}: {exc}")
             try:
                 score = float(await domain.evaluate(prediction, task))
@@ -44,9 +49,10 @@ async def run_harness(domain: Domain, agent: Any, out_dir: str | Path | None = N
     summary.subset = subset
     if out_dir is not None:
         write_results(out_dir, results, summary)
-    if timeouts:
-        raise CommandTimeout(f"{len(timeouts)} of {len(results)} {domain.config.name} tasks hit a time limit; "
-                             f"first: {timeouts[0]}")
+    if faults:
+        what = "hit a time limit" if isinstance(faults[0], CommandTimeout) else "met an unsafe path"
+        raise type(faults[0])(f"{len(faults)} of {len(results)} {domain.config.name} tasks {what}; "
+                              f"first: {faults[0]}")
     return summary
 
 

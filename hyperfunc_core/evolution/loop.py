@@ -9,6 +9,7 @@ a crash after that step never calls the MetaAgent again.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +36,9 @@ from hyperfunc_core.evolution.archive import (
     update_archive,
 )
 from hyperfunc_core.evolution.selection import STRATEGIES, select_parent
-from hyperfunc_core.executors.base import Executor, PatchError, create_executor
+from hyperfunc_core.executors.base import MODES, Executor, PatchError, check_mode, create_executor
+from hyperfunc_core.executors.commands import WorkspaceFiles
+from hyperfunc_core.executors.workspace import locate_source
 from hyperfunc_core.llm import BudgetExceededError
 from hyperfunc_core.observability import telemetry
 from hyperfunc_core.reports import Report, evolution_report
@@ -52,7 +55,7 @@ class GenerateLoopConfig:
     output_dir: str = "./outputs/evolution"
     repo_path: str = "."
     max_generations: int = 5
-    execution_mode: str = "local"
+    execution_mode: str = "auto"  # the strongest that starts here: docker, then sandbox, then local
     parent_selection: str = "score_child_prop"
     eval_samples: int | None = 10
     prompts_dir: str | None = None
@@ -74,8 +77,11 @@ class GenerateLoopConfig:
             raise ValueError(f"max_generations: expected an integer >= 0, got {self.max_generations!r}")
         if self.parent_selection not in STRATEGIES:
             raise ValueError(f"parent_selection: expected one of {', '.join(STRATEGIES)}, got {self.parent_selection!r}")
-        if self.execution_mode not in ("local", "docker"):
-            raise ValueError(f"execution_mode: expected 'local' or 'docker', got {self.execution_mode!r}")
+        if self.execution_mode not in ("auto", *MODES):
+            raise ValueError(f"execution_mode: expected 'auto', 'local', 'sandbox' or 'docker', "
+                             f"got {self.execution_mode!r}")
+        if not isinstance(self.base_commit, str) or not self.base_commit:
+            raise ValueError(f"base_commit: expected a commit (a SHA, a branch or HEAD), got {self.base_commit!r}")
         if self.budget_usd is not None and self.budget_usd < 0:
             raise ValueError(f"budget_usd: expected a number >= 0 or None, got {self.budget_usd!r}")
         if self.tools is not None and not isinstance(self.tools, FrameworkTools):
@@ -92,6 +98,7 @@ class LoopResult:
     cost_usd: float
     generations_run: list[str]
     report: str | None = None  # report.md in output_dir
+    execution: str | None = None  # the executor mode that ran the generations, and what it is
 
 
 @dataclass
@@ -102,6 +109,39 @@ class GenerationOutcome:
     valid: bool
     error: str | None
     usage: dict
+
+
+RUN_FILE = "run.json"  # what a resume and a replay must reuse: the pinned base commit, the mode
+
+
+def pin_base_commit(output_dir: Path, repo_path: str, base_commit: str) -> str:
+    """The run's base commit as a full SHA: the one recorded when the run started, on every resume.
+
+    A new commit in the user's repository (or a moved branch) never changes the base under
+    later generations. A resume whose recorded commit is gone from the repository, or that
+    names a different base, fails here, before any work.
+    """
+    recorded = None
+    try:
+        recorded = json.loads((output_dir / RUN_FILE).read_text()).get("base_commit")
+    except (OSError, ValueError):
+        pass
+    if recorded is None:
+        return locate_source(repo_path, base_commit).commit
+    try:
+        locate_source(repo_path, recorded)
+    except ValueError:
+        raise ValueError(f"base_commit: this run started from commit {recorded}, which is no longer in "
+                         f"{Path(repo_path).resolve()}; restore it (git fetch, or undo the rewrite) or start a new "
+                         f"run in another output_dir") from None
+    if base_commit != "HEAD" and locate_source(repo_path, base_commit).commit != recorded:
+        raise ValueError(f"base_commit: this run started from commit {recorded}; {base_commit!r} is another commit "
+                         f"(start a new run in another output_dir for another base)")
+    return recorded
+
+
+def _write_json(path: Path, value: dict) -> None:
+    path.write_text(json.dumps(value, indent=2))
 
 
 def run_label(name: str) -> str:
@@ -115,7 +155,14 @@ class EvolutionLoop:
     def __init__(self, config: GenerateLoopConfig) -> None:
         self.config = config
         self.output_dir = Path(config.output_dir).resolve()
+        # Checked before anything is written: the mode can start here, the base commit is (still) there.
+        self.execution_mode, self.execution_detail = check_mode(config.execution_mode, config.executor_options)
+        self.base_commit = pin_base_commit(self.output_dir, config.repo_path, config.base_commit)
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(self.output_dir / RUN_FILE, {"base_commit": self.base_commit,
+                                                 "repo_path": str(Path(config.repo_path).resolve()),
+                                                 "execution_mode": self.execution_mode,
+                                                 "execution": self.execution_detail})
         self.archive = load_archive(self.output_dir)
         if config.prompts_dir:
             prompts = Path(config.prompts_dir)
@@ -163,7 +210,8 @@ class EvolutionLoop:
         save_gen_metadata(self.output_dir, gen_id, {
             "gen_id": gen_id, "parent_genid": parent, "run_eval": False, "meta_agent_done": False,
             "prev_patch_files": get_patch_files(self.output_dir, parent) if parent is not None else [],
-            "curr_patch_files": [], "started_at": time.time()})
+            "curr_patch_files": [], "started_at": time.time(), "execution_mode": self.execution_mode,
+            "base_commit": self.base_commit})
         return parent
 
     def open_executor(self, gen_id: str) -> Executor:
@@ -259,7 +307,8 @@ class EvolutionLoop:
 
     def write_report(self, stop_reason: str | None) -> Report:
         """``report.md`` and ``archive_tree.png`` in the run's folder."""
-        self.report = evolution_report(self.output_dir, stop_reason, self.cost_usd, self.archive)
+        self.report = evolution_report(self.output_dir, stop_reason, self.cost_usd, self.archive,
+                                       execution=self.execution_detail, base_commit=self.base_commit)
         return self.report
 
     def result(self, stop_reason: str) -> LoopResult:
@@ -268,13 +317,13 @@ class EvolutionLoop:
         report = self.report or self.write_report(stop_reason)
         return LoopResult(str(self.output_dir), self.archive, str(best.gen_id) if best else None,
                           best.score if best else None, stop_reason, self.cost_usd, list(self.generations_run),
-                          str(report.path))
+                          str(report.path), self.execution_detail)
 
     # -- internals ---------------------------------------------------------------------
     def _make_executor(self) -> Executor:
-        options = {"repoPath": self.config.repo_path, "baseCommit": self.config.base_commit,
+        options = {"repoPath": self.config.repo_path, "baseCommit": self.base_commit,
                    **self.config.executor_options}
-        return create_executor(self.config.execution_mode, options)
+        return create_executor(self.execution_mode, options)
 
     def _open_run(self) -> int | None:
         from sqlmodel import select
@@ -292,10 +341,11 @@ class EvolutionLoop:
                                            "domains": [d.config.name for d in self.config.domains],
                                            "model": self.config.meta_agent.gateway.model,
                                            "repo_path": str(Path(self.config.repo_path).resolve()),
-                                           "base_commit": self.config.base_commit,
+                                           "base_commit": self.base_commit,
                                            "prompts_dir": self.config.prompts_dir,
                                            "eval_samples": self.config.eval_samples,
-                                           "execution_mode": self.config.execution_mode})
+                                           "execution_mode": self.execution_mode})
+            run.config = {**run.config, "execution_mode": self.execution_mode}  # the mode of this start
             run.status = "running"
             session.add(run)
             session.commit()
@@ -373,7 +423,7 @@ def open_workspace(executor: Executor, patch_files: list[str], prompts_dir: str 
     try:
         executor.setup(patch_files)
         if prompts_dir and not Path(prompts_dir).is_absolute():
-            scaffold_prompts(Path(executor.get_workdir()) / prompts_dir)
+            scaffold_prompts(prompts_dir, WorkspaceFiles(executor.get_workdir()))
     except BaseException:
         executor.cleanup()
         raise

@@ -46,25 +46,81 @@ class Executor(ABC):
         self.cleanup()
 
 
-def create_executor(kind: str, options: dict[str, Any] | None = None) -> Executor:
-    """``create_executor("local", {"repoPath": ".", "baseCommit": "HEAD"})`` or
-    ``create_executor("docker", {"repoPath": ".", "imageName": "hyperfunc-executor"})``.
+MODES = ("local", "sandbox", "docker")
 
-    Options are the seed's camelCase names: ``repoPath``, ``baseCommit``, and for Docker
+
+def create_executor(kind: str, options: dict[str, Any] | None = None) -> Executor:
+    """``create_executor("local", {"repoPath": ".", "baseCommit": "HEAD"})``, ``"sandbox"`` or ``"docker"``.
+
+    Options are the seed's camelCase names: ``repoPath``, ``baseCommit``, ``workRoot``; for the
+    sandbox ``memory``, ``pidsLimit``, ``fileSize``, ``commandTimeoutS``; for Docker
     ``imageName``, ``cpus``, ``memory``, ``network``, ``commandTimeoutS``, ``pidsLimit``.
+    ``"auto"`` is the strongest mode that can start here (see ``strongest_mode``).
     """
     options = dict(options or {})
     common = {"repo_path": options.pop("repoPath", "."), "base_commit": options.pop("baseCommit", "HEAD")}
+    if kind == "auto":
+        kind = strongest_mode(options.get("imageName"))[0]
     if kind == "local":
         from hyperfunc_core.executors.local import LocalExecutor
 
         return LocalExecutor(**common, **_snake(options, {"workRoot"}))
+    if kind == "sandbox":
+        from hyperfunc_core.executors.sandbox import SandboxExecutor
+
+        return SandboxExecutor(**common, **_snake(options, {"memory", "pidsLimit", "fileSize", "commandTimeoutS",
+                                                            "workRoot"}))
     if kind == "docker":
         from hyperfunc_core.executors.docker import DockerExecutor
 
         return DockerExecutor(**common, **_snake(options, {"imageName", "cpus", "memory", "network", "commandTimeoutS",
                                                            "pidsLimit", "workRoot"}))
-    raise ValueError(f"kind: expected 'local' or 'docker', got {kind!r}")
+    raise ValueError(f"kind: expected 'auto', 'local', 'sandbox' or 'docker', got {kind!r}")
+
+
+def strongest_mode(image_name: str | None = None) -> tuple[str, str]:
+    """The strongest executor mode that can start on this machine, and why the stronger ones cannot.
+
+    Docker (a container per generation) when an engine answers and the executor image is
+    built; else the sandbox (bubblewrap) when it starts; else local, which isolates nothing.
+    """
+    from hyperfunc_core.executors.image import DEFAULT_IMAGE, engine_status, image_status
+    from hyperfunc_core.executors.sandbox import sandbox_status
+
+    engine_ok, engine = engine_status()
+    image_ok, image = image_status(image_name or DEFAULT_IMAGE) if engine_ok else (False, "no engine")
+    if engine_ok and image_ok:
+        return "docker", f"docker: {image}"
+    sandbox_ok, sandbox = sandbox_status()
+    if sandbox_ok:
+        return "sandbox", f"sandbox: {sandbox} (docker: {engine if not engine_ok else image})"
+    return "local", f"local, without isolation (docker: {engine if not engine_ok else image}; sandbox: {sandbox})"
+
+
+def check_mode(mode: str, options: dict[str, Any] | None = None) -> tuple[str, str]:
+    """``mode`` resolved ('auto' to the strongest) and checked that it can start here, before any work.
+
+    Returns (mode, what it is); raises ``ValueError`` naming the mode and why it cannot start.
+    """
+    if mode == "auto":
+        return strongest_mode((options or {}).get("imageName"))
+    if mode not in MODES:
+        raise ValueError(f"execution_mode: expected 'auto', 'local', 'sandbox' or 'docker', got {mode!r}")
+    if mode == "sandbox":
+        from hyperfunc_core.executors.sandbox import sandbox_status
+
+        ok, why = sandbox_status()
+    elif mode == "docker":
+        from hyperfunc_core.executors.image import DEFAULT_IMAGE, engine_status, image_status
+
+        ok, why = engine_status()
+        if ok:
+            ok, why = image_status((options or {}).get("imageName") or DEFAULT_IMAGE)
+    else:
+        ok, why = True, "local, without isolation"
+    if not ok:
+        raise ValueError(f"execution_mode: {mode!r} cannot start on this machine: {why}")
+    return mode, f"{mode}: {why}" if mode != "local" else why
 
 
 def _snake(options: dict[str, Any], allowed: set[str]) -> dict[str, Any]:

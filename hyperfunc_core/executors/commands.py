@@ -7,8 +7,10 @@ MetaAgent's bash, the TaskAgent's tools, a bash domain's predictions) goes throu
 folder has the same path on this machine and in the container, so paths the agents see are
 valid on both sides.
 
-Every command has a wall-clock limit: it runs under coreutils ``timeout``, which kills its
-whole process group, and a runner may cap the limit (an executor's per-command limit).
+Every command has a wall-clock limit: it runs under coreutils ``timeout`` in a process group
+of its own, and that whole group is killed when the command returns or its limit is hit; a
+runner may cap the limit (an executor's per-command limit). Files in a workspace are read
+and written through ``WorkspaceFiles``, which never follows a link (``safe_files``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from hyperfunc_core.executors import safe_files
 
 
 class CommandTimeout(RuntimeError):
@@ -58,66 +62,105 @@ class CommandRunner:
     def limit(self, timeout_s: float) -> float:
         return timeout_s if self.max_command_s is None else min(timeout_s, self.max_command_s)
 
+    def file_request(self, request: dict) -> dict:
+        """One ``safe_files`` operation in the workspace; here, in this process (no path is ever followed)."""
+        return safe_files.handle(request)
+
+
+class WorkspaceFiles:
+    """Link-safe reads and writes of one workspace's files, wherever the workspace's commands run.
+
+    Every host-side touch of a workspace (the editor, prompt files, scaffolding, tool lookups)
+    goes through this, so a link the agent planted fails the call instead of redirecting it.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = os.path.abspath(root)
+        self.runner = runner_for(self.root)
+
+    def _call(self, op: str, path: str, **extra: object) -> dict:
+        answer = self.runner.file_request({"op": op, "root": self.root, "path": path, **extra})
+        if "error" in answer:
+            raise safe_files.UnsafePath(answer["error"])
+        return answer
+
+    def kind(self, path: str) -> str:
+        """file, dir, link, other or missing; a link is never followed."""
+        return self._call("info", path)["kind"]
+
+    def read_text(self, path: str) -> str:
+        return self._call("read", path)["text"]
+
+    def write_text(self, path: str, text: str) -> list[str]:
+        return self._call("write", path, text=text)["made"]
+
+    def remove(self, path: str) -> None:
+        self._call("remove", path)
+
+    def listing(self, path: str = ".") -> list[str]:
+        return self._call("listing", path)["paths"]
+
 
 LOCAL = CommandRunner()
-_RUNNERS: dict[Path, CommandRunner] = {}
+_RUNNERS: dict[str, CommandRunner] = {}
 _LOCK = threading.Lock()
 
 
 def bind_runner(workdir: str | Path, runner: CommandRunner) -> None:
     with _LOCK:
-        _RUNNERS[Path(workdir).resolve()] = runner
+        _RUNNERS[os.path.abspath(workdir)] = runner
 
 
 def unbind_runner(workdir: str | Path) -> None:
     with _LOCK:
-        _RUNNERS.pop(Path(workdir).resolve(), None)
+        _RUNNERS.pop(os.path.abspath(workdir), None)
 
 
 def runner_for(path: str | Path | None) -> CommandRunner:
-    """The runner bound to ``path`` or to the nearest folder above it; ``LOCAL`` when none is."""
+    """The runner bound to ``path`` or to the nearest folder above it; ``LOCAL`` when none is.
+
+    The path is taken as written, never resolved: a link inside a workspace must not lead a
+    command out of the workspace's runner (and out of its sandbox).
+    """
     if path is None:
         return LOCAL
-    full = Path(path).resolve()
+    full = Path(os.path.abspath(path))
     with _LOCK:
         for folder in (full, *full.parents):
-            if folder in _RUNNERS:
-                return _RUNNERS[folder]
+            if str(folder) in _RUNNERS:
+                return _RUNNERS[str(folder)]
     return LOCAL
+
+
+# Runs the command (``$@``) under ``timeout`` in a process group of its own, then kills that whole group:
+# whatever the command left running in the background is gone when it returns, in every mode.
+_ONE_GROUP = ('limit=$1; shift; exec 3<&0; timeout -s KILL "$limit" "$@" <&3 3<&- & child=$!; exec 3<&-; '
+              'wait "$child" 2>/dev/null; status=$?; kill -KILL -- "-$child" 2>/dev/null; exit "$status"')
 
 
 def run_in_workspace(workdir: str | Path, command: str | list[str], timeout_s: float,
                      input: str | None = None) -> CommandResult:
-    """Run ``command`` (a shell string or an argv) in ``workdir``, killed at ``timeout_s`` (or the runner's cap)."""
+    """Run ``command`` (a shell string or an argv) in ``workdir``, killed at ``timeout_s`` (or the runner's cap).
+
+    Nothing the command started outlives it: its process group is killed when it returns (and,
+    in the sandbox, its PID namespace ends with it).
+    """
     if not timeout_s or timeout_s <= 0:
         raise ValueError(f"timeout_s: expected a number of seconds > 0, got {timeout_s!r}")
     runner = runner_for(workdir)
     limit = runner.limit(timeout_s)
     inner = ["bash", "-c", command] if isinstance(command, str) else list(command)
-    argv = runner.argv(["timeout", "-s", "KILL", f"{limit:g}s", *inner], str(workdir), stdin=input is not None)
+    argv = runner.argv(["bash", "-c", _ONE_GROUP, "one-group", f"{limit:g}s", *inner], str(workdir),
+                       stdin=input is not None)
     try:
         done = subprocess.run(argv, cwd=runner.local_cwd(str(workdir)), input=input, capture_output=True, text=True,
-                              timeout=limit + 15, start_new_session=True)
+                              stdin=None if input is not None else subprocess.DEVNULL, timeout=limit + 15,
+                              start_new_session=True)
     except subprocess.TimeoutExpired as exc:  # the wrapper itself hung (an unresponsive engine)
         runner.kill_all()
         return CommandResult(-9, _text(exc.stdout), _text(exc.stderr), True, limit)
-    # ``timeout -s KILL`` kills its whole group, itself included: -9 here, 137 through ``docker exec``.
+    # ``timeout -s KILL`` kills its whole group, itself included: 137 from the wrapping shell.
     return CommandResult(done.returncode, done.stdout, done.stderr, done.returncode in (-9, 124, 137), limit)
-
-
-def chown_like(paths: list[Path], reference: Path) -> None:
-    """Give ``paths`` (just created here) to ``reference``'s owner.
-
-    As root on this machine, files written into a Docker workspace would belong to root, and
-    the container's non-root user could not change them; this keeps them the workspace's.
-    """
-    if os.geteuid() != 0:
-        return
-    owner = reference.stat()
-    if owner.st_uid == 0:
-        return
-    for path in paths:
-        os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def _text(data: str | bytes | None) -> str:

@@ -1,11 +1,14 @@
 """The Docker executor: one container per generation, from the locally built base image.
 
-``setup`` exports the base commit into a fresh folder (the generation's workspace copy),
+``setup`` exports the pinned base commit into a fresh folder (``executors/workspace.py``),
 starts a container that mounts that folder, and only that folder, at the same path, then
 commits it and applies the lineage's patches with ``git`` inside the container. From then
 on every command run in the workspace (the MetaAgent's bash, the TaskAgent's tools, a bash
-domain's predictions) runs in the container through ``executors/commands.py``; the agents
-themselves, and so the LLM gateway, stay on this machine, and the container has no network.
+domain's predictions) runs in the container through ``executors/commands.py``, and so does
+every file operation on it (the editor, prompt files, scaffolding: ``safe_files`` run in the
+container as its user), so no path in the workspace is resolved on this machine and no link
+a process in the container made can aim a host-side read or write. The agents themselves,
+and so the LLM gateway, stay on this machine, and the container has no network.
 
 Isolation by default: ``--network none``, a CPU, memory and process limit, every capability
 dropped and ``no-new-privileges``, commands as the image's non-root user, and a wall-clock
@@ -22,8 +25,8 @@ from __future__ import annotations
 
 import atexit
 import io
+import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -34,19 +37,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from hyperfunc_core.executors.base import Executor, PatchError
-from hyperfunc_core.executors.commands import CommandRunner, bind_runner, run_in_workspace, unbind_runner
+from hyperfunc_core.executors import safe_files
+from hyperfunc_core.executors.commands import CommandRunner, bind_runner, run_in_workspace
 from hyperfunc_core.executors.image import AGENT_HOME, AGENT_UID, DEFAULT_IMAGE, docker_client
-from hyperfunc_core.executors.local import GIT_IDENTITY, NOT_CHANGES, locate_source
+from hyperfunc_core.executors.workspace import WorkspaceExecutor, hand_tree_to, process_alive
 
 LABEL = "hyperfunc.executor"
 OWNER_PID = "hyperfunc.owner_pid"
 OWNER_HOST = "hyperfunc.owner_host"
-SETUP_TIMEOUT_S = 300.0  # git init/apply inside the container
+FILE_OP_TIMEOUT_S = 60.0
+_FILE_OPS = Path(safe_files.__file__).read_text()  # run inside the container: no host path is ever resolved
 
 
 class DockerRunner(CommandRunner):
-    """Runs a workspace's commands in its container, as the non-root user."""
+    """Runs a workspace's commands, and its file operations, in its container as the non-root user."""
 
     python = "python3"
 
@@ -64,12 +68,23 @@ class DockerRunner(CommandRunner):
         subprocess.run(["docker", "exec", "-u", self.user, self.container, "bash", "-c", "kill -9 -1"],
                        capture_output=True, timeout=60)
 
+    def file_request(self, request: dict) -> dict:
+        """The ``safe_files`` operation inside the container, as the container's user."""
+        done = run_in_workspace(request["root"], [self.python, "-c", _FILE_OPS], FILE_OP_TIMEOUT_S,
+                                input=json.dumps(request))
+        try:
+            return json.loads(done.stdout)
+        except ValueError:
+            return {"error": f"the file helper failed in the container: {done.output.strip()[-300:] or done.returncode}"}
 
-class DockerExecutor(Executor):
+
+class DockerExecutor(WorkspaceExecutor):
+    mode = "docker"
+
     def __init__(self, repo_path: str | Path = ".", base_commit: str = "HEAD", image_name: str = DEFAULT_IMAGE,
                  cpus: float = 1.0, memory: str = "1g", network: str = "none", command_timeout_s: float = 120.0,
                  pids_limit: int = 256, work_root: str | Path | None = None) -> None:
-        self.source = locate_source(repo_path, base_commit)
+        super().__init__(repo_path, base_commit, work_root)
         if not isinstance(image_name, str) or not image_name:
             raise ValueError(f"imageName: expected a Docker image name, got {image_name!r}")
         if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or cpus <= 0:
@@ -79,18 +94,15 @@ class DockerExecutor(Executor):
         if isinstance(pids_limit, bool) or not isinstance(pids_limit, int) or pids_limit < 16:
             raise ValueError(f"pidsLimit: expected an integer >= 16, got {pids_limit!r}")
         self.image_name, self.cpus, self.memory, self.network = image_name, float(cpus), memory, network
-        self.command_timeout_s, self.pids_limit, self.work_root = float(command_timeout_s), pids_limit, work_root
+        self.command_timeout_s, self.pids_limit = float(command_timeout_s), pids_limit
         # Commands run as the image's user; where this process is not root, as its own (non-root) uid,
         # so the workspace copy it wrote stays writable on both sides.
         self.user = f"{AGENT_UID}:{AGENT_UID}" if os.geteuid() == 0 else f"{os.getuid()}:{os.getgid()}"
-        self._workdir: Path | None = None
         self._container: Any = None
         self._inputs = 0
 
     # -- the executor interface --------------------------------------------------------
     def setup(self, patch_files: list[str]) -> None:
-        if self._workdir is not None:
-            raise RuntimeError("setup: this executor already has a workspace; cleanup() first")
         client = docker_client()
         reap_orphans(client)
         try:
@@ -98,39 +110,20 @@ class DockerExecutor(Executor):
         except Exception as exc:  # noqa: BLE001 - docker.errors.ImageNotFound and API errors alike
             raise ValueError(f"imageName: no Docker image {self.image_name!r} ({type(exc).__name__}); "
                              f"build it with `hyperfunc executor build-image --name {self.image_name}`") from exc
-        self._workdir = Path(tempfile.mkdtemp(prefix="hyperfunc-docker-", dir=self.work_root)).resolve() / "repo"
-        try:
-            self._export_base()
-            self._start(client)
-            self._apply_lineage(patch_files)
-        except BaseException:
-            self.cleanup()
-            raise
-
-    def get_workdir(self) -> str:
-        if self._workdir is None:
-            raise RuntimeError("get_workdir: call setup() first")
-        return str(self._workdir)
-
-    def diff(self) -> str:
-        added = self._run(["git", "add", "-A", "--", ".", *NOT_CHANGES])
-        done = self._run(["git", "diff", "--cached", "--binary", "HEAD"]) if added.returncode == 0 else added
-        if done.returncode != 0:
-            raise RuntimeError(f"diff: git failed in the container: {done.output.strip()[-500:]}")
-        return done.stdout
+        self._client = client
+        super().setup(patch_files)
 
     def copy_out(self, src: str, dst: str) -> None:
-        path = (Path(self.get_workdir()) / src).resolve()
-        stream, _ = self._container.get_archive(str(path))
+        """Copy out through the engine (it reads inside the container); links in the archive are not followed."""
+        path = os.path.normpath(os.path.join(self.get_workdir(), src))
+        if path != self.get_workdir() and not path.startswith(self.get_workdir() + "/"):
+            raise ValueError(f"src: {src!r} is outside the workspace")
+        stream, _ = self._container.get_archive(path)
         with tempfile.TemporaryDirectory(prefix="hyperfunc-copy-") as scratch:
             with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
                 archive.extractall(scratch, filter="data")
-            copied = Path(scratch) / path.name
-            if copied.is_dir():
-                shutil.copytree(copied, dst, dirs_exist_ok=True)
-            else:
-                Path(dst).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(copied, dst)
+            with safe_files.Workspace(scratch) as copied:
+                copied.copy_out(Path(path).name, dst)
 
     def expose(self, path: str) -> str:
         """Copy ``path`` into the container under ``~/inputs`` (the workspace is the only mount)."""
@@ -146,39 +139,15 @@ class DockerExecutor(Executor):
         self._container.put_archive(AGENT_HOME, buffer.getvalue())
         return f"{AGENT_HOME}/{target}"
 
-    def cleanup(self) -> None:
-        if self._workdir is not None:
-            unbind_runner(self._workdir)
-        if self._container is not None:
-            _remove(self._container)
-            _LIVE.pop(self._container.id, None)
-            self._container = None
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir.parent, ignore_errors=True)
-            self._workdir = None
-
     @property
     def container_name(self) -> str | None:
         return None if self._container is None else self._container.name
 
-    # -- internals ---------------------------------------------------------------------
-    def _export_base(self) -> None:
-        """The base commit's files (of ``repoPath``'s folder) into the workspace copy, owned by the user."""
-        tree = f"{self.source.commit}:{self.source.prefix}" if self.source.prefix else self.source.commit
-        archive = subprocess.run(["git", "archive", "--format=tar", tree], cwd=self.source.top, capture_output=True)
-        if archive.returncode != 0:
-            raise RuntimeError(f"git archive {tree} failed: {archive.stderr.decode(errors='replace').strip()}")
-        self._workdir.mkdir(parents=True)
-        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(self._workdir, filter="data")
-        if os.geteuid() == 0:
-            for folder, dirs, files in os.walk(self._workdir):
-                for name in (folder, *(os.path.join(folder, f) for f in dirs + files)):
-                    os.lchown(name, AGENT_UID, AGENT_UID)
-
-    def _start(self, client: Any) -> None:
+    # -- where commands run ------------------------------------------------------------
+    def _start(self) -> None:
+        hand_tree_to(self._workdir, AGENT_UID, AGENT_UID)
         workdir = str(self._workdir)
-        self._container = client.containers.run(
+        self._container = self._client.containers.run(
             self.image_name, ["sleep", "infinity"], detach=True, init=True, name=f"hyperfunc-gen-{uuid.uuid4().hex[:12]}",
             labels={LABEL: "1", OWNER_PID: str(os.getpid()), OWNER_HOST: socket.gethostname()},
             network_mode=self.network, nano_cpus=int(self.cpus * 1e9), mem_limit=self.memory,
@@ -189,33 +158,11 @@ class DockerExecutor(Executor):
         _install_exit_handlers()
         bind_runner(self._workdir, DockerRunner(self._container.name, self.user, self.command_timeout_s))
 
-    def _apply_lineage(self, patch_files: list[str]) -> None:
-        gitc = ["git", *GIT_IDENTITY]
-        self._check(self._run([*gitc, "init", "-q"]), "git init")
-        self._check(self._run(["bash", "-c", f"{' '.join(gitc)} add -A && {' '.join(gitc)} commit -q --allow-empty "
-                                             f"--no-verify -m base"]), "git commit")
-        applied = 0
-        for patch in patch_files:
-            if not Path(patch).exists():
-                raise PatchError(f"patch {patch} of the lineage is missing")
-            text = Path(patch).read_text()
-            if not text:
-                continue
-            done = self._run([*gitc, "apply", "--whitespace=nowarn", "-"], input=text)
-            if done.returncode != 0:
-                raise PatchError(f"patch {patch} does not apply: {done.output.strip()[:500]}")
-            applied += 1
-        if applied:
-            self._check(self._run(["bash", "-c", f"{' '.join(gitc)} add -A && {' '.join(gitc)} commit -q --no-verify "
-                                                 f"-m 'lineage: {applied} patches'"]), "git commit")
-
-    def _run(self, argv: list[str], input: str | None = None):
-        return run_in_workspace(self.get_workdir(), argv, SETUP_TIMEOUT_S, input=input)
-
-    @staticmethod
-    def _check(done, what: str) -> None:
-        if done.returncode != 0:
-            raise RuntimeError(f"{what} failed in the container: {done.output.strip()[-500:]}")
+    def _stop(self) -> None:
+        if self._container is not None:
+            _remove(self._container)
+            _LIVE.pop(self._container.id, None)
+            self._container = None
 
 
 def _owned(info: tarfile.TarInfo, uid: int, gid: int) -> tarfile.TarInfo:
@@ -282,21 +229,11 @@ def reap_orphans(client: Any = None) -> list[str]:
     removed = []
     for container in executor_containers(client):
         pid = int(container.labels.get(OWNER_PID, "0") or 0)
-        if pid and _alive(pid):
+        if pid and process_alive(pid):
             continue
         _remove(container)
         removed.append(container.name)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 __all__ = ["DockerExecutor", "DockerRunner", "executor_containers", "reap_orphans", "remove_live_containers"]

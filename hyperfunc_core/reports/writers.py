@@ -87,9 +87,11 @@ def training_report(run_name: str, history: Sequence[dict], summary: dict, folde
 
 
 def evolution_report(output_dir: str | Path, stop_reason: str | None = None, cost_usd: float | None = None,
-                     data: "ArchiveData | None" = None) -> Report:
+                     data: "ArchiveData | None" = None, execution: str | None = None,
+                     base_commit: str | None = None) -> Report:
     """The archive tree with scores, and a table of every generation, in the run's folder
-    (``data``: the archive, when the caller holds it; else read from the folder)."""
+    (``data``: the archive, when the caller holds it; else read from the folder; ``execution``:
+    the executor mode that ran the generations and what it guarantees)."""
     from hyperfunc_core.evolution.archive import load_archive
     from hyperfunc_core.evolution.report import family_tree
     from hyperfunc_core.reports import plots
@@ -104,7 +106,9 @@ def evolution_report(output_dir: str | Path, stop_reason: str | None = None, cos
              f"| generations | {len(nodes)} |",
              f"| best | {'n/a' if best is None else ('initial' if str(best.gen_id) == 'initial' else 'gen' + str(best.gen_id))}"
              f" ({_fmt(None if best is None else best.score)}) |",
-             f"| stopped | {stop_reason or 'running'} |", f"| LLM cost | ${_fmt(cost_usd)} |", "",
+             f"| stopped | {stop_reason or 'running'} |", f"| LLM cost | ${_fmt(cost_usd)} |",
+             *([f"| executor | {execution} |"] if execution else []),
+             *([f"| base commit | `{base_commit}` |"] if base_commit else []), "",
              "| generation | parent | scores | valid parent | error |", "|---|---|---|---|---|",
              *[f"| {g} | {data.entry(g).parent_id} | {data.entry(g).scores} | {data.entry(g).valid_parent} | "
                f"{str(data.entry(g).metadata.get('error') or '')[:80]} |" for g in data.archive], "",
