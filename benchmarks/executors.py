@@ -1,9 +1,11 @@
-"""What the Docker executor's isolation costs next to the local executor, measured in the same run.
+"""What the sandbox's and the Docker executor's isolation cost next to the local executor, in the same run.
 
 For each executor: a workspace's set-up with a 10-patch lineage and its clean-up (what every
-generation pays), and one short command in the workspace (what every MetaAgent bash call,
-TaskAgent tool call and bash-domain prediction pays). Prints medians and the Docker/local
-ratio. Needs a Docker engine and the base image (hyperfunc executor build-image).
+generation pays), one short command in the workspace (what every MetaAgent bash call,
+TaskAgent tool call and bash-domain prediction pays), and one editor write and read (the
+link-safe file layer; inside the container for Docker). Prints medians and each mode's ratio
+to local. A mode that cannot start here (no bubblewrap; no Docker engine or image) is left out,
+saying why.
 
     .venv/bin/python benchmarks/executors.py [--repeats 5] [--commands 20]
 """
@@ -17,7 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from hyperfunc_core.agents import WorkspaceEditor
 from hyperfunc_core.executors import create_executor, run_in_workspace
+from hyperfunc_core.executors.base import check_mode
 
 
 def make_repo_and_lineage(root: Path, depth: int = 10) -> tuple[Path, list[str]]:
@@ -43,8 +47,8 @@ def make_repo_and_lineage(root: Path, depth: int = 10) -> tuple[Path, list[str]]
     return repo, patches
 
 
-def measure(kind: str, repo: Path, patches: list[str], repeats: int, commands: int) -> tuple[float, float]:
-    setups, runs = [], []
+def measure(kind: str, repo: Path, patches: list[str], repeats: int, commands: int) -> tuple[float, float, float]:
+    setups, runs, edits = [], [], []
     for _ in range(repeats):
         started = time.perf_counter()
         executor = create_executor(kind, {"repoPath": str(repo)})
@@ -55,9 +59,17 @@ def measure(kind: str, repo: Path, patches: list[str], repeats: int, commands: i
             t = time.perf_counter()
             assert run_in_workspace(work, "cat module_0.py | wc -l", 30).stdout.strip() == "50"
             runs.append(time.perf_counter() - t)
+        editor = WorkspaceEditor(work)
+        spent = 0.0
+        for i in range(commands):
+            t = time.perf_counter()
+            assert editor("create", f"notes/n{i}.md", file_text="x\n").startswith("created")
+            assert editor("view", f"notes/n{i}.md").endswith("x")
+            edits.append(time.perf_counter() - t)
+            spent += edits[-1]
         executor.cleanup()
-        setups.append(time.perf_counter() - started - sum(runs[-commands:]))
-    return statistics.median(setups), statistics.median(runs)
+        setups.append(time.perf_counter() - started - sum(runs[-commands:]) - spent)
+    return statistics.median(setups), statistics.median(runs), statistics.median(edits)
 
 
 def main() -> None:
@@ -65,14 +77,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--commands", type=int, default=20)
     args = parser.parse_args()
+    results = {}
     with tempfile.TemporaryDirectory() as scratch:
         repo, patches = make_repo_and_lineage(Path(scratch))
-        local = measure("local", repo, patches, args.repeats, args.commands)
-        docker = measure("docker", repo, patches, args.repeats, args.commands)
-    print(f"{'':34} {'local':>9} {'docker':>9} {'ratio':>7}")
-    for label, a, b in (("set-up + clean-up, 10 patches (s)", local[0], docker[0]),
-                        ("one command in the workspace (s)", local[1], docker[1])):
-        print(f"{label:34} {a:9.3f} {b:9.3f} {b / a:7.1f}x")
+        for mode in ("local", "sandbox", "docker"):
+            try:
+                check_mode(mode)
+            except ValueError as exc:
+                print(f"{mode}: left out ({exc})")
+                continue
+            results[mode] = measure(mode, repo, patches, args.repeats, args.commands)
+    modes = list(results)
+    print(f"{'':38}" + "".join(f"{m:>9}" for m in modes) + "".join(f"{m + '/local':>15}" for m in modes[1:]))
+    for row, label in enumerate(("set-up + clean-up, 10 patches (s)", "one command in the workspace (s)",
+                                 "one editor create + view (s)")):
+        base = results["local"][row]
+        print(f"{label:38}" + "".join(f"{results[m][row]:9.4f}" for m in modes)
+              + "".join(f"{results[m][row] / base:14.1f}x" for m in modes[1:]))
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ class WorkspaceEditor:
         count = text.count(old)
         if count != 1:
             raise ValueError(f"str_replace: old_str occurs {count} times in {rel}; it must occur exactly once")
-        self._write(rel, text.replace(old, new), text)
+        self._write(rel, text.replace(old, new))
         return f"edited {rel}"
 
     def insert(self, rel: str, line: int | None, new: str | None) -> str:
@@ -184,7 +184,7 @@ class WorkspaceEditor:
             raise ValueError(f"insert: insert_line must be between 0 and {len(lines)}, got {line}")
         text = new if new.endswith("\n") else new + "\n"
         lines.insert(int(line), text)
-        self._write(rel, "".join(lines), before)
+        self._write(rel, "".join(lines))
         return f"inserted {text.count(chr(10))} line(s) after line {line} of {rel}"
 
     def undo(self, rel: str) -> str:
@@ -198,12 +198,9 @@ class WorkspaceEditor:
         self.files.write_text(rel, previous)
         return f"restored {rel} to its previous content"
 
-    def _write(self, rel: str, text: str, before: str | None | bool = False) -> None:
-        """Write ``rel``, remembering what it held (``before``; read here when not given) for undo."""
-        if before is False:
-            before = self.files.read_text(rel) if self.files.kind(rel) == "file" else None
-        self.files.write_text(rel, text)
-        self._history.setdefault(rel, []).append(before)
+    def _write(self, rel: str, text: str) -> None:
+        """Write ``rel``, remembering what it held for undo (one file operation: the write returns it)."""
+        self._history.setdefault(rel, []).append(self.files.write_text(rel, text))
 
     def _read(self, rel: str) -> str:
         return self.files.read_text(rel)

@@ -91,8 +91,9 @@ class WorkspaceFiles:
     def read_text(self, path: str) -> str:
         return self._call("read", path)["text"]
 
-    def write_text(self, path: str, text: str) -> list[str]:
-        return self._call("write", path, text=text)["made"]
+    def write_text(self, path: str, text: str) -> str | None:
+        """Write ``path``; what it held before (None where it did not exist)."""
+        return self._call("write", path, text=text)["previous"]
 
     def remove(self, path: str) -> None:
         self._call("remove", path)

@@ -70,7 +70,7 @@ class DockerRunner(CommandRunner):
 
     def file_request(self, request: dict) -> dict:
         """The ``safe_files`` operation inside the container, as the container's user."""
-        done = run_in_workspace(request["root"], [self.python, "-c", _FILE_OPS], FILE_OP_TIMEOUT_S,
+        done = run_in_workspace(request["root"], [self.python, "-I", "-S", "-c", _FILE_OPS], FILE_OP_TIMEOUT_S,
                                 input=json.dumps(request))
         try:
             return json.loads(done.stdout)

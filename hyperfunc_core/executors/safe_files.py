@@ -86,6 +86,18 @@ def _check_plain(info: os.stat_result, rel: str) -> None:
         raise UnsafePath(f"{rel} has {info.st_nlink} hard links; a file linked from elsewhere is refused")
 
 
+def _read_all(fd: int, limit: int) -> bytes:
+    """Up to ``limit + 1`` bytes from ``fd``'s start (one more than allowed tells the caller it is too big)."""
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = os.pread(fd, min(1 << 20, limit + 1 - size), size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISREG(mode):
         return "file"
@@ -150,15 +162,8 @@ class Workspace:
             if info.st_size > limit:
                 raise UnsafePath(f"{rel} is {info.st_size} bytes, over the {limit}-byte limit; "
                                  f"read part of it with bash (head, sed -n)")
-            chunks, size = [], 0
-            while size <= limit:
-                chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-            data = b"".join(chunks)
-            if size > limit:
+            data = _read_all(fd, limit)
+            if len(data) > limit:
                 raise UnsafePath(f"{rel} grew past the {limit}-byte limit while it was read")
             return data
         finally:
@@ -167,8 +172,9 @@ class Workspace:
     def read_text(self, path: str) -> str:
         return self.read_bytes(path).decode("utf-8", errors="replace")
 
-    def write_bytes(self, path: str, data: bytes, limit: int = MAX_FILE_BYTES) -> list[str]:
-        """Write ``data`` to ``path`` (its folders made as needed); the paths it created."""
+    def write_bytes(self, path: str, data: bytes, limit: int = MAX_FILE_BYTES) -> tuple[list[str], bytes | None]:
+        """Write ``data`` to ``path`` (its folders made as needed); the paths it created, and what the file held
+        before (None for a new file), read through the same descriptor (the editor's undo needs no second call)."""
         parts = parts_of(self.root, path)
         rel = "/".join(parts)
         if not parts:
@@ -176,8 +182,9 @@ class Workspace:
         if len(data) > limit:
             raise UnsafePath(f"{rel}: {len(data)} bytes is over the {limit}-byte limit of one write")
         folder, made = _open_dir(self.fd, parts[:-1], create=True)
+        previous: bytes | None = None
         try:
-            flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
             try:
                 fd = os.open(parts[-1], flags | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=folder)
                 made.append(rel)
@@ -190,17 +197,24 @@ class Workspace:
         finally:
             os.close(folder)
         try:
-            _check_plain(os.fstat(fd), rel)
+            info = os.fstat(fd)
+            _check_plain(info, rel)
+            if rel not in made:
+                if info.st_size > limit:
+                    raise UnsafePath(f"{rel} is {info.st_size} bytes, over the {limit}-byte limit; "
+                                     f"change it with bash")
+                previous = _read_all(fd, limit)
             os.ftruncate(fd, 0)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
         finally:
             os.close(fd)
-        return made
+        return made, previous
 
-    def write_text(self, path: str, text: str) -> list[str]:
-        return self.write_bytes(path, text.encode("utf-8"))
+    def write_text(self, path: str, text: str) -> tuple[list[str], str | None]:
+        made, previous = self.write_bytes(path, text.encode("utf-8"))
+        return made, None if previous is None else previous.decode("utf-8", errors="replace")
 
     def remove(self, path: str) -> None:
         """Unlink ``path`` (a link itself, never what it points to)."""
@@ -284,7 +298,8 @@ def handle(request: dict) -> dict:
             if op == "read":
                 return {"ok": True, "text": ws.read_text(path)}
             if op == "write":
-                return {"ok": True, "made": ws.write_text(path, request["text"])}
+                made, previous = ws.write_text(path, request["text"])
+                return {"ok": True, "made": made, "previous": previous}
             if op == "remove":
                 ws.remove(path)
                 return {"ok": True}
