@@ -32,6 +32,7 @@ def run_evolution(domain_name: str, repo: str, *, local: bool = False, **options
     show_archive(result.output_dir)
     console().print(f"stopped: {result.stop_reason}; best generation {result.best_gen} "
                     f"(score {result.best_score}); LLM cost ${result.cost_usd:.4f}; report: {result.report}")
+    console().print(f"agent code ran in {result.execution}")
     return result
 
 

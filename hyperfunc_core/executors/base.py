@@ -90,7 +90,7 @@ def strongest_mode(image_name: str | None = None) -> tuple[str, str]:
     engine_ok, engine = engine_status()
     image_ok, image = image_status(image_name or DEFAULT_IMAGE) if engine_ok else (False, "no engine")
     if engine_ok and image_ok:
-        return "docker", f"docker: {image}"
+        return "docker", f"docker: a container per generation from {image_name or DEFAULT_IMAGE}, no network"
     sandbox_ok, sandbox = sandbox_status()
     if sandbox_ok:
         return "sandbox", f"sandbox: {sandbox} (docker: {engine if not engine_ok else image})"
@@ -113,9 +113,11 @@ def check_mode(mode: str, options: dict[str, Any] | None = None) -> tuple[str, s
     elif mode == "docker":
         from hyperfunc_core.executors.image import DEFAULT_IMAGE, engine_status, image_status
 
+        image = (options or {}).get("imageName") or DEFAULT_IMAGE
         ok, why = engine_status()
         if ok:
-            ok, why = image_status((options or {}).get("imageName") or DEFAULT_IMAGE)
+            ok, why = image_status(image)
+            why = f"a container per generation from {image}, no network" if ok else why
     else:
         ok, why = True, "local, without isolation"
     if not ok:
