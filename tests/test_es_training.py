@@ -52,6 +52,24 @@ def test_shape_classifier_reaches_95_percent_on_held_out_images(tmp_path):
     assert model.batched_refusal is None
 
 
+def test_a_metric_that_is_never_finite_fails_the_run_instead_of_finishing(tmp_path):
+    from hyperfunc_core.hyper.training import NonFiniteScores
+    from hyperfunc_core.storage import session_scope
+    from hyperfunc_core.storage.models import ESRun
+    from sqlmodel import select
+
+    system = affine.AffineSystem()
+    before = {k: v.clone() for k, v in system.get_hp_state().items()}
+    url = f"sqlite:///{tmp_path / 'es.db'}"
+    with pytest.raises(NonFiniteScores, match="all .* candidates scored non-finite .*check metric_fn"):
+        system.optimize(affine.TRAIN, lambda prediction, expected: float("nan"), orchestrate=False,
+                        run_name="broken-metric", storage=url, steps=3)
+    assert all(torch.equal(before[k], v) for k, v in system.get_hp_state().items())  # θ untouched
+    with session_scope(url) as session:
+        run = session.exec(select(ESRun).where(ESRun.name == "broken-metric")).one()
+        assert run.status.startswith("failed: ES step 0: all") and run.finished_at is not None, run.status
+
+
 def test_bad_training_options_fail_before_any_step(tmp_path):
     system = affine.AffineSystem()
     url = f"sqlite:///{tmp_path / 'es.db'}"

@@ -128,6 +128,36 @@ def test_a_crashed_meta_agent_or_a_broken_patch_is_recorded_and_the_loop_goes_on
     assert resumed.generations_run == ["2"] and not e.valid_parent and e.metadata["error"].startswith("patch:")
 
 
+def test_an_unreachable_llm_is_a_failed_generation_and_a_finished_score_is_never_recomputed(llm_server, tmp_path):
+    from evolution_scripts import is_meta, task_agent
+    from hyperfunc_core.testing import error
+
+    repo = make_repo(tmp_path)
+    options = dict(model="openai/gpt-4o-mini", api_base=llm_server.api_base, api_key="k", max_retries=1)
+    strict = dict(task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)))
+    down = lambda body: error(500, "provider down") if not is_meta(body) else meta_agent_repairs(body)  # noqa: E731
+    llm_server.responder = down
+    result = run_generate_loop(config(llm_server, tmp_path, repo, **strict), orchestrate=False)
+    initial = load_archive(result.output_dir).entry("initial")
+    assert not initial.valid_parent and initial.scores == {} and result.stop_reason == "no valid parent"
+    assert "evaluate: LLMError" in initial.metadata["error"] and "provider down" in initial.metadata["error"]
+
+    out = tmp_path / "finished"
+    llm_server.responder = responder(meta_agent_repairs)
+    run_generate_loop(config(llm_server, tmp_path, repo, output_dir=str(out), **strict), orchestrate=False)
+    assert load_archive(out).entry("1").scores == {"calculator": 1.0}
+    archive = out / "archive.jsonl"
+    lines = archive.read_text().splitlines(keepends=True)
+    archive.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])  # a torn last append
+    assert "1" not in load_archive(out).entries
+    llm_server.responder = down
+    asked = len(llm_server.chat_requests())
+    resumed = run_generate_loop(config(llm_server, tmp_path, repo, output_dir=str(out), **strict), orchestrate=False)
+    gen1 = load_archive(out).entry("1")
+    assert resumed.generations_run == ["1"] and gen1.valid_parent and gen1.scores == {"calculator": 1.0}
+    assert len(llm_server.chat_requests()) == asked  # neither agent was asked again
+
+
 def test_the_meta_agent_edits_its_own_prompt_file_and_the_next_one_reads_it(llm_server, tmp_path):
     from evolution_scripts import meta_agent_edits_its_prompt
 
@@ -140,7 +170,7 @@ def test_the_meta_agent_edits_its_own_prompt_file_and_the_next_one_reads_it(llm_
     assert "Focus on edge cases first." not in prompts[0] and prompts[0].startswith("You are an expert AI agent engineer")
     assert prompts[1].startswith("Focus on edge cases first.\nYou are an expert AI agent engineer")
     assert "The current agent scores 50.0%" in prompts[1] and "iteration" in prompts[1]
-    assert str(repo) not in prompts[1]  # it works in the generation's worktree, never the user's checkout
+    assert str(repo) not in prompts[1]  # it works in the generation's private workspace, never the user's checkout
 
 
 def test_a_budget_stops_the_loop_cleanly_and_usage_is_stored(llm_server, tmp_path):
@@ -165,6 +195,9 @@ def test_bad_loop_configuration_fails_fast(llm_server, tmp_path):
     repo = make_repo(tmp_path)
     for kw, message in [({"max_generations": -1}, "max_generations"), ({"parent_selection": "greedy"}, "parent_selection"),
                         ({"domains": []}, "domains"), ({"execution_mode": "cloud"}, "execution_mode"),
-                        ({"budget_usd": -1}, "budget_usd")]:
+                        ({"budget_usd": -1}, "budget_usd"), ({"eval_samples": 0}, "eval_samples: expected an integer >= 1"),
+                        ({"output_dir": str(repo / "README.md")}, "output_dir: .*README.md is a file"),
+                        ({"storage": "mysql://u@h/db"}, "storage: .*scheme 'mysql'"),
+                        ({"base_commit": ""}, "base_commit")]:
         with pytest.raises(ValueError, match=message):
             config(llm_server, tmp_path, repo, **kw)

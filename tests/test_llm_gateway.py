@@ -40,6 +40,31 @@ def test_retries_429_500_and_malformed_bodies(llm_server):
     assert gw.usage.failed_attempts == 3 and gw.usage.requests == 1
 
 
+def test_answers_without_choices_or_content_are_retried_then_an_llm_error(llm_server):
+    no_choices = malformed('{"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini", '
+                           '"choices": []}')
+    llm_server.push(no_choices, text(""), text("at last"))
+    gw = gateway_for(llm_server)
+    reply = gw.complete("hi")
+    assert reply.content == "at last" and reply.attempts == 3 and gw.usage.failed_attempts == 2
+
+    llm_server.push(*[text("")] * 3)
+    with pytest.raises(LLMError, match="after its last retry.*neither content nor tool calls") as info:
+        gateway_for(llm_server, max_retries=2).complete("hi")
+    assert info.value.attempts == 3
+
+
+def test_agent_options_set_the_request_timeout_and_refuse_an_empty_model():
+    from hyperfunc_core import AgentOptions, TaskAgent
+
+    agent = TaskAgent(AgentOptions(model="openai/gpt-4o-mini", timeout_s=7, max_retries=1))
+    assert agent.gateway.timeout_s == 7 and agent.gateway.max_retries == 1
+    assert TaskAgent(AgentOptions(model="openai/gpt-4o-mini")).gateway.timeout_s == 60
+    for bad, name in [({"model": ""}, "model"), ({"timeout_s": 0}, "timeout_s"), ({"max_retries": -1}, "max_retries")]:
+        with pytest.raises(ValueError, match=name):
+            AgentOptions(**bad)
+
+
 def test_clear_error_when_retries_run_out(llm_server):
     llm_server.push(*[error(503, "overloaded, try later")] * 3)
     gw = gateway_for(llm_server, max_retries=2)

@@ -91,37 +91,60 @@ def test_url_forms():
     assert normalize_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
     assert normalize_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert "secret" not in describe_url("postgresql://u:secret@h/db")
-    with pytest.raises(ValueError, match="database url"):
+    with pytest.raises(ValueError, match="storage: expected a database URL"):
         normalize_url("experiments.db")
 
 
-def test_sqlite_default_lives_under_home(tmp_path, monkeypatch):
-    from hyperfunc_core.settings import reload_settings
+def test_bad_storage_urls_fail_before_any_work_and_make_no_folder(tmp_path):
+    from hyperfunc_core import Float, tune
 
-    monkeypatch.setenv("HYPERFUNC_HOME", str(tmp_path / "home"))
+    calls = []
+
+    def objective(ctx, x):
+        calls.append(x)
+        return x
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    for url, message in [("mysql://user:secret@db.example/x", "scheme 'mysql', which hyperfunc does not support; "
+                                                               "expected sqlite:///PATH.db"),
+                         (f"sqlite:///{tmp_path}/missing/dir/x.db", "folder .*missing/dir of the SQLite database "
+                                                                   ".* does not exist"),
+                         (f"sqlite:///{a_file}/x.db", f"{a_file} is a file, not a folder"),
+                         (f"sqlite:///{tmp_path}", "is a folder; the SQLite URL must name a file")]:
+        with pytest.raises(ValueError, match=message) as info:
+            tune(objective, {"x": Float(0, 1)}, max_trials=2, storage=url, study_name="s")
+        assert "secret" not in str(info.value)
+    assert calls == [] and not (tmp_path / "missing").exists()
+
+
+@pytest.mark.slow
+def test_many_processes_creating_one_new_database_at_once_all_succeed(tmp_path):
+    import multiprocessing
+    import time
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(6) as pool:
+        pool.map(_warm, range(6))  # the workers are up and have imported the storage code
+        for round_ in range(3):
+            url = f"sqlite:///{tmp_path / f'race{round_}.db'}"
+            start = time.time() + 1.0
+            outcomes = pool.starmap(_open_at, [(url, start)] * 6)
+            assert outcomes == ["ok"] * 6, outcomes
+
+
+def _warm(_: int) -> None:
+    import hyperfunc_core.storage  # noqa: F401
+
+
+def _open_at(url: str, start: float) -> str:
+    import time
+
+    from hyperfunc_core.storage import get_engine as engine_for
+
+    time.sleep(max(0.0, start - time.time()))  # every process opens the new database at the same moment
     try:
-        settings = reload_settings()
-        assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'home' / 'hyperfunc.db'}"
-        get_engine()
-        assert (tmp_path / "home" / "hyperfunc.db").exists()
-    finally:
-        monkeypatch.undo()
-        reload_settings()
-
-
-def test_a_study_listing_counts_states_and_skips_infinite_values_for_the_best(database_url):
-    from hyperfunc_core.history.runs import list_runs
-    from hyperfunc_core.tuning.study_store import list_studies
-
-    with session_scope(database_url) as s:
-        study = Study(name="listed", metric="score", mode="max")
-        s.add(study)
-        s.flush()
-        for number, (state, value) in enumerate([("complete", 0.3), ("complete", float("inf")), ("complete", 0.7),
-                                                 ("failed", None), ("running", None)]):
-            s.add(Trial(study_id=study.id, number=number, trial_id=f"t-{number}", state=state, value=value))
-    (row,) = list_studies(database_url)
-    assert row["counts"] == {"complete": 3, "failed": 1, "running": 1} and row["best"] == 0.7
-    (run,) = list_runs(database_url, with_prefect=False)
-    assert (run.name, run.status, run.best) == ("listed", "running", 0.7)
-    assert run.detail == "random, score (max), 3 complete, 1 failed, 1 running"
+        engine_for(url)
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - the test reports what failed
+        return f"{type(exc).__name__}: {exc}"[:300]

@@ -140,6 +140,22 @@ def test_failures_are_recorded_and_the_sweep_goes_on():
     assert by_x[0.9]["state"] == "complete" and result["best"]["params"] == {"x": 0.9}
 
 
+@pytest.mark.parametrize("strategy", ["random", "bayesian"])
+def test_non_finite_values_are_failed_trials_and_the_strategy_keeps_working(strategy):
+    def objective(ctx, x):
+        if x > 0.8:
+            return math.inf  # "infinitely good": a broken objective, never the best
+        if x < 0.1:
+            return -math.inf
+        return -(x - 0.5) ** 2
+    result = run(objective, {"x": Float(0.0, 1.0)}, strategy=strategy, max_trials=30, seed=3)
+    failed = [t for t in result["trials"] if t["state"] == "failed"]
+    assert failed and all("non-finite value" in t["error"] for t in failed)
+    assert {t["info"]["non_finite_value"] for t in failed} <= {"inf", "-inf"}
+    assert len(result["trials"]) == 30 and math.isfinite(result["best"]["value"])
+    assert 0.1 <= result["best"]["params"]["x"] <= 0.8
+
+
 def test_metric_and_mode_pick_the_best():
     def objective(ctx, x):
         return ObjectiveResult(score=x, metrics={"loss": (x - 0.3) ** 2})

@@ -39,10 +39,19 @@ class AgentOptions:
     api_base: str | None = None
     api_key: str | None = None
     gateway: LLMGateway | None = None  # share one gateway (bound, pace, totals) between agents
+    timeout_s: float = 60.0  # per request; a silent model is retried, then the call fails (LLMError)
+    max_retries: int = 4
 
     def __post_init__(self) -> None:
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
             raise ValueError(f"max_steps: expected an integer >= 1, got {self.max_steps!r}")
+        if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, (int, float)) or not self.timeout_s > 0:
+            raise ValueError(f"timeout_s: expected seconds > 0, got {self.timeout_s!r}")
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ValueError(f"max_retries: expected an integer >= 0, got {self.max_retries!r}")
+        if self.model is not None and (not isinstance(self.model, str) or not self.model.strip()):
+            raise ValueError(f"model: expected a litellm model string such as 'openai/gpt-4o-mini' or None "
+                             f"(the configured default), got {self.model!r}")
         if self.tools is not None and not isinstance(self.tools, (list, FrameworkTools)):
             raise ValueError(f"tools: expected a list of Tool or get_framework_tools(), got {self.tools!r}")
 
@@ -63,7 +72,8 @@ class _Agent:
     def __init__(self, options: AgentOptions | None = None) -> None:
         self.options = options or AgentOptions()
         self.gateway = self.options.gateway or LLMGateway(self.options.model, api_base=self.options.api_base,
-                                                          api_key=self.options.api_key)
+                                                          api_key=self.options.api_key, timeout_s=self.options.timeout_s,
+                                                          max_retries=self.options.max_retries)
         self.workdir: Path | None = None
 
     @property

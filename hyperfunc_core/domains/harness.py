@@ -3,10 +3,10 @@
 Writes ``predictions.json`` (``[{questionId, prediction, score, expected, error}]``) and
 ``report.json`` (``{averageScore, ...}``) into ``out_dir``. A task whose agent call fails
 scores 0 with its error recorded; the others go on. A task whose tool ran past its time limit
-(``CommandTimeout``), or whose agent met a link or special file planted in its workspace
-(``UnsafePath``), is recorded the same way, and once every task is done and the results are
-written the harness raises it: code that hangs or reaches out of its workspace makes the whole
-evaluation invalid, it is not an answer to score.
+(``CommandTimeout``), whose agent met a link or special file planted in its workspace
+(``UnsafePath``), or whose LLM calls failed for good (``LLMError``) is recorded the same way, and once every task is done and the results are
+written the harness raises it: code that hangs or reaches out of its workspace, or a provider
+that cannot be reached, makes the whole evaluation invalid; it is not an answer to score.
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ from typing import Any
 from hyperfunc_core.domains.base import Domain, EvalResult, ReportSummary
 from hyperfunc_core.executors.commands import CommandTimeout
 from hyperfunc_core.executors.safe_files import UnsafePath
+from hyperfunc_core.llm import LLMError
 
-INVALIDATING = (CommandTimeout, UnsafePath)  # faults of the agent's code, not of one task
+# Faults that make a score meaningless: the agent's code hung or reached out of its workspace, or the
+# LLM could not be asked (a task scored 0 because the provider was down says nothing about the agent).
+INVALIDATING = (CommandTimeout, UnsafePath, LLMError)
 
 
 async def run_harness(domain: Domain, agent: Any, out_dir: str | Path | None = None, subset: str | None = None,
@@ -50,9 +53,14 @@ async def run_harness(domain: Domain, agent: Any, out_dir: str | Path | None = N
     if out_dir is not None:
         write_results(out_dir, results, summary)
     if faults:
-        what = "hit a time limit" if isinstance(faults[0], CommandTimeout) else "met an unsafe path"
-        raise type(faults[0])(f"{len(faults)} of {len(results)} {domain.config.name} tasks {what}; "
-                              f"first: {faults[0]}")
+        first = faults[0]
+        what = ("hit a time limit" if isinstance(first, CommandTimeout) else "met an unsafe path"
+                if isinstance(first, UnsafePath) else "could not be evaluated: their LLM calls failed")
+        message = f"{len(faults)} of {len(results)} {domain.config.name} tasks {what}; first: {first}"
+        if isinstance(first, LLMError):
+            raise LLMError(message, model=first.model, endpoint=first.endpoint, status=first.status,
+                           attempts=first.attempts) from first
+        raise type(first)(message) from first
     return summary
 
 

@@ -86,6 +86,17 @@ class GenerateLoopConfig:
             raise ValueError(f"budget_usd: expected a number >= 0 or None, got {self.budget_usd!r}")
         if self.tools is not None and not isinstance(self.tools, FrameworkTools):
             raise ValueError("tools: expected get_framework_tools() (the MetaAgent's bash and editor)")
+        if isinstance(self.eval_samples, bool) or self.eval_samples is not None and (
+                not isinstance(self.eval_samples, int) or self.eval_samples < 1):
+            raise ValueError(f"eval_samples: expected an integer >= 1 or None (every task), got {self.eval_samples!r}")
+        out = Path(self.output_dir)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"output_dir: {out} is a file; expected a folder for the run (or a path that does not "
+                             f"exist yet)")
+        if self.storage is not None:
+            from hyperfunc_core.storage.engine import check_url
+
+            check_url(self.storage)
 
 
 @dataclass
@@ -193,6 +204,8 @@ class EvolutionLoop:
         best = self.archive.best()
         if best is not None and best.score is not None and best.score >= 1.0:
             return "perfect score"
+        if self.archive.archive and not any(self.archive.entry(g).valid_parent for g in self.archive.archive):
+            return "no valid parent"  # every generation so far failed (its error is in the archive)
         if int(self.next_gen_id()) > self.config.max_generations:
             return "max generations"
         if self.config.budget_usd is not None and self.cost_usd >= self.config.budget_usd:
@@ -241,7 +254,13 @@ class EvolutionLoop:
         return summary
 
     def evaluate(self, gen_id: str, executor: Executor) -> dict[str, float]:
-        """The TaskAgent on every domain, in the workspace; reports under ``gen_<id>/<domain>_eval``."""
+        """The TaskAgent on every domain, in the workspace; reports under ``gen_<id>/<domain>_eval``.
+
+        A generation whose evaluation finished keeps its recorded scores: a resume (after a torn
+        archive line, say) never evaluates it again, so a finished score is never recomputed."""
+        recorded = load_gen_metadata(self.output_dir, gen_id)
+        if recorded.get("run_eval") and isinstance(recorded.get("scores"), dict):
+            return dict(recorded["scores"])
         scores, usage = evaluate_workspace(self.config.domains, self.config.task_agent_factory, executor.get_workdir(),
                                            gen_dir(self.output_dir, gen_id), self.config.eval_samples,
                                            self.config.prompts_dir)

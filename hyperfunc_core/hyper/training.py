@@ -134,6 +134,10 @@ def evaluate_candidates(job: TrainingJob, candidates: torch.Tensor, examples: li
     return scores, errors
 
 
+class NonFiniteScores(ValueError):
+    """Every candidate of an ES step scored NaN or ±inf: there is no update to make."""
+
+
 def shards(population: int, count: int) -> list[slice]:
     """``count`` contiguous, near-equal slices of a population (antithetic pairs may fall in different ones)."""
     bounds = [population * k // count for k in range(count + 1)]
@@ -149,6 +153,13 @@ def es_step(job: TrainingJob, state: ESState, evaluate: PopulationEvaluator = ev
         candidates, eps = ask(job.config, job.layout, state)
         scores, errors = evaluate(job, candidates, minibatch(job, state.step))
         finite = [s for s in scores if math.isfinite(s)]
+        if not finite:  # nothing to learn from: a broken metric must fail the run, not "finish" with θ unchanged
+            first = next((e for e in errors if e), None)
+            error = NonFiniteScores(f"ES step {state.step}: all {len(scores)} candidates scored non-finite "
+                                    f"({scores[0]!r}{'; first error: ' + first if first else ''}); check metric_fn "
+                                    f"(it must return a finite number, higher is better)")
+            job.store.finish(job.resumed.run_id, f"failed: {error}"[:500])
+            raise error
         new = tell(job.config, job.layout, state, eps, torch.tensor(scores), candidates)
         telemetry.set_attributes(current, mean_score=sum(finite) / len(finite) if finite else None,
                                  failed_candidates=len(scores) - len(finite))
@@ -157,7 +168,7 @@ def es_step(job: TrainingJob, state: ESState, evaluate: PopulationEvaluator = ev
         "step": state.step, "sigma": current_sigma(job.config, state),
         "mean_score": sum(finite) / len(finite) if finite else -math.inf,
         "best_score": max(finite) if finite else -math.inf,
-        "failed_candidates": sum(e is not None for e in errors),
+        "failed_candidates": len(scores) - len(finite),  # raised an error or scored NaN/inf
         "first_error": next((e for e in errors if e), None), "seconds": time.perf_counter() - started,
     }
 

@@ -37,6 +37,10 @@ class LLMError(RuntimeError):
         self.attempts = attempts
 
 
+class MalformedAnswer(RuntimeError):
+    """A 200 answer that cannot be used (no choices, no message, neither content nor tool calls): retried."""
+
+
 class BudgetExceededError(RuntimeError):
     """The run's LLM budget is spent; loops catch this and stop cleanly."""
 
@@ -130,6 +134,20 @@ def _litellm():
     return litellm
 
 
+def _check_answer(raw: Any) -> Any:
+    """``raw`` when it holds an answer to use; ``MalformedAnswer`` (retried like a server error) otherwise."""
+    choices = getattr(raw, "choices", None)
+    if not choices:
+        raise MalformedAnswer("the answer has no choices")
+    message = getattr(choices[0], "message", None)
+    if message is None:
+        raise MalformedAnswer("the answer's first choice has no message")
+    if not getattr(message, "content", None) and not getattr(message, "tool_calls", None):
+        raise MalformedAnswer(f"the answer has neither content nor tool calls "
+                              f"(finish_reason {getattr(choices[0], 'finish_reason', None)!r})")
+    return raw
+
+
 def _status_of(exc: BaseException) -> int | None:
     status = getattr(exc, "status_code", None)
     return status if isinstance(status, int) else None
@@ -198,7 +216,7 @@ class LLMGateway:
                     self._check_budget()
                     self.pacer.wait()
                     try:
-                        raw = _litellm().completion(**kwargs)
+                        raw = _check_answer(_litellm().completion(**kwargs))
                     except Exception as exc:  # noqa: BLE001 - classified below
                         time.sleep(self._after_failure(exc, attempt))
                         continue
@@ -216,7 +234,7 @@ class LLMGateway:
                     first = await self._await_warm_loop()
                     await self.pacer.await_slot()
                     try:
-                        raw = await _litellm().acompletion(**kwargs)
+                        raw = _check_answer(await _litellm().acompletion(**kwargs))
                     except Exception as exc:  # noqa: BLE001 - classified below
                         await asyncio.sleep(self._after_failure(exc, attempt))
                         continue
@@ -313,7 +331,7 @@ class LLMGateway:
         status = _status_of(exc)
         retryable = (
             isinstance(exc, (litellm.Timeout, litellm.APIConnectionError, litellm.RateLimitError, litellm.InternalServerError,
-                             litellm.ServiceUnavailableError))
+                             litellm.ServiceUnavailableError, MalformedAnswer))
             or (status is not None and (status >= 500 or status in RETRYABLE_STATUS))
         )
         with self._usage_lock:

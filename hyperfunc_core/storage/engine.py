@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -17,13 +19,54 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
+SUPPORTED = "sqlite:///PATH.db (SQLite) or postgresql://USER:PASSWORD@HOST/DB (PostgreSQL)"
+
+
 def normalize_url(url: str) -> str:
-    """Accept the URL forms users type and pick the drivers this project installs."""
+    """Accept the URL forms users type and pick the drivers this project installs; refuse the others."""
     if not isinstance(url, str) or "://" not in url:
-        raise ValueError(f"database url: expected a URL such as 'sqlite:///path.db' or 'postgresql://user@host/db', got {url!r}")
+        raise ValueError(f"storage: expected a database URL such as {SUPPORTED}, got {url!r}")
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
+    scheme = url.split("://", 1)[0]
+    if scheme not in ("sqlite", "postgresql+psycopg"):
+        raise ValueError(f"storage: {describe_scheme(url)} uses the scheme {scheme!r}, which hyperfunc does not "
+                         f"support; expected {SUPPORTED}")
+    return url
+
+
+def describe_scheme(url: str) -> str:
+    """The URL without anything after its host (no password in an error message)."""
+    scheme, _, rest = url.partition("://")
+    return f"'{scheme}://{rest.split('@')[-1].split('/')[0]}...'" if rest else f"'{url}'"
+
+
+def check_sqlite_path(url: str, create_folder: bool = False) -> None:
+    """A SQLite URL's file must sit in an existing folder (made only where ``create_folder``: our own home)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    path = Path(parsed.database).absolute()
+    if path.is_dir():
+        raise ValueError(f"storage: {path} is a folder; the SQLite URL must name a file in it (e.g. {path / 'hyperfunc.db'})")
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ValueError(f"storage: {folder} is a file, not a folder, so the SQLite database {path} cannot "
+                                 f"be made under it")
+            break
+    if not path.parent.is_dir():
+        if not create_folder:
+            raise ValueError(f"storage: the folder {path.parent} of the SQLite database {path} does not exist; "
+                             f"create it first (hyperfunc does not make folders a URL names)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def check_url(url: str) -> str:
+    """``url`` normalised and checked (scheme, SQLite folder) before any work; see ``get_engine``."""
+    url = normalize_url(url)
+    check_sqlite_path(url)
     return url
 
 
@@ -39,26 +82,42 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def get_engine(url: str | None = None) -> Engine:
     """The engine for ``url`` (default: the settings' database), tables created on first use."""
+    own = False
     if url is None:
         from hyperfunc_core.settings import get_settings
 
-        url = get_settings().resolved_database_url
+        settings = get_settings()
+        url, own = settings.resolved_database_url, settings.database_url is None  # our home's folder is ours
     url = normalize_url(url)
     with _lock:
         engine = _engines.get(url)
         if engine is not None:
             return engine
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        check_sqlite_path(url, create_folder=own)
+        if make_url(url).get_backend_name() == "sqlite":
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
             _configure_sqlite(engine)
         else:
             engine = create_engine(url, pool_pre_ping=True)
-        SQLModel.metadata.create_all(engine)
+        create_tables(engine)
         _engines[url] = engine
         return engine
+
+
+def create_tables(engine: Engine, attempts: int = 10) -> None:
+    """Create the tables that are missing, safe against another process doing the same at that moment.
+
+    Two processes opening a new database together both see a table missing and one of them
+    fails with "already exists"; that process looks again (checkfirst) and finds it made.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            SQLModel.metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
+            if "already exists" not in str(exc).lower() and "duplicate" not in str(exc).lower() or attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
 
 
 def dispose_engines() -> None:

@@ -92,6 +92,16 @@ def metric_value(result: ObjectiveResult, metric: str, reports: list[tuple[int, 
             raise KeyError(f"metric {metric!r} is neither 'score' nor a key of ObjectiveResult.metrics or of ctx.report(...)")
         value = reported[-1]
     value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"objective returned NaN for metric {metric!r}")
+    if not math.isfinite(value):
+        raise NonFiniteValue(metric, value)
     return value
+
+
+class NonFiniteValue(ValueError):
+    """An objective's value was NaN or ±inf: the trial is recorded as failed with the value, never as a result."""
+
+    def __init__(self, metric: str, value: float) -> None:
+        super().__init__(f"objective returned a non-finite value ({'NaN' if math.isnan(value) else value}) "
+                         f"for metric {metric!r}; "
+                         f"a trial's value must be a finite number")
+        self.value = value

@@ -23,7 +23,7 @@ import cloudpickle
 
 from hyperfunc_core.observability import telemetry
 from hyperfunc_core.tuning.early_stopping import MedianStoppingPolicy
-from hyperfunc_core.tuning.objective import TrialContext, TrialPruned, as_result, metric_value
+from hyperfunc_core.tuning.objective import NonFiniteValue, TrialContext, TrialPruned, as_result, metric_value
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies.base import Strategy, TrialRecord
 from hyperfunc_core.tuning.study_store import StudyStore
@@ -95,8 +95,8 @@ def _run_trial(setup: TrialSetup, trial: TrialRecord) -> TrialRecord:
         trial.score = result.score
         trial.metrics, trial.artifacts = result.metrics, result.artifacts
         trial.value = metric_value(result, setup.metric, reporter.reports)
-        if math.isnan(trial.score):
-            raise ValueError("objective returned a NaN score")
+        if not math.isfinite(trial.score):
+            raise NonFiniteValue("score", trial.score)
         trial.state = "pruned" if reporter.stopped_by else "complete"
         if reporter.stopped_by:
             trial.info["pruned_by"] = reporter.stopped_by
@@ -104,6 +104,9 @@ def _run_trial(setup: TrialSetup, trial: TrialRecord) -> TrialRecord:
         trial.state = "pruned"
         trial.info["pruned_by"] = reporter.stopped_by or "objective"
     except Exception as exc:  # noqa: BLE001 - a failing trial is recorded, never fatal
+        if isinstance(exc, NonFiniteValue):  # kept with the trial; no strategy ever sees it as a result
+            trial.info["non_finite_value"] = str(exc.value)
+            trial.score = None
         trial.state, trial.error = "failed", _error_text(exc)
         trial.value = None
     trial.duration_s = time.perf_counter() - started
