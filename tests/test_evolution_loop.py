@@ -157,6 +157,12 @@ def test_an_unreachable_llm_is_a_failed_generation_and_a_finished_score_is_never
     assert resumed.generations_run == ["1"] and gen1.valid_parent and gen1.scores == {"calculator": 1.0}
     assert len(llm_server.chat_requests()) == asked  # neither agent was asked again
 
+    from hyperfunc_core.domains import get_domain
+    with pytest.raises(ValueError, match="started with other settings .*domains was \\['calculator'\\], now "
+                                         "\\['calculator', 'bash'\\]; eval_samples was 10, now 3"):
+        run_generate_loop(config(llm_server, tmp_path, repo, output_dir=str(out), eval_samples=3,
+                                 domains=[CalculatorDomain(), get_domain("bash")], **strict))
+
 
 def test_the_meta_agent_edits_its_own_prompt_file_and_the_next_one_reads_it(llm_server, tmp_path):
     from evolution_scripts import meta_agent_edits_its_prompt

@@ -37,6 +37,10 @@ def test_study_resumes_and_reuses_finished_trials(database_url, tmp_path, monkey
     assert [t["trial_id"] for t in second["trials"][:5]] == [t["trial_id"] for t in first["trials"]]
     with pytest.raises(ValueError, match="study_name 'resume-me': exists with metric='score', mode='max'"):
         prepare_sweep(logged, space, storage=database_url, study_name="resume-me", mode="min")
+    for other in ({"a": Int(0, 9), "c": Int(0, 9)}, {"a": Int(0, 9), "b": Int(0, 99)}):
+        with pytest.raises(ValueError, match="exists with another space .*('c' is new; 'b' is gone|'b' was .*99)"):
+            prepare_sweep(logged, other, strategy="bayesian", storage=database_url, study_name="resume-me")
+    assert len(read_log(log)) == 8  # refused before any trial
 
 
 def test_reports_are_stored_as_they_happen(database_url):

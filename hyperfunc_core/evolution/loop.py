@@ -151,6 +151,23 @@ def pin_base_commit(output_dir: Path, repo_path: str, base_commit: str) -> str:
     return recorded
 
 
+def refuse_changed_run(output_dir: Path, identity: dict) -> None:
+    """A resume must evaluate what the run evaluated: the same repository, domains and sample size.
+
+    Scores of generations made under other settings cannot be compared (or used to choose
+    parents) with new ones; a changed setting is refused before any work, naming it.
+    """
+    try:
+        recorded = json.loads((output_dir / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return
+    changed = [f"{key} was {recorded[key]!r}, now {value!r}" for key, value in identity.items()
+               if key in recorded and recorded[key] != value]
+    if changed:
+        raise ValueError(f"output_dir: the run in {output_dir} was started with other settings ({'; '.join(changed)});"
+                         f" its scores cannot be compared with new ones: use another output_dir")
+
+
 def _write_json(path: Path, value: dict) -> None:
     path.write_text(json.dumps(value, indent=2))
 
@@ -169,9 +186,11 @@ class EvolutionLoop:
         # Checked before anything is written: the mode can start here, the base commit is (still) there.
         self.execution_mode, self.execution_detail = check_mode(config.execution_mode, config.executor_options)
         self.base_commit = pin_base_commit(self.output_dir, config.repo_path, config.base_commit)
+        identity = {"repo_path": str(Path(config.repo_path).resolve()),
+                    "domains": [d.config.name for d in config.domains], "eval_samples": config.eval_samples}
+        refuse_changed_run(self.output_dir, identity)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(self.output_dir / RUN_FILE, {"base_commit": self.base_commit,
-                                                 "repo_path": str(Path(config.repo_path).resolve()),
+        _write_json(self.output_dir / RUN_FILE, {"base_commit": self.base_commit, **identity,
                                                  "execution_mode": self.execution_mode,
                                                  "execution": self.execution_detail})
         self.archive = load_archive(self.output_dir)

@@ -8,8 +8,8 @@ nothing that had finished.
 
 from __future__ import annotations
 
+import json
 import math
-
 import os
 import socket
 import threading
@@ -117,6 +117,10 @@ class SQLStudyStore(StudyStore):
                     if (study.metric, study.mode) != (metric, mode):
                         raise ValueError(f"study_name {name!r}: exists with metric={study.metric!r}, mode={study.mode!r}; "
                                          f"got metric={metric!r}, mode={mode!r}")
+                    changed = space_change(study.space, space)
+                    if changed:
+                        raise ValueError(f"study_name {name!r}: exists with another space ({changed}); its trials "
+                                         f"cannot be mixed with these: use a new study_name")
                     self.study_id = study.id
                     return
             try:
@@ -244,6 +248,22 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def space_change(stored: dict | None, space: dict) -> str | None:
+    """What differs between a study's stored space and ``space`` (both ``Space.describe()``), or None."""
+    if not stored or not space:
+        return None  # a study made before spaces were stored, or opened only to read it
+    new = json.loads(json.dumps(space))  # the stored one went through JSON: compare like with like
+    old_params, new_params = stored.get("params", {}), new.get("params", {})
+    parts = [f"{name!r} is new" for name in new_params if name not in old_params]
+    parts += [f"{name!r} is gone" for name in old_params if name not in new_params]
+    parts += [f"{name!r} was {old_params[name]}, now {new_params[name]}" for name in new_params
+              if name in old_params and old_params[name] != new_params[name]]
+    rest = ({k: v for k, v in stored.items() if k != "params"}, {k: v for k, v in new.items() if k != "params"})
+    if rest[0] != rest[1]:
+        parts.append(f"its structure was {rest[0]}, now {rest[1]}")
+    return "; ".join(parts) or None
 
 
 def open_store(storage: Any) -> StudyStore:
