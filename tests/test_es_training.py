@@ -70,6 +70,24 @@ def test_a_metric_that_is_never_finite_fails_the_run_instead_of_finishing(tmp_pa
         assert run.status.startswith("failed: ES step 0: all") and run.finished_at is not None, run.status
 
 
+def test_a_torn_last_checkpoint_is_reported_and_the_run_resumes_from_the_one_before(tmp_path):
+    url = f"sqlite:///{tmp_path / 'es.db'}"
+    options = dict(orchestrate=False, storage=url, steps=30, steps_per_epoch=10)
+    clean = affine.AffineSystem()
+    clean.optimize(affine.TRAIN, affine.mse_metric, run_name="clean", **options)
+    torn = affine.AffineSystem()
+    torn.optimize(affine.TRAIN, affine.mse_metric, run_name="torn", **options)
+    last = next(Path(os.environ["HYPERFUNC_HOME"]).rglob("torn/epoch-00002.pt"))
+    last.write_bytes(last.read_bytes()[:100])  # a torn write
+
+    again = affine.AffineSystem()
+    with pytest.warns(RuntimeWarning, match=f"epoch 2 \\({last}\\) cannot be read .*resuming from the epoch before"):
+        result = again.optimize(affine.TRAIN, affine.mse_metric, run_name="torn", **options)
+    assert result["epochs"] == 3 and len(result["history"]) == 3
+    theta, reference = again.get_hp_state(), clean.get_hp_state()
+    assert all(torch.equal(theta[k], reference[k]) for k in reference)  # epoch 2 trained again, bit for bit
+
+
 def test_bad_training_options_fail_before_any_step(tmp_path):
     system = affine.AffineSystem()
     url = f"sqlite:///{tmp_path / 'es.db'}"

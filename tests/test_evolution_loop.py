@@ -157,6 +157,12 @@ def test_an_unreachable_llm_is_a_failed_generation_and_a_finished_score_is_never
     assert resumed.generations_run == ["1"] and gen1.valid_parent and gen1.scores == {"calculator": 1.0}
     assert len(llm_server.chat_requests()) == asked  # neither agent was asked again
 
+    (out / "gen_1/metadata.json").write_text('{"gen_id": "1", "parent_genid": "ini')  # a torn write
+    with pytest.warns(RuntimeWarning, match="gen_1/metadata.json is damaged .*generation 1 runs again"):
+        from hyperfunc_core.evolution.archive import load_gen_metadata
+        assert load_gen_metadata(out, "1") == {}
+    assert list((out / "gen_1").glob("metadata.damaged-*.json"))
+
     from hyperfunc_core.domains import get_domain
     with pytest.raises(ValueError, match="started with other settings .*domains was \\['calculator'\\], now "
                                          "\\['calculator', 'bash'\\]; eval_samples was 10, now 3"):

@@ -9,7 +9,10 @@ current state, so a line cut short by a crash during an append never makes it un
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -105,8 +108,24 @@ def update_archive(output_dir: str | Path, current: ArchiveData, entry: ArchiveE
 
 
 def load_gen_metadata(output_dir: str | Path, gen_id: str | int) -> dict:
+    """A generation's metadata; a damaged file is reported with its path, set aside, and read as empty
+    (the generation is then run again from its start, which the loop's steps allow)."""
     path = gen_dir(output_dir, gen_id) / "metadata.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        value = json.loads(path.read_text())
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a JSON object, found {type(value).__name__}")
+        return value
+    except (ValueError, UnicodeDecodeError) as exc:
+        aside = path.with_name(f"metadata.damaged-{int(time.time())}.json")
+        os.replace(path, aside)
+        message = (f"evolution run {Path(output_dir).name}: {path} is damaged ({str(exc)[:120]}); set aside as "
+                   f"{aside.name}, generation {gen_id} runs again from its start")
+        logging.getLogger("hyperfunc").warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        return {}
 
 
 def save_gen_metadata(output_dir: str | Path, gen_id: str | int, metadata: dict) -> None:

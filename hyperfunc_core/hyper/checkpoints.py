@@ -1,14 +1,18 @@
 """ES runs and their per-epoch checkpoints: rows in the database, tensors in files.
 
-A checkpoint is written (to a temporary name, then renamed) before its epoch's row is
-committed, so a row always points at a complete file; a crash between the two leaves a
-file that the resumed run simply overwrites.
+A checkpoint is written (to a temporary name, fsynced, then renamed) before its epoch's row
+is committed, so a row always points at a complete file; a crash between the two leaves a
+file that the resumed run simply overwrites. A checkpoint damaged anyway (a torn write on a
+disk that lied about its sync, a truncated copy) is reported with its path, and the run
+resumes from the last checkpoint that loads: the damaged epochs are trained again.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,22 +56,36 @@ class CheckpointStore:
                 changed = sorted(k for k in set(config) | set(run.config) if config.get(k) != run.config.get(k))
                 raise ValueError(f"run_name: run {name!r} was started with other settings ({', '.join(changed)}); "
                                  f"resume it with the same ones or use another name")
-            epochs = session.exec(select(ESEpoch).where(ESEpoch.run_id == run.id).order_by(ESEpoch.epoch)).all()
+            epochs = list(session.exec(select(ESEpoch).where(ESEpoch.run_id == run.id).order_by(ESEpoch.epoch)).all())
             run.status, run.finished_at = "running", None
             session.add(run)
             session.commit()
-            if not epochs:
-                return Resumed(run.id, None, 0, [])
-            last = epochs[-1]
-            state = ESState.from_dict(torch.load(last.checkpoint_path, weights_only=False))
-            return Resumed(run.id, state, last.epoch + 1, [dict(e.metrics) for e in epochs])
+            while epochs:
+                last = epochs[-1]
+                try:
+                    state = ESState.from_dict(torch.load(last.checkpoint_path, weights_only=False))
+                except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, EOFError, pickle errors...
+                    message = (f"ES run {name!r}: the checkpoint of epoch {last.epoch} ({last.checkpoint_path}) cannot "
+                               f"be read ({type(exc).__name__}: {str(exc)[:200]}); resuming from the epoch before it")
+                    logging.getLogger("hyperfunc").warning(message)
+                    warnings.warn(message, RuntimeWarning, stacklevel=2)
+                    session.delete(last)  # the epoch is trained again and recorded anew
+                    session.commit()
+                    epochs.pop()
+                    continue
+                return Resumed(run.id, state, last.epoch + 1, [dict(e.metrics) for e in epochs])
+            return Resumed(run.id, None, 0, [])
 
     def save_epoch(self, run_id: int, name: str, epoch: int, state: ESState, metrics: dict) -> str:
         folder = self.run_dir(name)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"epoch-{epoch:05d}.pt"
         tmp = path.with_suffix(".tmp")
-        torch.save({k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in _cpu(state.to_dict()).items()}, tmp)
+        with open(tmp, "wb") as out:
+            torch.save({k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in _cpu(state.to_dict()).items()},
+                       out)
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(tmp, path)
         with session_scope(self.database_url) as session:
             session.add(ESEpoch(run_id=run_id, epoch=epoch, metrics=metrics, checkpoint_path=str(path)))
