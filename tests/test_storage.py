@@ -148,3 +148,27 @@ def _open_at(url: str, start: float) -> str:
         return "ok"
     except Exception as exc:  # noqa: BLE001 - the test reports what failed
         return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def test_a_database_made_before_migrations_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    from hyperfunc_core.storage.engine import dispose_engines
+
+    path = tmp_path / "old.db"
+    get_engine(f"sqlite:///{path}")
+    with session_scope(f"sqlite:///{path}") as s:
+        s.add(Study(name="kept", metric="loss", mode="min"))
+    dispose_engines()
+    old = sqlite3.connect(path)  # as the previous version left it: no version table, no heartbeat column
+    old.execute("DROP TABLE alembic_version")
+    old.execute("ALTER TABLE trial DROP COLUMN heartbeat_at")
+    old.commit()
+    old.close()
+
+    get_engine(f"sqlite:///{path}")
+    upgraded = sqlite3.connect(path)
+    assert upgraded.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002_trial_heartbeat",)]
+    assert "heartbeat_at" in [row[1] for row in upgraded.execute("PRAGMA table_info(trial)")]
+    assert upgraded.execute("SELECT name, metric FROM study").fetchall() == [("kept", "loss")]
+    upgraded.close()

@@ -110,3 +110,78 @@ def test_crash_mid_sweep_then_resume_loses_and_reruns_nothing(tmp_path):
     states = [t.state for t in store.trials()]
     assert states.count("complete") == 24
     assert set(states) - {"complete"} <= {"interrupted"}  # trials cut short by the crash say so
+
+
+def _random_worker(url: str, log: Path, study: str) -> subprocess.Popen:
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from hyperfunc_core import Int\n"
+        "from hyperfunc_core.tuning.sweep import prepare_sweep, run_locally\n"
+        "from tuning_objectives import logged\n"
+        "r = run_locally(prepare_sweep(logged, {'a': Int(0, 99), 'b': Int(0, 99)}, strategy='random', max_trials=40,\n"
+        "                storage=%r, study_name=%r))\n"
+        "print('DONE', sum(t['state'] == 'complete' for t in r['trials']))\n"
+    ) % (str(TESTS), url, study)
+    env = dict(os.environ, TUNING_LOG=str(log), TRIAL_SLEEP="0.2")
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_a_survivor_finishes_the_budget_when_a_process_sharing_the_study_is_killed(tmp_path):
+    import signal
+    import time
+
+    from hyperfunc_core.tuning.study_store import SQLStudyStore
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    log = tmp_path / "calls.log"
+    doomed, survivor = _random_worker(url, log, "shared"), _random_worker(url, log, "shared")
+    deadline = time.monotonic() + 120
+    while sum(pid == doomed.pid for *_, pid in _pids(log)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(doomed.pid, signal.SIGKILL)  # mid-trial: every trial sleeps 0.2 s after it is logged
+    doomed.wait()
+    out, _ = survivor.communicate(timeout=180)
+    assert survivor.returncode == 0 and "DONE 40" in out, out
+    store = SQLStudyStore(url)
+    store.open("shared", metric="score", mode="max", strategy="random", space={}, settings={})
+    states = [t.state for t in store.trials()]
+    assert states.count("complete") == 40 and states.count("running") == 0
+    assert states.count("interrupted") == 1  # the killed process's trial, reclaimed
+
+
+def _pids(log: Path) -> list[tuple[int, int, int]]:
+    return [tuple(int(v) for v in line.split(",")) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_a_trial_whose_heartbeat_stopped_on_another_host_is_reclaimed(tmp_path):
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from hyperfunc_core.storage import Trial, session_scope, utcnow
+    from hyperfunc_core.tuning.study_store import SQLStudyStore
+    from tuning_objectives import quadratic
+
+    url = f"sqlite:///{tmp_path / 'beats.db'}"
+    run_locally(prepare_sweep(quadratic, {"x": Int(0, 9)}, strategy="random", max_trials=3, storage=url,
+                              study_name="beats", seed=0))
+    with session_scope(url) as s:
+        study_id = s.exec(select(Trial.study_id)).first()
+        s.add(Trial(study_id=study_id, number=3, trial_id="trial_elsewhere", params={"x": 5}, worker="elsewhere:1",
+                    heartbeat_at=utcnow() - timedelta(minutes=10)))
+        s.add(Trial(study_id=study_id, number=4, trial_id="trial_alive", params={"x": 6}, worker="elsewhere:2",
+                    heartbeat_at=utcnow()))
+    store = SQLStudyStore(url)
+    store.open("beats", metric="score", mode="max", strategy="random", space={}, settings={})
+    assert store.recover_interrupted() == 1
+    rows = {t.trial_id: t for t in store.trials()}
+    assert rows["trial_elsewhere"].state == "interrupted" and "no heartbeat for 600 s" in rows["trial_elsewhere"].error
+    assert rows["trial_alive"].state == "running"  # its heartbeat is fresh
+
+    mine = store.claim({"x": 7}, {}, None, 10)
+    with session_scope(url) as s:
+        before = s.exec(select(Trial.heartbeat_at).where(Trial.trial_id == mine.trial_id)).one()
+    assert before is not None and store.beat() == 1
+    with session_scope(url) as s:
+        assert s.exec(select(Trial.heartbeat_at).where(Trial.trial_id == mine.trial_id)).one() >= before

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
@@ -104,20 +106,62 @@ def get_engine(url: str | None = None) -> Engine:
         return engine
 
 
-def create_tables(engine: Engine, attempts: int = 10) -> None:
-    """Create the tables that are missing, safe against another process doing the same at that moment.
+MIGRATIONS = Path(__file__).with_name("migrations")
+BASELINE = "0001_baseline"  # the schema create_all made before migrations existed
 
-    Two processes opening a new database together both see a table missing and one of them
-    fails with "already exists"; that process looks again (checkfirst) and finds it made.
+
+def create_tables(engine: Engine, attempts: int = 10) -> None:
+    """Bring the database to the current schema: tables made, migrations applied, under a lock.
+
+    Several processes opening one new database at the same moment take turns (a file lock
+    beside a SQLite file, an advisory lock on PostgreSQL). A new database gets today's
+    tables and is stamped with the newest migration; one made before migrations existed is
+    stamped with the baseline and upgraded; a migrated one is upgraded (alembic). A process
+    that still meets "already exists" from one that took no lock (an older version) looks again.
     """
     for attempt in range(1, attempts + 1):
         try:
-            SQLModel.metadata.create_all(engine)
+            with _schema_lock(engine), engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7274720518)")  # 'hyperfunc' schema
+                _migrate(connection)
             return
         except (OperationalError, ProgrammingError, IntegrityError) as exc:
             if "already exists" not in str(exc).lower() and "duplicate" not in str(exc).lower() or attempt == attempts:
                 raise
             time.sleep(0.05 * attempt)
+
+
+def _migrate(connection: Any) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current is None:
+        existing = inspect(connection).has_table("trial")
+        SQLModel.metadata.create_all(connection)  # the tables that are missing, at today's schema
+        command.stamp(config, BASELINE if existing else "head")
+    command.upgrade(config, "head")
+
+
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive lock across processes for a SQLite file's schema work (PostgreSQL locks in SQL)."""
+    database = make_url(str(engine.url)).database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.schema-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def dispose_engines() -> None:

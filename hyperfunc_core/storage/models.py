@@ -58,6 +58,7 @@ class Trial(SQLModel, table=True):
     info: dict = _json()  # strategy data: rationale, parent, depth
     error: str | None = Field(default=None, sa_column=Column(Text))
     worker: str | None = None
+    heartbeat_at: datetime | None = None  # refreshed while the trial runs; a stale one can be reclaimed
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
 

@@ -13,7 +13,9 @@ import math
 import os
 import socket
 import threading
+import time
 import uuid
+import weakref
 from typing import Any
 
 from hyperfunc_core.tuning.strategies.base import TrialRecord
@@ -51,7 +53,11 @@ class StudyStore:
         raise NotImplementedError
 
     def recover_interrupted(self) -> int:
-        """Mark running trials whose process on this host died as interrupted; returns how many."""
+        """Mark running trials whose process died as interrupted (so they count no more); returns how many."""
+        return 0
+
+    def running_elsewhere(self) -> int:
+        """Trials that other processes are running now (a sweep that finds the study full waits for them)."""
         return 0
 
 
@@ -94,7 +100,16 @@ class MemoryStudyStore(StudyStore):
 
 
 class SQLStudyStore(StudyStore):
-    """A study in the ``study``/``trial``/``trialreport`` tables of any SQLAlchemy URL."""
+    """A study in the ``study``/``trial``/``trialreport`` tables of any SQLAlchemy URL.
+
+    While a process runs trials of the study, a thread refreshes their heartbeat every
+    ``heartbeat_s``; a running trial whose heartbeat is older than ``stale_after_s`` (its process
+    died or lost the database, on any host), or whose process on this host is gone, is marked
+    interrupted by the next process that looks, so the study's budget is still spent in full.
+    """
+
+    heartbeat_s = 10.0
+    stale_after_s = 60.0
 
     def __init__(self, url: str) -> None:
         from hyperfunc_core.storage import get_engine
@@ -102,6 +117,7 @@ class SQLStudyStore(StudyStore):
         self.url = url
         get_engine(url)  # fail fast on a bad URL, create tables
         self.study_id: int | None = None
+        self._beating = False
 
     def open(self, name: str, *, metric: str, mode: str, strategy: str, space: dict, settings: dict) -> None:
         from sqlalchemy.exc import IntegrityError
@@ -155,7 +171,7 @@ class SQLStudyStore(StudyStore):
         from sqlalchemy.exc import IntegrityError
         from sqlmodel import select
 
-        from hyperfunc_core.storage import Trial, session_scope
+        from hyperfunc_core.storage import Trial, session_scope, utcnow
 
         for _ in range(50):
             try:
@@ -169,9 +185,11 @@ class SQLStudyStore(StudyStore):
                     if count >= max_trials:
                         return None
                     row = Trial(study_id=self.study_id, number=(top + 1) if top is not None else 0, trial_id=new_trial_id(),
-                                params=dict(params), param_key=key, info=dict(info), worker=WORKER_ID)
+                                params=dict(params), param_key=key, info=dict(info), worker=WORKER_ID,
+                                heartbeat_at=utcnow())
                     s.add(row)
                     s.flush()
+                    self._start_heartbeat()
                     return self._record(row)
             except IntegrityError:
                 continue  # another process took this number (or this key): look again
@@ -225,19 +243,75 @@ class SQLStudyStore(StudyStore):
 
         from hyperfunc_core.storage import Trial, session_scope, utcnow
 
-        host = socket.gethostname()
+        host, now = socket.gethostname(), utcnow()
         recovered = 0
         with session_scope(self.url) as s:
             for row in s.exec(select(Trial).where(Trial.study_id == self.study_id, Trial.state == "running")).all():
+                if row.worker == WORKER_ID:
+                    continue
                 worker_host, _, pid = (row.worker or "").rpartition(":")
-                if worker_host != host or not pid.isdigit() or _alive(int(pid)):
+                dead_here = worker_host == host and pid.isdigit() and not _alive(int(pid))
+                beat = _aware(row.heartbeat_at or row.started_at)
+                silent_s = (now - beat).total_seconds() if beat is not None else 0.0
+                if not dead_here and silent_s <= self.stale_after_s:
                     continue
                 # Not finished, so neither counted against max_trials nor told to the strategy.
-                row.state, row.error, row.finished_at = "interrupted", "its process died before the trial finished", utcnow()
+                why = ("its process died before the trial finished" if dead_here else
+                       f"its process ({row.worker}) sent no heartbeat for {silent_s:.0f} s")
+                row.state, row.error, row.finished_at = "interrupted", why, now
                 row.param_key = None  # a unique point that never finished may be run again
                 s.add(row)
                 recovered += 1
         return recovered
+
+    def running_elsewhere(self) -> int:
+        from sqlalchemy import func
+        from sqlmodel import select
+
+        from hyperfunc_core.storage import Trial, session_scope
+
+        with session_scope(self.url) as s:
+            return s.exec(select(func.count(Trial.id)).where(Trial.study_id == self.study_id, Trial.state == "running",
+                                                            Trial.worker != WORKER_ID)).one()
+
+    def beat(self) -> int:
+        """Refresh the heartbeat of every trial this process is running; how many."""
+        from sqlmodel import update
+
+        from hyperfunc_core.storage import Trial, session_scope, utcnow
+
+        with session_scope(self.url) as s:
+            done = s.exec(update(Trial).where(Trial.study_id == self.study_id, Trial.worker == WORKER_ID,
+                                              Trial.state == "running").values(heartbeat_at=utcnow()))
+            return done.rowcount or 0
+
+    def _start_heartbeat(self) -> None:
+        if self._beating:
+            return
+        self._beating = True
+        threading.Thread(target=_heartbeat, args=(weakref.ref(self),), name="hyperfunc-heartbeat", daemon=True).start()
+
+
+def _heartbeat(store_ref: "weakref.ref[SQLStudyStore]") -> None:
+    """Beat for the store while it exists; a failed beat (a database hiccup) is tried again next time."""
+    while True:
+        store = store_ref()
+        if store is None:
+            return
+        interval = store.heartbeat_s
+        try:
+            store.beat()
+        except Exception:  # noqa: BLE001 - the next beat tries again; a long outage makes the trial stale
+            pass
+        del store
+        time.sleep(interval)
+
+
+def _aware(moment: Any) -> Any:
+    """SQLite returns naive datetimes (stored as UTC); make them comparable with ``utcnow()``."""
+    from datetime import timezone
+
+    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
 def _alive(pid: int) -> bool:

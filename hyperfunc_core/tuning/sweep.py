@@ -28,6 +28,7 @@ from hyperfunc_core.tuning.study_store import open_store
 from hyperfunc_core.tuning.trial_runner import TrialSetup, objective_bytes, run_trial
 
 DEFAULT_MAX_TRIALS = 50
+WAIT_FOR_OTHERS_S = 1.0  # how often a full study's sweep looks at trials other processes still run
 Submit = Callable[[TrialRecord], "cf.Future[TrialRecord]"]
 
 
@@ -53,6 +54,7 @@ class Sweep:
         claimed = _counted(store)  # local count; `claim` stays the arbiter when processes share a study
         display = _Display(self) if self.show_progress else None
         finished_now: list[TrialRecord] = []
+        full = False
         try:
             while True:
                 out_of_time = deadline is not None and time.monotonic() >= deadline
@@ -65,7 +67,7 @@ class Sweep:
                     trial = store.claim(suggestion.params, suggestion.info, key, self.max_trials)
                     if trial is None:
                         if key is None or _counted(store) >= self.max_trials:
-                            out_of_time = True  # the study is full
+                            full = True  # the study is full, unless another process's trial never finishes
                             break
                         refused += 1  # another process runs this point; ask for the next one
                         if refused > 10_000:
@@ -74,7 +76,15 @@ class Sweep:
                     claimed += 1
                     pending[submit(trial)] = trial
                 if not pending:
-                    break
+                    if not full or out_of_time or not store.running_elsewhere():
+                        break
+                    # Full, with trials of other processes still running: wait for them; one whose process
+                    # died is reclaimed (interrupted) and its place in the budget claimed here.
+                    time.sleep(WAIT_FOR_OTHERS_S)
+                    store.recover_interrupted()
+                    claimed = _counted(store)
+                    full = claimed >= self.max_trials
+                    continue
                 done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
                 for future in done:
                     trial = pending.pop(future)
