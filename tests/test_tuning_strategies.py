@@ -258,6 +258,15 @@ def test_llm_agent_falls_back_when_the_llm_errors(llm_server):
     assert result["counts"] == {"complete": 3}
     assert all(t["info"]["source"] == "fallback" and "LLMError" in t["info"]["fallback_reason"] for t in result["trials"])
 
+    from hyperfunc_core.testing import error as fail  # a 429 retried once, then an answer: the trial says so
+    llm_server.default = None
+    llm_server.push(fail(429, "slow down"), text(json.dumps({"params": {"x": 0.5}})))
+    retried = llm_suggestions(llm_server, [])
+    retried.max_retries = 2
+    again = run(lambda ctx, x: x, {"x": Float(0, 1)}, strategy="llm_agent",
+                strategy_kwargs={"llm": retried, "exploration_rate": 0.0}, max_trials=1, seed=0)
+    assert again["trials"][0]["info"]["source"] == "llm" and again["trials"][0]["info"]["llm_failed_attempts"] == 1
+
 
 def test_llm_branching_agent_builds_a_tree_from_llm_variations(llm_server):
     def responder(body):

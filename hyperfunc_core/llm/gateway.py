@@ -252,6 +252,7 @@ class LLMGateway:
             messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
             return self.complete(messages, **params).content or ""
 
+        ask.gateway = self  # type: ignore[attr-defined] - lets callers record what a call's retries cost
         return ask
 
     @property

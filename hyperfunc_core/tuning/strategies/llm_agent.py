@@ -14,6 +14,7 @@ from hyperfunc_core.tuning.strategies.base import Strategy, Suggestion
 from hyperfunc_core.tuning.strategies.llm_support import (
     coerce_point,
     describe_space,
+    asking,
     extract_json,
     history_lines,
     resolve_llm,
@@ -50,13 +51,14 @@ class LLMAgent(Strategy):
         if self.trials and self.rng.random() < self.exploration_rate:
             return Suggestion(self.space.sample(self.rng), info={"source": "exploration"})
         self.llm_calls += 1
+        cost: dict = {}
         try:
-            answer = extract_json(self.llm(self.prompt()))
+            answer = extract_json(asking(self.llm, self.prompt(), cost))
             raw = answer.get("params", answer) if isinstance(answer, dict) else answer
             params, notes = coerce_point(self.space, raw, self.rng)
             rationale = answer.get("rationale", "") if isinstance(answer, dict) else ""
-            return Suggestion(params, info={"source": "llm", "rationale": str(rationale), "notes": notes})
+            return Suggestion(params, info={"source": "llm", "rationale": str(rationale), "notes": notes, **cost})
         except Exception as exc:  # noqa: BLE001 - any LLM failure falls back to random
             self.llm_failures += 1
-            return Suggestion(self.space.sample(self.rng),
-                              info={"source": "fallback", "fallback_reason": f"{type(exc).__name__}: {exc}"[:300]})
+            return Suggestion(self.space.sample(self.rng), info={
+                "source": "fallback", "fallback_reason": f"{type(exc).__name__}: {exc}"[:300], **cost})

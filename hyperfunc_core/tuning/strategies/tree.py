@@ -15,6 +15,7 @@ from typing import Any
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies.base import Strategy, Suggestion, TrialRecord
 from hyperfunc_core.tuning.strategies.llm_support import (
+    asking,
     coerce_point,
     describe_space,
     extract_json,
@@ -179,8 +180,9 @@ class LLMBranchingAgent(TreeSearch):
             'Answer with JSON: {"children": [{"params": {...}, "rationale": "..."}, ...]}'
         )
         self.llm_calls += 1
+        cost: dict = {}  # the call's retries, recorded with every child it yields
         try:
-            answer = extract_json(self.llm(prompt))
+            answer = extract_json(asking(self.llm, prompt, cost))
             raw_children = answer.get("children", answer) if isinstance(answer, dict) else answer
             if not isinstance(raw_children, list):
                 raise ValueError("expected a list of children")
@@ -189,7 +191,7 @@ class LLMBranchingAgent(TreeSearch):
                 params, notes = coerce_point(self.space, raw.get("params", raw) if isinstance(raw, dict) else raw, self.rng)
                 rationale = raw.get("rationale", "") if isinstance(raw, dict) else ""
                 out.append(Suggestion(params, info={"parent": parent.trial_id, "source": "llm", "rationale": rationale,
-                                                    "notes": notes}))
+                                                    "notes": notes, **cost}))
         except Exception as exc:  # noqa: BLE001 - any LLM failure falls back to mutation
             self.llm_failures += 1
             out = []
@@ -198,6 +200,6 @@ class LLMBranchingAgent(TreeSearch):
             reason = "the LLM proposed fewer children than asked"
         while len(out) < count:
             child = self.mutation(parent, depth, source="fallback")
-            child.info["fallback_reason"] = reason
+            child.info.update(fallback_reason=reason, **cost)
             out.append(child)
         return out
