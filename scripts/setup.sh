@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv and install hyperfunc into it. `--dev` adds the test tools, `--bench` the
-# baselines the benchmarks compare against (Optuna); both may be given.
+# Create .venv and install hyperfunc into it, with its dependencies and test tools at the exact
+# versions and hashes of scripts/requirements.lock (`--dev` is accepted: the lock always holds the
+# test tools). `--bench` adds the baselines the benchmarks compare against (Optuna, EvoTorch).
 # Torch is pinned to a CPU build unless an NVIDIA GPU is visible, so pip never pulls CUDA
 # packages on a CPU machine. Where no CPU wheel is on the configured indexes, set
 #   PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
@@ -25,10 +26,16 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
 fi
 cat > .venv/constraints.txt <<CONSTRAINTS
 $torch_spec
-prefect==3.8.8
-fastapi<0.151
 CONSTRAINTS
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c .venv/constraints.txt "$torch_spec"
-.venv/bin/python -m pip install -q -c .venv/constraints.txt -e ".${extras}"
+pip=(.venv/bin/python -m pip install -q -c .venv/constraints.txt -c scripts/constraints.txt)
+"${pip[@]}" "pip==26.3"
+# Everything but torch and the project: the exact versions CI tested, each file checked against its
+# hash (scripts/requirements.lock; regenerate it with scripts/lock.sh when pyproject.toml changes).
+"${pip[@]}" --require-hashes --no-deps -r scripts/requirements.lock
+"${pip[@]}" "$torch_spec"
+"${pip[@]}" --no-deps -e .
+if [[ "$extras" == *bench* ]]; then
+  "${pip[@]}" -e ".[bench]"  # the benchmarks' baselines (Optuna, EvoTorch): resolved, not locked
+fi
+.venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check >&2; echo "setup.sh: the installed set is inconsistent; regenerate scripts/requirements.lock (scripts/lock.sh)" >&2; exit 1; }
 .venv/bin/python -c "import torch, hyperfunc_core; print('hyperfunc', hyperfunc_core.__version__, 'torch', torch.__version__)"
