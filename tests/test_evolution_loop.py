@@ -141,6 +141,7 @@ def test_an_unreachable_llm_is_a_failed_generation_and_a_finished_score_is_never
     initial = load_archive(result.output_dir).entry("initial")
     assert not initial.valid_parent and initial.scores == {} and result.stop_reason == "no valid parent"
     assert "evaluate: LLMError" in initial.metadata["error"] and "provider down" in initial.metadata["error"]
+    assert initial.metadata["usage"]["failed_attempts"] == 2 * 6  # each task tried twice: recorded with it
 
     out = tmp_path / "finished"
     llm_server.responder = responder(meta_agent_repairs)

@@ -54,6 +54,13 @@ def test_answers_without_choices_or_content_are_retried_then_an_llm_error(llm_se
     assert info.value.attempts == 3
 
 
+def test_a_silent_server_times_out_each_attempt_then_an_llm_error(llm_server):
+    llm_server.push(*[text("too late", delay_s=5)] * 2)
+    with pytest.raises(LLMError, match="after its last retry .*2 attempts.*Timeout") as info:
+        gateway_for(llm_server, timeout_s=0.5, max_retries=1).complete("hi")
+    assert info.value.attempts == 2
+
+
 def test_agent_options_set_the_request_timeout_and_refuse_an_empty_model():
     from hyperfunc_core import AgentOptions, TaskAgent
 

@@ -185,3 +185,22 @@ def test_a_trial_whose_heartbeat_stopped_on_another_host_is_reclaimed(tmp_path):
     assert before is not None and store.beat() == 1
     with session_scope(url) as s:
         assert s.exec(select(Trial.heartbeat_at).where(Trial.trial_id == mine.trial_id)).one() >= before
+
+
+def test_a_study_holding_an_infinite_value_from_an_older_version_resumes_under_bayesian(tmp_path):
+    from sqlmodel import select
+
+    from hyperfunc_core.storage import Trial, session_scope
+    from tuning_objectives import quadratic
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    space = {"x": Float(-2.0, 2.0)}
+    run_locally(prepare_sweep(quadratic, space, strategy="bayesian", max_trials=6, storage=url, study_name="old", seed=0))
+    with session_scope(url) as s:  # as an older version stored it: a "complete" trial valued +inf
+        row = s.exec(select(Trial).where(Trial.number == 2)).one()
+        row.value = row.score = float("inf")
+        s.add(row)
+    resumed = run_locally(prepare_sweep(quadratic, space, strategy="bayesian", max_trials=10, storage=url,
+                                        study_name="old", seed=1))
+    assert len(resumed["trials"]) == 10 and resumed["counts"].get("complete") == 10
+    assert resumed["best"]["value"] != float("inf")  # the broken value is never the best

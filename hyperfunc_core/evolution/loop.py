@@ -280,12 +280,18 @@ class EvolutionLoop:
         recorded = load_gen_metadata(self.output_dir, gen_id)
         if recorded.get("run_eval") and isinstance(recorded.get("scores"), dict):
             return dict(recorded["scores"])
-        scores, usage = evaluate_workspace(self.config.domains, self.config.task_agent_factory, executor.get_workdir(),
+        spent: dict = {}
+        scores = None
+        try:
+            scores, _ = evaluate_workspace(self.config.domains, self.config.task_agent_factory, executor.get_workdir(),
                                            gen_dir(self.output_dir, gen_id), self.config.eval_samples,
-                                           self.config.prompts_dir)
-        meta = load_gen_metadata(self.output_dir, gen_id)
-        meta.update(run_eval=True, scores=scores, usage=_add(meta.get("usage", {}), usage))
-        save_gen_metadata(self.output_dir, gen_id, meta)
+                                           self.config.prompts_dir, spent)
+        finally:  # what the evaluation spent (retries included) is kept even when it failed
+            meta = load_gen_metadata(self.output_dir, gen_id)
+            meta["usage"] = _add(meta.get("usage", {}), spent)
+            if scores is not None:
+                meta.update(run_eval=True, scores=scores)
+            save_gen_metadata(self.output_dir, gen_id, meta)
         return scores
 
     def record(self, gen_id: str, scores: dict[str, float], valid: bool, error: str | None = None) -> GenerationOutcome:
@@ -469,10 +475,15 @@ def open_workspace(executor: Executor, patch_files: list[str], prompts_dir: str 
 
 
 def evaluate_workspace(domains: list[Domain], task_agent_factory: Callable[[list[Tool]], TaskAgent], workdir: str | Path,
-                       out_root: Path, eval_samples: int | None, prompts_dir: str | None) -> tuple[dict[str, float], dict]:
-    """The TaskAgent on every domain in ``workdir``; results under ``out_root/<domain>_eval``; (scores, usage)."""
+                       out_root: Path, eval_samples: int | None, prompts_dir: str | None,
+                       spent: dict | None = None) -> tuple[dict[str, float], dict]:
+    """The TaskAgent on every domain in ``workdir``; results under ``out_root/<domain>_eval``; (scores, usage).
+
+    ``spent`` (a dict) is kept up to date as each domain finishes, failed ones included, so a
+    failed evaluation's LLM use and retries are still recorded by the caller."""
     workdir = Path(workdir)
     scores, usage = {}, {}
+    spent = {} if spent is None else spent
     for domain in domains:
         domain.bind_workspace(workdir)
         agent = task_agent_factory(domain.tools(workdir))
@@ -482,9 +493,12 @@ def evaluate_workspace(domains: list[Domain], task_agent_factory: Callable[[list
         if prompts_dir and agent.options.prompt_file is None:
             agent.options.prompt_file = str(Path(prompts_dir) / "task_agent.txt")
         before = agent.gateway.usage.as_dict()
-        summary = run_coroutine(run_harness(domain, agent, out_root / f"{domain.config.name}_eval",
-                                            num_samples=eval_samples))
-        usage = _add(usage, agent.gateway.usage.since(before))
+        try:
+            summary = run_coroutine(run_harness(domain, agent, out_root / f"{domain.config.name}_eval",
+                                                num_samples=eval_samples))
+        finally:
+            usage = _add(usage, agent.gateway.usage.since(before))
+            spent.update(usage)
         scores[domain.config.name] = summary.average_score
     return scores, usage
 

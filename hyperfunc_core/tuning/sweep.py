@@ -230,7 +230,7 @@ def sweep_output_dir(study_name: str) -> Path:
 
 def summarize(trials: list[TrialRecord], metric: str, mode: str, study_name: str, space: Space) -> dict:
     """The seed's result dictionary: ``best`` plus every trial and counts by state."""
-    complete = [t for t in trials if t.state == "complete" and t.value is not None]
+    complete = [t for t in trials if t.state == "complete" and t.value is not None and math.isfinite(t.value)]
     best = (max if mode == "max" else min)(complete, key=lambda t: t.value) if complete else None
     counts: dict[str, int] = {}
     for t in trials:

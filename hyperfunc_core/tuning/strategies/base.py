@@ -7,6 +7,7 @@ on resume by telling it the finished trials again.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +86,8 @@ class Strategy:
         return value if self.mode == "max" else -value
 
     def completed(self) -> list[TrialRecord]:
-        return [t for t in self.trials if t.state == "complete" and t.value is not None]
+        """Finished trials with a usable value (a non-finite one stored by an older version is left out)."""
+        return [t for t in self.trials if t.state == "complete" and t.value is not None and math.isfinite(t.value)]
 
     def best(self, k: int = 1) -> list[TrialRecord]:
         return sorted(self.completed(), key=lambda t: self.signed(t.value), reverse=True)[:k]
