@@ -120,15 +120,17 @@ outside, end, i = sys.argv[1], time.time() + float(sys.argv[2]), 0
 while time.time() < end and not os.path.exists("stop"):
     i += 1
     try:
-        os.rename("d", f".away{i}")  # whatever d is now (a folder with files in it, a link), out of the way
-    except FileNotFoundError:
-        pass
-    os.mkdir("d")
-    os.rename("d", f".dir{i}")
-    os.symlink(outside, "d")  # now a link out of the workspace
-    os.rename("d", f".link{i}")
-    os.unlink(f".link{i}")
-    os.rename(f".dir{i}", "d")  # a folder again
+        try:
+            os.rename("d", f".away{i}")  # whatever d is now (a folder with files in it, a link), out of the way
+        except FileNotFoundError:
+            pass
+        os.mkdir(f".dir{i}")
+        os.symlink(outside, "d")  # now a link out of the workspace
+        os.rename("d", f".link{i}")
+        os.unlink(f".link{i}")
+        os.rename(f".dir{i}", "d")  # a folder again
+    except OSError:  # the editor made d in between: take it away next time round
+        continue
 """
 
 

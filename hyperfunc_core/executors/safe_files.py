@@ -70,6 +70,18 @@ def _open_dir(root_fd: int, parts: list[str], create: bool = False) -> tuple[int
         raise
 
 
+def _open_last(folder: int, name: str, flags: int, rel: str) -> int:
+    """Open ``name`` in ``folder`` without following a link or blocking on a FIFO (``FileExistsError`` passes)."""
+    try:
+        return os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644, dir_fd=folder)
+    except (FileExistsError, UnsafePath):
+        raise
+    except FileNotFoundError:
+        raise UnsafePath(f"{rel} does not exist") from None
+    except OSError as exc:
+        raise UnsafePath(f"{rel} cannot be opened without following a link: {exc.strerror}") from None
+
+
 def _hand_over(fd: int, root_fd: int) -> None:
     """As root, give what was just made to the workspace's owner, so its (non-root) commands can change it."""
     if os.geteuid() != 0:
@@ -79,11 +91,15 @@ def _hand_over(fd: int, root_fd: int) -> None:
         os.fchown(fd, owner.st_uid, owner.st_gid)
 
 
-def _check_plain(info: os.stat_result, rel: str) -> None:
+def _check_plain(fd: int, rel: str, limit: int, hint: str) -> None:
+    """The open file is a regular file with one link and at most ``limit`` bytes, or ``UnsafePath``."""
+    info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         raise UnsafePath(f"{rel} is not a regular file; only regular files can be read or written")
     if info.st_nlink > 1:
         raise UnsafePath(f"{rel} has {info.st_nlink} hard links; a file linked from elsewhere is refused")
+    if info.st_size > limit:
+        raise UnsafePath(f"{rel} is {info.st_size} bytes, over the {limit}-byte limit; {hint}")
 
 
 def _read_all(fd: int, limit: int) -> bytes:
@@ -148,20 +164,11 @@ class Workspace:
             raise UnsafePath(". is a folder, not a file")
         folder, _ = _open_dir(self.fd, parts[:-1])
         try:
-            try:
-                fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
-            except FileNotFoundError:
-                raise UnsafePath(f"{rel} does not exist") from None
-            except OSError as exc:
-                raise UnsafePath(f"{rel} cannot be opened without following a link: {exc.strerror}") from None
+            fd = _open_last(folder, parts[-1], os.O_RDONLY, rel)
         finally:
             os.close(folder)
         try:
-            info = os.fstat(fd)
-            _check_plain(info, rel)
-            if info.st_size > limit:
-                raise UnsafePath(f"{rel} is {info.st_size} bytes, over the {limit}-byte limit; "
-                                 f"read part of it with bash (head, sed -n)")
+            _check_plain(fd, rel, limit, "read part of it with bash (head, sed -n)")
             data = _read_all(fd, limit)
             if len(data) > limit:
                 raise UnsafePath(f"{rel} grew past the {limit}-byte limit while it was read")
@@ -184,25 +191,17 @@ class Workspace:
         folder, made = _open_dir(self.fd, parts[:-1], create=True)
         previous: bytes | None = None
         try:
-            flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
             try:
-                fd = os.open(parts[-1], flags | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=folder)
+                fd = _open_last(folder, parts[-1], os.O_RDWR | os.O_CREAT | os.O_EXCL, rel)
                 made.append(rel)
                 _hand_over(fd, self.fd)
             except FileExistsError:
-                try:
-                    fd = os.open(parts[-1], flags, dir_fd=folder)
-                except OSError as exc:
-                    raise UnsafePath(f"{rel} cannot be opened without following a link: {exc.strerror}") from None
+                fd = _open_last(folder, parts[-1], os.O_RDWR, rel)
         finally:
             os.close(folder)
         try:
-            info = os.fstat(fd)
-            _check_plain(info, rel)
+            _check_plain(fd, rel, limit, "change it with bash")
             if rel not in made:
-                if info.st_size > limit:
-                    raise UnsafePath(f"{rel} is {info.st_size} bytes, over the {limit}-byte limit; "
-                                     f"change it with bash")
                 previous = _read_all(fd, limit)
             os.ftruncate(fd, 0)
             view = memoryview(data)
