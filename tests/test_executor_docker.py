@@ -133,6 +133,7 @@ def test_a_patch_that_does_not_apply_fails_setup_and_leaves_no_container(tmp_pat
 def test_a_generation_on_docker_produces_the_same_archive_entries_as_on_local(llm_server, tmp_path, prefect_harness):
     llm_server.responder = responder(meta_agent_repairs)
     repo = make_repo(tmp_path)
+    (tmp_path / "local").mkdir()  # its database's folder: hyperfunc makes no folder a storage URL names
     local = run_generate_loop(config(llm_server, tmp_path / "local", repo, execution_mode="local"), orchestrate=False)
     docker = run_generate_loop(config(llm_server, tmp_path / "docker", repo, execution_mode="docker",
                                       storage=f"sqlite:///{tmp_path / 'docker.sqlite'}"))  # as a Prefect flow

@@ -65,6 +65,14 @@ def check_sqlite_path(url: str, create_folder: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def _in_home(url: str, home: Path) -> bool:
+    """A SQLite file under HYPERFUNC_HOME: the folders there are hyperfunc's own to make."""
+    database = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        return False
+    return Path(database).absolute().is_relative_to(Path(home).absolute())
+
+
 def check_url(url: str) -> str:
     """``url`` normalised and checked (scheme, SQLite folder) before any work; see ``get_engine``."""
     url = normalize_url(url)
@@ -84,18 +92,15 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def get_engine(url: str | None = None) -> Engine:
     """The engine for ``url`` (default: the settings' database), tables created on first use."""
-    own = False
-    if url is None:
-        from hyperfunc_core.settings import get_settings
+    from hyperfunc_core.settings import get_settings
 
-        settings = get_settings()
-        url, own = settings.resolved_database_url, settings.database_url is None  # our home's folder is ours
-    url = normalize_url(url)
+    settings = get_settings()
+    url = normalize_url(url if url is not None else settings.resolved_database_url)
     with _lock:
         engine = _engines.get(url)
         if engine is not None:
             return engine
-        check_sqlite_path(url, create_folder=own)
+        check_sqlite_path(url, create_folder=_in_home(url, settings.resolved_home))
         if make_url(url).get_backend_name() == "sqlite":
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
             _configure_sqlite(engine)
