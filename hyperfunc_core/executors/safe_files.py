@@ -129,7 +129,8 @@ class Workspace:
 
     def __init__(self, root: str) -> None:
         self.root = os.path.normpath(root)
-        self.fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        # The workspace folder itself must not be a link either (swapped for one after the workspace was made).
+        self.fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
 
     def close(self) -> None:
         os.close(self.fd)
