@@ -1,9 +1,10 @@
-"""Running a coroutine to completion from sync code, whether or not a loop is running."""
+"""Running a coroutine to completion from sync code, and telling whether another process still lives."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import os
 from typing import Any
 
 
@@ -16,3 +17,16 @@ def run_coroutine(coro: Any) -> Any:
         return asyncio.run(coro)
     with cf.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine exists (one we may not signal exists too)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -86,12 +86,12 @@ class _Agent:
             return self.default_prompt
         path = Path(self.options.prompt_file)
         if not path.is_absolute() and self.workdir is not None:
-            workspace = WorkspaceFiles(self.workdir)  # link-safe: an agent-made link is an error, not a redirect
-            kind = workspace.kind(path.as_posix())
-            if kind == "file":
-                return workspace.read_text(path.as_posix())
-            if kind != "missing":
-                raise UnsafePath(f"prompt_file: {path} in the workspace is a {kind}, not a file; refused")
+            try:  # link-safe: an agent-made link is an error, not a redirect
+                text = WorkspaceFiles(self.workdir).read_if_file(path.as_posix())
+            except UnsafePath as exc:
+                raise UnsafePath(f"prompt_file: {path} in the workspace: {exc}; refused") from None
+            if text is not None:
+                return text
         if not path.exists():
             raise FileNotFoundError(f"prompt_file: {path} does not exist")
         return path.read_text()

@@ -91,6 +91,10 @@ class WorkspaceFiles:
     def read_text(self, path: str) -> str:
         return self._call("read", path)["text"]
 
+    def read_if_file(self, path: str) -> str | None:
+        """The text, or None where nothing is there (one operation: one ``docker exec`` in Docker mode)."""
+        return self._call("read_if_file", path)["text"]
+
     def write_text(self, path: str, text: str) -> str | None:
         """Write ``path``; what it held before (None where it did not exist)."""
         return self._call("write", path, text=text)["previous"]

@@ -37,10 +37,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from hyperfunc_core.concurrency import process_alive
 from hyperfunc_core.executors import safe_files
 from hyperfunc_core.executors.commands import CommandRunner, bind_runner, run_in_workspace
 from hyperfunc_core.executors.image import AGENT_HOME, AGENT_UID, DEFAULT_IMAGE, docker_client
-from hyperfunc_core.executors.workspace import WorkspaceExecutor, hand_tree_to, process_alive
+from hyperfunc_core.executors.workspace import WorkspaceExecutor, hand_tree_to
 
 LABEL = "hyperfunc.executor"
 OWNER_PID = "hyperfunc.owner_pid"

@@ -180,6 +180,11 @@ class Workspace:
     def read_text(self, path: str) -> str:
         return self.read_bytes(path).decode("utf-8", errors="replace")
 
+    def read_if_file(self, path: str) -> str | None:
+        """``path``'s text, or None where nothing is there; a link or special file is still ``UnsafePath``."""
+        kind = self.info(path)["kind"]
+        return None if kind == "missing" else self.read_text(path)
+
     def write_bytes(self, path: str, data: bytes, limit: int = MAX_FILE_BYTES) -> tuple[list[str], bytes | None]:
         """Write ``data`` to ``path`` (its folders made as needed); the paths it created, and what the file held
         before (None for a new file), read through the same descriptor (the editor's undo needs no second call)."""
@@ -297,6 +302,8 @@ def handle(request: dict) -> dict:
                 return {"ok": True, **ws.info(path)}
             if op == "read":
                 return {"ok": True, "text": ws.read_text(path)}
+            if op == "read_if_file":
+                return {"ok": True, "text": ws.read_if_file(path)}
             if op == "write":
                 made, previous = ws.write_text(path, request["text"])
                 return {"ok": True, "made": made, "previous": previous}
@@ -305,7 +312,7 @@ def handle(request: dict) -> dict:
                 return {"ok": True}
             if op == "listing":
                 return {"ok": True, "paths": ws.listing(path)}
-            return {"error": f"op: expected info, read, write, remove or listing, got {op!r}"}
+            return {"error": f"op: expected info, read, read_if_file, write, remove or listing, got {op!r}"}
     except (UnsafePath, OSError) as exc:
         return {"error": str(exc) if isinstance(exc, UnsafePath) else f"{type(exc).__name__}: {exc}"}
 

@@ -25,6 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from hyperfunc_core.concurrency import process_alive
 from hyperfunc_core.executors import safe_files
 from hyperfunc_core.executors.base import Executor, PatchError
 from hyperfunc_core.executors.commands import CommandResult, run_in_workspace, unbind_runner
@@ -203,15 +204,3 @@ def reap_dead_workspaces(work_root: str | Path | None = None) -> list[str]:
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(str(folder))
     return removed
-
-
-def process_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

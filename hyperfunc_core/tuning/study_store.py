@@ -18,6 +18,7 @@ import uuid
 import weakref
 from typing import Any
 
+from hyperfunc_core.concurrency import process_alive
 from hyperfunc_core.tuning.strategies.base import TrialRecord
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
@@ -250,7 +251,8 @@ class SQLStudyStore(StudyStore):
                 if row.worker == WORKER_ID:
                     continue
                 worker_host, _, pid = (row.worker or "").rpartition(":")
-                dead_here = worker_host == host and pid.isdigit() and not _alive(int(pid))
+                dead_here = (worker_host == host and pid.isdigit() and int(pid) != os.getpid()
+                             and not process_alive(int(pid)))
                 beat = _aware(row.heartbeat_at or row.started_at)
                 silent_s = (now - beat).total_seconds() if beat is not None else 0.0
                 if not dead_here and silent_s <= self.stale_after_s:
@@ -312,16 +314,6 @@ def _aware(moment: Any) -> Any:
     from datetime import timezone
 
     return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
 
 
 def space_change(stored: dict | None, space: dict) -> str | None:
