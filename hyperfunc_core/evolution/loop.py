@@ -125,18 +125,23 @@ class GenerationOutcome:
 RUN_FILE = "run.json"  # what a resume and a replay must reuse: the pinned base commit, the mode
 
 
-def pin_base_commit(output_dir: Path, repo_path: str, base_commit: str) -> str:
+def read_run_file(output_dir: Path) -> dict:
+    """What the run recorded when it started (``run.json``); empty for a new run."""
+    try:
+        recorded = json.loads((output_dir / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def pin_base_commit(recorded: dict, repo_path: str, base_commit: str) -> str:
     """The run's base commit as a full SHA: the one recorded when the run started, on every resume.
 
     A new commit in the user's repository (or a moved branch) never changes the base under
     later generations. A resume whose recorded commit is gone from the repository, or that
     names a different base, fails here, before any work.
     """
-    recorded = None
-    try:
-        recorded = json.loads((output_dir / RUN_FILE).read_text()).get("base_commit")
-    except (OSError, ValueError):
-        pass
+    recorded = recorded.get("base_commit")
     if recorded is None:
         return locate_source(repo_path, base_commit).commit
     try:
@@ -151,16 +156,12 @@ def pin_base_commit(output_dir: Path, repo_path: str, base_commit: str) -> str:
     return recorded
 
 
-def refuse_changed_run(output_dir: Path, identity: dict) -> None:
+def refuse_changed_run(output_dir: Path, recorded: dict, identity: dict) -> None:
     """A resume must evaluate what the run evaluated: the same repository, domains and sample size.
 
     Scores of generations made under other settings cannot be compared (or used to choose
     parents) with new ones; a changed setting is refused before any work, naming it.
     """
-    try:
-        recorded = json.loads((output_dir / RUN_FILE).read_text())
-    except (OSError, ValueError):
-        return
     changed = [f"{key} was {recorded[key]!r}, now {value!r}" for key, value in identity.items()
                if key in recorded and recorded[key] != value]
     if changed:
@@ -185,10 +186,11 @@ class EvolutionLoop:
         self.output_dir = Path(config.output_dir).resolve()
         # Checked before anything is written: the mode can start here, the base commit is (still) there.
         self.execution_mode, self.execution_detail = check_mode(config.execution_mode, config.executor_options)
-        self.base_commit = pin_base_commit(self.output_dir, config.repo_path, config.base_commit)
+        recorded = read_run_file(self.output_dir)
+        self.base_commit = pin_base_commit(recorded, config.repo_path, config.base_commit)
         identity = {"repo_path": str(Path(config.repo_path).resolve()),
                     "domains": [d.config.name for d in config.domains], "eval_samples": config.eval_samples}
-        refuse_changed_run(self.output_dir, identity)
+        refuse_changed_run(self.output_dir, recorded, identity)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         _write_json(self.output_dir / RUN_FILE, {"base_commit": self.base_commit, **identity,
                                                  "execution_mode": self.execution_mode,

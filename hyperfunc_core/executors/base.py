@@ -78,23 +78,36 @@ def create_executor(kind: str, options: dict[str, Any] | None = None) -> Executo
     raise ValueError(f"kind: expected 'auto', 'local', 'sandbox' or 'docker', got {kind!r}")
 
 
+def mode_status(mode: str, image_name: str | None = None) -> tuple[bool, str]:
+    """Whether executor ``mode`` can start on this machine, and what it is (or why not)."""
+    if mode == "docker":
+        from hyperfunc_core.executors.image import DEFAULT_IMAGE, engine_status, image_status
+
+        image = image_name or DEFAULT_IMAGE
+        ok, why = engine_status()
+        if ok:
+            ok, why = image_status(image)
+        return ok, f"a container per generation from {image}, no network" if ok else why
+    if mode == "sandbox":
+        from hyperfunc_core.executors.sandbox import sandbox_status
+
+        return sandbox_status()
+    return True, "without isolation"
+
+
 def strongest_mode(image_name: str | None = None) -> tuple[str, str]:
     """The strongest executor mode that can start on this machine, and why the stronger ones cannot.
 
     Docker (a container per generation) when an engine answers and the executor image is
     built; else the sandbox (bubblewrap) when it starts; else local, which isolates nothing.
     """
-    from hyperfunc_core.executors.image import DEFAULT_IMAGE, engine_status, image_status
-    from hyperfunc_core.executors.sandbox import sandbox_status
-
-    engine_ok, engine = engine_status()
-    image_ok, image = image_status(image_name or DEFAULT_IMAGE) if engine_ok else (False, "no engine")
-    if engine_ok and image_ok:
-        return "docker", f"docker: a container per generation from {image_name or DEFAULT_IMAGE}, no network"
-    sandbox_ok, sandbox = sandbox_status()
+    docker_ok, docker = mode_status("docker", image_name)
+    if docker_ok:
+        return "docker", f"docker: {docker}"
+    sandbox_ok, sandbox = mode_status("sandbox")
     if sandbox_ok:
-        return "sandbox", f"sandbox: {sandbox} (docker: {engine if not engine_ok else image})"
-    return "local", f"local, without isolation (docker: {engine if not engine_ok else image}; sandbox: {sandbox})"
+        return "sandbox", f"sandbox: {sandbox} (docker: {docker})"
+    return "local", f"local, without isolation (docker: {docker}; sandbox: {sandbox})"
 
 
 def check_mode(mode: str, options: dict[str, Any] | None = None) -> tuple[str, str]:
@@ -102,27 +115,15 @@ def check_mode(mode: str, options: dict[str, Any] | None = None) -> tuple[str, s
 
     Returns (mode, what it is); raises ``ValueError`` naming the mode and why it cannot start.
     """
+    image = (options or {}).get("imageName")
     if mode == "auto":
-        return strongest_mode((options or {}).get("imageName"))
+        return strongest_mode(image)
     if mode not in MODES:
         raise ValueError(f"execution_mode: expected 'auto', 'local', 'sandbox' or 'docker', got {mode!r}")
-    if mode == "sandbox":
-        from hyperfunc_core.executors.sandbox import sandbox_status
-
-        ok, why = sandbox_status()
-    elif mode == "docker":
-        from hyperfunc_core.executors.image import DEFAULT_IMAGE, engine_status, image_status
-
-        image = (options or {}).get("imageName") or DEFAULT_IMAGE
-        ok, why = engine_status()
-        if ok:
-            ok, why = image_status(image)
-            why = f"a container per generation from {image}, no network" if ok else why
-    else:
-        ok, why = True, "local, without isolation"
+    ok, why = mode_status(mode, image)
     if not ok:
         raise ValueError(f"execution_mode: {mode!r} cannot start on this machine: {why}")
-    return mode, f"{mode}: {why}" if mode != "local" else why
+    return mode, f"{mode}: {why}" if mode != "local" else f"local, {why}"
 
 
 def _snake(options: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
