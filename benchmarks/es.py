@@ -193,15 +193,15 @@ def orchestration(repeats: int) -> bool:
     sys.path.insert(0, str(ROOT / "examples" / "shape_classifier"))
     import system as shapes
 
-    from flows.training import run_training_flow
-    from hyperfunc_core.hyper.training import prepare_training, run_locally
+    from hyperfunc_core.hyper.training import prepare_training
+    from hyperfunc_core.launch import run_training
 
     def once(flow: bool, tag: str, steps_per_task: int = 1) -> float:
         model = shapes.ShapeClassifier()
         job = prepare_training(model, shapes.TRAIN, shapes.log_likelihood, val=shapes.VAL,
                                run_name=f"bench-{tag}-{time.time()}", steps_per_task=steps_per_task)
         start = time.perf_counter()
-        (run_training_flow if flow else run_locally)(job)
+        run_training(job, orchestrate=flow)
         return time.perf_counter() - start
 
     once(True, "warm")  # start Prefect's server and import its engine before timing

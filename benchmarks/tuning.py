@@ -56,13 +56,12 @@ PROBLEMS = {
 
 # -- quality ------------------------------------------------------------------------
 def ours_best(problem: str, strategy: str, seed: int, trials: int) -> float:
-    from hyperfunc_core import Float
-    from hyperfunc_core.tuning.sweep import prepare_sweep, run_locally
+    from hyperfunc_core import Float, tune
 
     fn, bounds, _ = PROBLEMS[problem]
     space = {name: Float(lo, hi) for name, (lo, hi) in bounds.items()}
-    result = run_locally(prepare_sweep(lambda ctx, **p: fn(p), space, strategy=strategy, mode="min",
-                                       max_trials=trials, seed=seed))
+    result = tune(lambda ctx, **p: fn(p), space, strategy=strategy, mode="min", max_trials=trials, seed=seed,
+                  orchestrate=False)
     return result["best"]["score"]
 
 
@@ -120,9 +119,12 @@ def _trivial(ctx, x: float) -> float:
 def overhead(trials: int, repeats: int) -> bool:
     import optuna
 
-    from flows.tuning import run_sweep_flow
     from hyperfunc_core import Float
-    from hyperfunc_core.tuning.sweep import prepare_sweep, run_locally
+    from hyperfunc_core.launch import run_sweep
+    from hyperfunc_core.tuning.sweep import prepare_sweep
+
+    def inline(sweep) -> dict:
+        return run_sweep(sweep, orchestrate=False)
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     space = {"x": Float(0.0, 1.0)}
@@ -139,11 +141,11 @@ def overhead(trials: int, repeats: int) -> bool:
         study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=trials)
         return 1000 * (time.perf_counter() - start) / trials
 
-    run_sweep_flow(prepare_sweep(_trivial, space, max_trials=3))  # start the server, import the engine
+    run_sweep(prepare_sweep(_trivial, space, max_trials=3))  # start the server, import the engine
     with tempfile.TemporaryDirectory() as tmp:
         rows = {
-            "hyperfunc loop, no Prefect": [ours(run_locally) for _ in range(repeats)],
-            "hyperfunc tune() as a Prefect flow": [ours(run_sweep_flow) for _ in range(repeats)],
+            "hyperfunc loop, no Prefect": [ours(inline) for _ in range(repeats)],
+            "hyperfunc tune() as a Prefect flow": [ours(run_sweep) for _ in range(repeats)],
             "Optuna, in memory": [theirs(None) for _ in range(repeats)],
             "Optuna, SQLite": [theirs(f"sqlite:///{tmp}/optuna-{i}.db") for i in range(repeats)],
         }

@@ -42,7 +42,8 @@ Vec = TensorParam.create(2)
 
 def test_hyperfunction_llm_trial_and_es_step_spans_and_metrics(otel, llm_server, llm_gateway):
     from hyperfunc_core.testing import error, text
-    from hyperfunc_core.tuning.sweep import prepare_sweep, run_locally
+    from hyperfunc_core.launch import run_sweep
+    from hyperfunc_core.tuning.sweep import prepare_sweep
 
     exporter, reader = otel
 
@@ -60,7 +61,7 @@ def test_hyperfunction_llm_trial_and_es_step_spans_and_metrics(otel, llm_server,
     llm_gateway.complete("hi")
     with pytest.raises(Exception):
         llm_gateway.complete("again")
-    run_locally(prepare_sweep(lambda ctx, x: x, {"x": Float(0, 1)}, max_trials=2, seed=0))
+    run_sweep(prepare_sweep(lambda ctx, x: x, {"x": Float(0, 1)}, max_trials=2, seed=0), orchestrate=False)
     s.optimize([Example({"x": torch.tensor(1.0)}, torch.tensor(0.0))], lambda p, e: -(p ** 2).mean(), orchestrate=False,
                steps=2, steps_per_epoch=2, run_name="otel-es", storage="sqlite://")
 

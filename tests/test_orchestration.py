@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from hyperfunc_core.orchestration import quiet_task_logs
+from flows.task_logs import quiet_task_logs
 
 
 def passes(level: int, task_name: str) -> bool:

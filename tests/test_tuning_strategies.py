@@ -13,13 +13,14 @@ from hyperfunc_core import Bool, Choice, Float, Int, ObjectiveResult, Strategy, 
 from hyperfunc_core.testing import text
 from hyperfunc_core.tuning.early_stopping import MedianStoppingPolicy
 from hyperfunc_core.tuning.strategies import Suggestion
-from hyperfunc_core.tuning.sweep import prepare_sweep, run_locally
+from hyperfunc_core.launch import run_sweep
+from hyperfunc_core.tuning.sweep import prepare_sweep
 
 from tuning_objectives import branin, quadratic
 
 
 def run(objective, space, **kw):
-    return run_locally(prepare_sweep(objective, space, **kw))
+    return run_sweep(prepare_sweep(objective, space, **kw), orchestrate=False)
 
 
 def test_random_search_respects_max_trials_and_bounds():
@@ -184,7 +185,7 @@ def test_early_stopping_prunes_laggards_with_their_reports():
     sweep = prepare_sweep(objective, {"quality": Choice([1.0, 0.9, 0.8, 0.01, 0.02])}, strategy="grid",
                           early_stopping="aggressive", early_stopping_kwargs={"check_interval": 10, "min_trials": 3},
                           metric="val_loss", mode="min", max_concurrent=1)
-    result = run_locally(sweep)
+    result = run_sweep(sweep, orchestrate=False)
     by_q = {t["params"]["quality"]: t for t in result["trials"]}
     assert all(by_q[q]["state"] == "complete" for q in (1.0, 0.9, 0.8))
     assert by_q[0.01]["state"] == "pruned" and by_q[0.01]["metrics"]["steps"] == 10
@@ -208,18 +209,18 @@ def test_beam_prune_kills_branches_behind_the_beam():
 
 def test_process_executor_streams_reports_and_fails_cleanly():
     sweep = prepare_sweep(quadratic, {"x": Choice([0.0, 1.0])}, strategy="grid", executor="process", max_concurrent=2)
-    result = run_locally(sweep)
+    result = run_sweep(sweep, orchestrate=False)
     assert result["counts"] == {"complete": 2} and result["best"]["params"]["x"] == 1.0
     assert all(len(r) == 3 for r in sweep.setup.store.reports().values())
 
 
 def test_process_executor_ships_lambdas_and_records_a_crashing_process():
     offset = 10.0  # a closure: shipped by value, as a notebook's function would be
-    fine = run_locally(prepare_sweep(lambda ctx, x: x + offset, {"x": Choice([1.0, 2.0])}, strategy="grid",
-                                     executor="process"))
+    fine = run_sweep(prepare_sweep(lambda ctx, x: x + offset, {"x": Choice([1.0, 2.0])}, strategy="grid",
+                                     executor="process"), orchestrate=False)
     assert fine["best"]["score"] == 12.0
-    crash = run_locally(prepare_sweep(lambda ctx, x: os._exit(3), {"x": Choice([1.0])}, strategy="grid",
-                                      executor="process"))
+    crash = run_sweep(prepare_sweep(lambda ctx, x: os._exit(3), {"x": Choice([1.0])}, strategy="grid",
+                                      executor="process"), orchestrate=False)
     assert crash["counts"] == {"failed": 1} and "exited with code 3" in crash["trials"][0]["error"]
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from hyperfunc_core import Choice, Float, Int
-from hyperfunc_core.tuning.sweep import prepare_sweep, run_locally
+from hyperfunc_core.launch import run_sweep
+from hyperfunc_core.tuning.sweep import prepare_sweep
 
 from conftest import postgres_url_or_skip
 
@@ -27,11 +28,11 @@ def test_study_resumes_and_reuses_finished_trials(database_url, tmp_path, monkey
     log = tmp_path / "calls.log"
     monkeypatch.setenv("TUNING_LOG", str(log))
     space = {"a": Int(0, 9), "b": Int(0, 9)}
-    first = run_locally(prepare_sweep(logged, space, strategy="random", max_trials=5, storage=database_url,
-                                      study_name="resume-me", seed=1))
+    first = run_sweep(prepare_sweep(logged, space, strategy="random", max_trials=5, storage=database_url,
+                                      study_name="resume-me", seed=1), orchestrate=False)
     assert len(first["trials"]) == 5 and len(read_log(log)) == 5
-    second = run_locally(prepare_sweep(logged, space, strategy="random", max_trials=8, storage=database_url,
-                                       study_name="resume-me", seed=2))
+    second = run_sweep(prepare_sweep(logged, space, strategy="random", max_trials=8, storage=database_url,
+                                       study_name="resume-me", seed=2), orchestrate=False)
     assert second["resumed_trials"] == 5 and len(second["trials"]) == 8
     assert len(read_log(log)) == 8  # only the three new trials ran
     assert [t["trial_id"] for t in second["trials"][:5]] == [t["trial_id"] for t in first["trials"]]
@@ -49,7 +50,7 @@ def test_reports_are_stored_as_they_happen(database_url):
     from hyperfunc_core.storage import Trial, TrialReport, session_scope
     from tuning_objectives import quadratic
 
-    run_locally(prepare_sweep(quadratic, {"x": Float(0, 2)}, max_trials=2, storage=database_url, study_name="rep"))
+    run_sweep(prepare_sweep(quadratic, {"x": Float(0, 2)}, max_trials=2, storage=database_url, study_name="rep"), orchestrate=False)
     with session_scope(database_url) as s:
         assert len(s.exec(select(TrialReport)).all()) == 6
         assert {t.state for t in s.exec(select(Trial)).all()} == {"complete"}
@@ -59,10 +60,11 @@ def _worker(url: str, log: Path, study: str, extra_env: dict | None = None) -> s
     code = (
         "import sys; sys.path.insert(0, %r)\n"
         "from hyperfunc_core import Int\n"
-        "from hyperfunc_core.tuning.sweep import prepare_sweep, run_locally\n"
+        "from hyperfunc_core.launch import run_sweep\n"
+        "from hyperfunc_core.tuning.sweep import prepare_sweep\n"
         "from tuning_objectives import logged\n"
-        "run_locally(prepare_sweep(logged, {'a': Int(0, 3), 'b': Int(0, 5)}, strategy='grid', max_concurrent=2,\n"
-        "            storage=%r, study_name=%r))\n"
+        "run_sweep(prepare_sweep(logged, {'a': Int(0, 3), 'b': Int(0, 5)}, strategy='grid', max_concurrent=2,\n"
+        "            storage=%r, study_name=%r), orchestrate=False)\n"
     ) % (str(TESTS), url, study)
     env = dict(os.environ, TUNING_LOG=str(log), TRIAL_SLEEP="0.05", **(extra_env or {}))
     return subprocess.Popen([sys.executable, "-c", code], env=env)
@@ -116,10 +118,11 @@ def _random_worker(url: str, log: Path, study: str) -> subprocess.Popen:
     code = (
         "import sys; sys.path.insert(0, %r)\n"
         "from hyperfunc_core import Int\n"
-        "from hyperfunc_core.tuning.sweep import prepare_sweep, run_locally\n"
+        "from hyperfunc_core.launch import run_sweep\n"
+        "from hyperfunc_core.tuning.sweep import prepare_sweep\n"
         "from tuning_objectives import logged\n"
-        "r = run_locally(prepare_sweep(logged, {'a': Int(0, 99), 'b': Int(0, 99)}, strategy='random', max_trials=40,\n"
-        "                storage=%r, study_name=%r))\n"
+        "r = run_sweep(prepare_sweep(logged, {'a': Int(0, 99), 'b': Int(0, 99)}, strategy='random', max_trials=40,\n"
+        "                storage=%r, study_name=%r), orchestrate=False)\n"
         "print('DONE', sum(t['state'] == 'complete' for t in r['trials']))\n"
     ) % (str(TESTS), url, study)
     env = dict(os.environ, TUNING_LOG=str(log), TRIAL_SLEEP="0.2")
@@ -164,8 +167,8 @@ def test_a_trial_whose_heartbeat_stopped_on_another_host_is_reclaimed(tmp_path):
     from tuning_objectives import quadratic
 
     url = f"sqlite:///{tmp_path / 'beats.db'}"
-    run_locally(prepare_sweep(quadratic, {"x": Int(0, 9)}, strategy="random", max_trials=3, storage=url,
-                              study_name="beats", seed=0))
+    run_sweep(prepare_sweep(quadratic, {"x": Int(0, 9)}, strategy="random", max_trials=3, storage=url,
+                              study_name="beats", seed=0), orchestrate=False)
     with session_scope(url) as s:
         study_id = s.exec(select(Trial.study_id)).first()
         s.add(Trial(study_id=study_id, number=3, trial_id="trial_elsewhere", params={"x": 5}, worker="elsewhere:1",
@@ -195,12 +198,12 @@ def test_a_study_holding_an_infinite_value_from_an_older_version_resumes_under_b
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     space = {"x": Float(-2.0, 2.0)}
-    run_locally(prepare_sweep(quadratic, space, strategy="bayesian", max_trials=6, storage=url, study_name="old", seed=0))
+    run_sweep(prepare_sweep(quadratic, space, strategy="bayesian", max_trials=6, storage=url, study_name="old", seed=0), orchestrate=False)
     with session_scope(url) as s:  # as an older version stored it: a "complete" trial valued +inf
         row = s.exec(select(Trial).where(Trial.number == 2)).one()
         row.value = row.score = float("inf")
         s.add(row)
-    resumed = run_locally(prepare_sweep(quadratic, space, strategy="bayesian", max_trials=10, storage=url,
-                                        study_name="old", seed=1))
+    resumed = run_sweep(prepare_sweep(quadratic, space, strategy="bayesian", max_trials=10, storage=url,
+                                        study_name="old", seed=1), orchestrate=False)
     assert len(resumed["trials"]) == 10 and resumed["counts"].get("complete") == 10
     assert resumed["best"]["value"] != float("inf")  # the broken value is never the best

@@ -1,4 +1,6 @@
-"""The generation loop's steps as plain functions; ``flows/evolution.py`` makes them a flow.
+"""The generation loop, written once against a ``StepRunner``: under Prefect (the default, through
+``hyperfunc_core.launch``) each generation is a subflow of step tasks; ``orchestrate=False`` runs
+the same loop inline.
 
 A generation: select a parent → set up an executor with the parent's patch chain → run the
 MetaAgent (its patch and usage are saved before anything else) → evaluate the TaskAgent on
@@ -42,6 +44,7 @@ from hyperfunc_core.executors.workspace import locate_source
 from hyperfunc_core.llm import BudgetExceededError
 from hyperfunc_core.observability import telemetry
 from hyperfunc_core.reports import Report, evolution_report
+from hyperfunc_core.steps import StepFailed, StepRunner
 
 INITIAL = "initial"
 
@@ -322,32 +325,57 @@ class EvolutionLoop:
                 self._span = None
                 telemetry.record("generation", self.output_dir.name, time.perf_counter() - started, True)
 
-    def run_generation(self, gen_id: str) -> GenerationOutcome:
-        """All the steps of one generation, without Prefect (tests, benchmarks)."""
-        with self.observed(gen_id):
-            return self._run_generation(gen_id)
+    def run(self, runner: StepRunner, on_generation: Callable[[GenerationOutcome], None] | None = None) -> str:
+        """Generations until a perfect score, ``max_generations``, no valid parent or the budget;
+        returns why it stopped. A resumed run goes on from its archive."""
+        gen_id = INITIAL if INITIAL not in self.archive.entries else None
+        while gen_id is not None or (reason := self.stop_reason()) is None:
+            gen_id = gen_id or self.next_gen_id()
+            try:
+                outcome = runner.stage("evolution-generation", self.run_generation, gen_id, runner,
+                                       label=f"gen-{gen_id}")
+            except BudgetExceededError:
+                return "budget"
+            if on_generation is not None:
+                on_generation(outcome)
+            gen_id = None
+        return reason
 
-    def _run_generation(self, gen_id: str) -> GenerationOutcome:
-        parent = self.select(gen_id)
+    def run_generation(self, gen_id: str, runner: StepRunner) -> GenerationOutcome:
+        """select parent → executor with the patch chain → MetaAgent → evaluate → archive.
+
+        A generation that failed (its patch, MetaAgent or evaluation) is archived as not a valid
+        parent and raises ``StepFailed`` with its outcome, so the runner shows it failed."""
+        with self.observed(gen_id):
+            outcome = self._run_generation(gen_id, runner)
+        if outcome.error:
+            raise StepFailed(f"generation {gen_id}: {outcome.error}", outcome)
+        return outcome
+
+    def _run_generation(self, gen_id: str, runner: StepRunner) -> GenerationOutcome:
+        label = f"gen-{gen_id}"
+        parent = runner.run("select-parent", self.select, gen_id, label=f"{label}-select-parent")
         try:
-            executor = self.open_executor(gen_id)
+            executor = runner.run("setup-executor", self.open_executor, gen_id, label=f"{label}-setup-executor")
         except PatchError as exc:
-            return self.record(gen_id, {}, False, f"patch: {exc}")
+            return runner.run("archive", self.record, gen_id, {}, False, f"patch: {exc}", label=f"{label}-archive")
         try:
             if parent is not None:
                 try:
-                    self.improve(gen_id, parent, executor)
+                    runner.run("meta-agent", self.improve, gen_id, parent, executor, label=f"{label}-meta-agent")
                 except BudgetExceededError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a crashed MetaAgent: recorded, the loop goes on
-                    return self.record(gen_id, {}, False, f"meta agent: {type(exc).__name__}: {exc}")
+                    return runner.run("archive", self.record, gen_id, {}, False,
+                                      f"meta agent: {type(exc).__name__}: {exc}", label=f"{label}-archive")
             try:
-                scores = self.evaluate(gen_id, executor)
+                scores = runner.run("evaluate", self.evaluate, gen_id, executor, label=f"{label}-evaluate")
             except BudgetExceededError:
                 raise
             except Exception as exc:  # noqa: BLE001 - e.g. a tool file the MetaAgent broke on import
-                return self.record(gen_id, {}, False, f"evaluate: {type(exc).__name__}: {exc}")
-            return self.record(gen_id, scores, True)
+                return runner.run("archive", self.record, gen_id, {}, False, f"evaluate: {type(exc).__name__}: {exc}",
+                                  label=f"{label}-archive")
+            return runner.run("archive", self.record, gen_id, scores, True, label=f"{label}-archive")
         finally:
             executor.cleanup()
 
@@ -439,28 +467,14 @@ class EvolutionLoop:
             session.commit()
 
 
-def run_locally(config: GenerateLoopConfig) -> LoopResult:
-    """The loop without Prefect: the same steps and files."""
-    loop = EvolutionLoop(config)
-    if INITIAL not in loop.archive.entries:
-        loop.run_generation(INITIAL)
-    while (reason := loop.stop_reason()) is None:
-        try:
-            loop.run_generation(loop.next_gen_id())
-        except BudgetExceededError:
-            return loop.result("budget")
-    return loop.result(reason)
-
-
 def run_generate_loop(config: GenerateLoopConfig, orchestrate: bool = True) -> LoopResult:
-    """Evolve the repository's agent for up to ``max_generations`` (a Prefect flow by default)."""
+    """Evolve the repository's agent for up to ``max_generations`` (a Prefect flow by default;
+    ``orchestrate=False`` runs the same loop without Prefect)."""
+    from hyperfunc_core import launch
+
     if not isinstance(config, GenerateLoopConfig):
         raise ValueError(f"config: expected a GenerateLoopConfig, got {config!r}")
-    if not orchestrate:
-        return run_locally(config)
-    from flows.evolution import run_evolution_flow  # the only reach into flows/, at call time
-
-    return run_evolution_flow(config)
+    return launch.run_evolution(EvolutionLoop(config), orchestrate=orchestrate)
 
 
 def open_workspace(executor: Executor, patch_files: list[str], prompts_dir: str | None) -> Executor:

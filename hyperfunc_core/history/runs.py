@@ -76,34 +76,7 @@ def list_runs(url: str | None = None, with_prefect: bool = True) -> list[RunSumm
                                   _seconds(run.created_at, run.finished_at), max(scores, default=run.best_score),
                                   f"{len(gens)} generations, ${run.cost_usd:.4f}"))
     if with_prefect:
+        from hyperfunc_core.launch import attach_flow_runs
+
         attach_flow_runs(out)
     return sorted(out, key=lambda r: _aware(r.started_at).timestamp() if r.started_at else 0.0, reverse=True)
-
-
-def attach_flow_runs(runs: list[RunSummary]) -> None:
-    """Each run's latest flow run and its state, where Prefect's API knows one."""
-    if not runs:
-        return
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-    from prefect.client.schemas.sorting import FlowRunSort
-
-    names = [r.flow_run_name for r in runs]
-    try:
-        with get_client(sync_client=True) as client:
-            flow_runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names)),
-                                              sort=FlowRunSort.START_TIME_DESC, limit=200)
-    except Exception as exc:  # noqa: BLE001 - the database's view is still worth showing
-        for r in runs:
-            r.flow_state = f"unknown ({type(exc).__name__})"
-        return
-    latest: dict[str, Any] = {}
-    for fr in flow_runs:
-        latest.setdefault(fr.name, fr)
-    for r in runs:
-        fr = latest.get(r.flow_run_name)
-        if fr is None:
-            continue
-        r.flow_run, r.flow_state = fr.name, fr.state.name if fr.state else None
-        if fr.total_run_time and fr.total_run_time.total_seconds() > 0 and r.duration_s is None:
-            r.duration_s = fr.total_run_time.total_seconds()

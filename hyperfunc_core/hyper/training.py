@@ -4,8 +4,9 @@ A step is ask -> one ``evaluate_population`` on a minibatch -> tell. The ES nois
 ``s`` comes from (seed, s) and the minibatch order of epoch ``e`` from (seed, e), so a run
 resumed from its last checkpoint ends with exactly the θ an uninterrupted run would.
 
-``optimize`` runs the epochs as a Prefect flow (``flows.training``); ``orchestrate=False``
-runs the same functions in a plain loop (tests, benchmarks' baseline).
+``train`` is the loop, written once against a ``StepRunner``: under Prefect (``optimize``'s
+default, through ``hyperfunc_core.launch``) each epoch is a subflow of step tasks closed by a
+checkpoint task; ``orchestrate=False`` runs the same loop inline.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hyperfunc_core.es.strategy import ESState, current_sigma
 from hyperfunc_core.hyper.checkpoints import CheckpointStore, Resumed
 from hyperfunc_core.observability import telemetry
 from hyperfunc_core.reports import training_report
+from hyperfunc_core.steps import StepRunner
 
 if TYPE_CHECKING:
     from hyperfunc_core.hyper.system import Example, HyperSystem
@@ -212,16 +214,60 @@ def complete(job: TrainingJob, state: ESState) -> dict:
     return {**summary, "report": str(report.path)}
 
 
-def run_locally(job: TrainingJob) -> dict:
-    """The training loop without Prefect: the same steps, epochs and checkpoints."""
+def train(job: TrainingJob, runner: StepRunner, on_epoch: Callable[[dict], None] | None = None) -> dict:
+    """Every epoch from the last checkpoint on, each a stage of step blocks closed by a checkpoint."""
     state = initial_state(job)
     for epoch in range(job.resumed.next_epoch, job.n_epochs):
-        step_metrics = []
-        for _ in job.epoch_steps(epoch):
-            state, metrics = es_step(job, state)
-            step_metrics.append(metrics)
-        finish_epoch(job, state, epoch, step_metrics)
+        state, metrics = runner.stage("es-epoch", run_epoch, job, state, epoch, runner, label=f"epoch-{epoch}")
+        if on_epoch is not None:
+            on_epoch(metrics)
     return complete(job, state)
+
+
+def run_epoch(job: TrainingJob, state: ESState, epoch: int, runner: StepRunner) -> tuple[ESState, dict]:
+    """One epoch: its steps in blocks of ``steps_per_task`` (or each step's population in
+    ``population_shards`` shards), then the checkpoint."""
+    step_metrics: list[dict] = []
+    steps = job.epoch_steps(epoch)
+    if job.population_shards > 1:  # each step here, its population scored as shard steps
+        def in_shards(job: TrainingJob, candidates: torch.Tensor, examples: list) -> tuple[list[float], list]:
+            return score_in_shards(job, candidates, examples, runner)
+
+        for _ in steps:
+            state, metrics = es_step(job, state, evaluate=in_shards)
+            step_metrics.append(metrics)
+    else:
+        for first in steps[::job.steps_per_task]:
+            count = min(job.steps_per_task, steps.stop - first)
+            label = f"epoch-{epoch}-step-{first}" + (f"-{first + count - 1}" if count > 1 else "")
+            state, metrics = runner.run("es-step", es_steps, job, state, count, label=label)
+            step_metrics.extend(metrics)
+    metrics = runner.run("es-checkpoint", finish_epoch, job, state, epoch, step_metrics,
+                         label=f"checkpoint-epoch-{epoch}")
+    return state, metrics
+
+
+def es_steps(job: TrainingJob, state: ESState, count: int) -> tuple[ESState, list[dict]]:
+    """``count`` ES steps in a row: one runner step, when single steps cost less than a task."""
+    metrics = []
+    for _ in range(count):
+        state, m = es_step(job, state)
+        metrics.append(m)
+    return state, metrics
+
+
+def score_in_shards(job: TrainingJob, candidates: torch.Tensor, examples: list,
+                    runner: StepRunner) -> tuple[list[float], list]:
+    """The population as ``job.population_shards`` concurrent steps, their scores in order."""
+    futures = [runner.submit("es-population-shard", evaluate_candidates, job, candidates[part], examples,
+                             label=f"shard-{part.start}-{part.stop - 1}")
+               for part in shards(len(candidates), job.population_shards)]
+    scores, errors = [], []
+    for future in futures:
+        part_scores, part_errors = future.result()
+        scores.extend(part_scores)
+        errors.extend(part_errors)
+    return scores, errors
 
 
 def optimize(system: "HyperSystem", train: Sequence["Example"], metric_fn: Callable, *, orchestrate: bool = True,
@@ -232,15 +278,13 @@ def optimize(system: "HyperSystem", train: Sequence["Example"], metric_fn: Calla
     task, default 1; raise it when a step takes less time than a task costs, about 20-90 ms
     here), ``population_shards`` (score each step's population as that many tasks) on
     ``task_runner`` (``"thread"``, ``"dask"`` or a Prefect TaskRunner; see flows/runners.py).
-    Returns the run's summary and history."""
-    job = prepare_training(system, train, metric_fn, **options)
-    if not orchestrate:
-        return run_locally(job)
-    from flows.runners import check_task_runner
-    from flows.training import run_training_flow  # the only reach into flows/, at call time
+    ``orchestrate=False`` runs the same loop without Prefect. Returns the run's summary and history."""
+    from hyperfunc_core import launch
 
-    check_task_runner(job.task_runner)
-    return run_training_flow(job)
+    if orchestrate:
+        launch.check_task_runner(options.get("task_runner", "thread"))
+    job = prepare_training(system, train, metric_fn, **options)
+    return launch.run_training(job, orchestrate=orchestrate)
 
 
 def _to(opt: Any, device: torch.device) -> Any:
@@ -250,4 +294,4 @@ def _to(opt: Any, device: torch.device) -> Any:
     return OptimizerState(opt.step, move(opt.m), move(opt.v))
 
 
-__all__ = ["TrainingJob", "optimize", "prepare_training", "run_locally"]
+__all__ = ["TrainingJob", "optimize", "prepare_training", "train"]

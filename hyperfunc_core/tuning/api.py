@@ -29,6 +29,7 @@ def tune(
     seed: int | None = None,
     show_progress: bool = False,
     show_summary: bool = False,
+    orchestrate: bool = True,
 ) -> dict:
     """Search ``space`` for the parameters that maximise (``mode="max"``) or minimise ``metric``.
 
@@ -39,13 +40,15 @@ def tune(
     from starting, it does not interrupt running ones; ``trial_timeout_s`` fails a trial
     that overruns. ``task_runner``: ``"thread"`` (default), ``"dask"`` (a local two-worker
     Dask cluster, or ``HYPERFUNC_DASK_ADDRESS``) or a Prefect ``TaskRunner``; the trials and
-    their results are the same on each. Returns ``{"best": {...}, "trials": [...], ...}``.
+    their results are the same on each; ``orchestrate=False`` runs the same loop without
+Prefect (a thread pool in this process). Returns ``{"best": {...}, "trials": [...], ...}``.
     """
     if isinstance(trial_retries, bool) or not isinstance(trial_retries, int) or trial_retries < 0:
         raise ValueError(f"trial_retries: expected an integer >= 0, got {trial_retries!r}")
-    from flows.runners import check_task_runner
+    from hyperfunc_core import launch
 
-    check_task_runner(task_runner)
+    if orchestrate:
+        launch.check_task_runner(task_runner)
     sweep = prepare_sweep(
         objective, space, strategy=strategy, strategy_kwargs=strategy_kwargs, max_trials=max_trials,
         max_concurrent=max_concurrent, max_time_s=max_time_s, metric=metric, mode=mode,
@@ -53,6 +56,4 @@ def tune(
         study_name=study_name, executor=executor, trial_timeout_s=trial_timeout_s, seed=seed,
         show_progress=show_progress, show_summary=show_summary,
     )
-    from flows.tuning import run_sweep_flow  # the only reach into flows/, at call time
-
-    return run_sweep_flow(sweep, trial_retries, task_runner)
+    return launch.run_sweep(sweep, trial_retries=trial_retries, task_runner=task_runner, orchestrate=orchestrate)

@@ -1,10 +1,9 @@
 """The sweep loop: ask the strategy, claim a trial, run it, tell the strategy, repeat.
 
-``prepare_sweep`` validates every argument before any trial runs. ``Sweep.run`` takes a
-``submit`` function that starts one trial and returns a future of its finished record,
-so the same loop runs inside a Prefect flow (each trial a task) or on a plain thread
-pool (tests and the benchmark baseline). A resumed study replays its finished trials
-into the strategy and never runs them again.
+``prepare_sweep`` validates every argument before any trial runs. ``Sweep.run`` hands each
+trial to a ``StepRunner`` (``hyperfunc_core.steps``): inside the ``tune`` flow each trial is a
+task; ``InlineRunner`` runs them on a thread pool (the benchmarks' no-orchestration baseline).
+A resumed study replays its finished trials into the strategy and never runs them again.
 """
 
 from __future__ import annotations
@@ -25,11 +24,11 @@ from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies import make_strategy
 from hyperfunc_core.tuning.strategies.base import TrialRecord
 from hyperfunc_core.tuning.study_store import open_store
-from hyperfunc_core.tuning.trial_runner import TrialSetup, objective_bytes, run_trial
+from hyperfunc_core.steps import StepRunner
+from hyperfunc_core.tuning.trial_runner import TrialSetup, objective_bytes, trial_note, trial_step
 
 DEFAULT_MAX_TRIALS = 50
 WAIT_FOR_OTHERS_S = 1.0  # how often a full study's sweep looks at trials other processes still run
-Submit = Callable[[TrialRecord], "cf.Future[TrialRecord]"]
 
 
 @dataclass
@@ -46,8 +45,15 @@ class Sweep:
     started_at: float = field(default_factory=time.monotonic)
 
     # -- the loop --------------------------------------------------------------------
-    def run(self, submit: Submit, on_progress: Callable[["Sweep", list[TrialRecord], int], None] | None = None) -> dict:
+    def run(self, runner: StepRunner, on_progress: Callable[["Sweep", list[TrialRecord], int], None] | None = None,
+            trial_retries: int = 0) -> dict:
+        """Ask, claim, run (``runner``), tell, until the strategy, the budget or the clock says stop."""
         strategy, store = self.setup.strategy, self.setup.store
+
+        def submit(trial: TrialRecord) -> cf.Future:
+            return runner.submit("run-trial", trial_step, self.setup, trial, label=f"trial-{trial.number}",
+                                 retries=trial_retries, note=trial_note)
+
         pending: dict[cf.Future, TrialRecord] = {}
         deadline = self.started_at + self.max_time_s if self.max_time_s else None
         refused = 0
@@ -181,12 +187,6 @@ def prepare_sweep(
             built.tell(trial)
             sweep.replayed += 1
     return sweep
-
-
-def run_locally(sweep: Sweep) -> dict:
-    """Run a sweep on a thread pool, without Prefect (tests and benchmark baselines)."""
-    with cf.ThreadPoolExecutor(sweep.max_concurrent) as pool:
-        return sweep.run(lambda trial: pool.submit(run_trial, sweep.setup, trial))
 
 
 # -- results -------------------------------------------------------------------------

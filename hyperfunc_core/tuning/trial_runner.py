@@ -22,6 +22,7 @@ from typing import Any
 import cloudpickle
 
 from hyperfunc_core.observability import telemetry
+from hyperfunc_core.steps import StepFailed
 from hyperfunc_core.tuning.early_stopping import MedianStoppingPolicy
 from hyperfunc_core.tuning.objective import NonFiniteValue, TrialContext, TrialPruned, as_result, metric_value
 from hyperfunc_core.tuning.space import Space
@@ -80,6 +81,22 @@ def run_trial(setup: TrialSetup, trial: TrialRecord) -> TrialRecord:
                                  error=(finished.error or "").splitlines()[0] if finished.error else None)
     telemetry.record("trial", setup.strategy.name, finished.duration_s or 0.0, finished.state != "failed")
     return finished
+
+
+def trial_step(setup: TrialSetup, trial: TrialRecord) -> TrialRecord:
+    """The sweep's step: ``run_trial``, raising ``StepFailed`` (with the recorded trial) when it failed,
+    so the runner shows the trial as failed (and retries it where retries are asked for)."""
+    finished = run_trial(setup, trial)
+    if finished.state == "failed":
+        last = (finished.error or "").strip().splitlines()[-1:] or ["no error text"]
+        raise StepFailed(f"trial {trial.number} failed: {last[0]}", finished)
+    return finished
+
+
+def trial_note(trial: TrialRecord) -> str:
+    """What a trial's task state says: its state, value and parameters."""
+    value = "n/a" if trial.value is None else f"{trial.value:.6g}"
+    return f"{trial.state}: value {value}; params {trial.params}"
 
 
 def _run_trial(setup: TrialSetup, trial: TrialRecord) -> TrialRecord:

@@ -5,6 +5,8 @@ the API. For a sweep of a thousand trials that is a thousand lines nobody reads,
 small machine it costs a few milliseconds a trial. The states themselves still reach the
 API as events, so the UI's history is complete; only log records below the configured
 level (``HYPERFUNC_TASK_LOG_LEVEL``, default WARNING) are dropped, for the named tasks only.
+A step that failed as a recorded outcome (``StepFailed``: a failed trial) logs its one-line
+reason without a traceback; the trial's full error is in the study.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from hyperfunc_core.steps import StepFailed
 
 _lock = threading.Lock()
 _active: dict[str, int] = {}  # task name -> how many loops want it quiet
@@ -24,7 +28,11 @@ class _QuietTasks(logging.Filter):
         self.level = logging.WARNING
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= self.level or getattr(record, "task_name", None) not in _active
+        if getattr(record, "task_name", None) not in _active:
+            return True
+        if record.exc_info and isinstance(record.exc_info[1], StepFailed):
+            record.exc_info = record.exc_text = None  # a recorded failure: its one line says it all
+        return record.levelno >= self.level
 
 
 _filter = _QuietTasks()

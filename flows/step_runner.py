@@ -1,0 +1,75 @@
+"""The Prefect side of the engines' runner seam: each step a task, each stage a subflow.
+
+A stage's subflow (an ES epoch, a generation) is named after its run (``<run>-epoch-3``,
+``<run>-gen-2``) and its parameters say which run and which part, so the UI ties it to its run.
+Subflows send no heartbeats of their own: the run's flow does, and a heartbeat thread costs a
+subflow about a second at its end.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from prefect import flow
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+from hyperfunc_core.steps import StepFailed
+from tasks.carry import carry
+from tasks.steps import step_task_for
+
+T = TypeVar("T")
+
+_STAGES: dict[str, tuple[Callable[..., Any], tuple]] = {}  # key -> the stage's function and arguments
+
+
+@flow(name="stage", persist_result=False, log_prints=True)
+def stage_flow(run: str, part: str, key: str) -> Any:
+    fn, args = _STAGES[key]
+    return fn(*args)
+
+
+class PrefectRunner:
+    """Steps as tasks of the current flow (on its task runner), stages as its subflows."""
+
+    def __init__(self, run: str) -> None:
+        self.run_name = run
+
+    def run(self, step: str, fn: Callable[..., T], *args: Any, label: str, retries: int | None = None,
+            note: Callable[[T], str] | None = None) -> T:
+        try:
+            return step_task_for(step, retries)(carry(fn), carry(args), label, carry(note))
+        except StepFailed as failed:
+            return failed.outcome
+
+    def submit(self, step: str, fn: Callable[..., T], *args: Any, label: str, retries: int | None = None,
+               note: Callable[[T], str] | None = None) -> cf.Future[T]:
+        prefect_future = step_task_for(step, retries).submit(carry(fn), carry(args), label, carry(note))
+        out: cf.Future = cf.Future()
+
+        def relay(_: Any) -> None:
+            try:
+                out.set_result(prefect_future.result())
+            except StepFailed as failed:
+                out.set_result(failed.outcome)
+            except BaseException as exc:  # noqa: BLE001 - the loop records it
+                out.set_exception(exc)
+
+        prefect_future.add_done_callback(relay)
+        return out
+
+    def stage(self, stage: str, fn: Callable[..., T], *args: Any, label: str) -> T:
+        key = uuid.uuid4().hex
+        _STAGES[key] = (fn, args)
+        try:
+            with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+                state = stage_flow.with_options(name=stage, flow_run_name=f"{self.run_name}-{label}")(
+                    self.run_name, label, key, return_state=True)
+        finally:
+            _STAGES.pop(key, None)
+        try:
+            return state.result()
+        except StepFailed as failed:
+            return failed.outcome

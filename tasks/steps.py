@@ -1,0 +1,54 @@
+"""The task every engine step runs as, and each step's retry policy.
+
+The engines' loops name their steps (``run-trial``, ``es-step``, ``meta-agent``, ...) and hand
+the step's function to the runner; the runner runs it as this task under the step's name, so
+the UI shows one task per trial, ES step block, checkpoint or generation step.
+
+Retries are declared here, per step: pure computation does not retry (it would fail the same
+way); the executor set-up talks to a container engine and retries with back-off. The MetaAgent
+and TaskAgent do not retry as tasks: their LLM calls retry inside the gateway with back-off, and a
+MetaAgent run again on a half-edited workspace would not be the same step. A trial retries as
+often as ``tune(trial_retries=...)`` says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from prefect import Task, task
+from prefect.states import Completed
+
+from tasks.carry import Carried, unwrap
+
+STEP_RETRIES: dict[str, tuple[int, list[float]]] = {  # step -> (retries, delays in seconds)
+    "run-trial": (0, [0.0]),
+    "es-step": (0, [0.0]),
+    "es-population-shard": (0, [0.0]),
+    "es-checkpoint": (0, [0.0]),
+    "select-parent": (0, [0.0]),
+    "setup-executor": (2, [2.0, 10.0]),
+    "meta-agent": (0, [0.0]),
+    "evaluate": (0, [0.0]),
+    "archive": (0, [0.0]),
+}
+
+
+@task(name="step", task_run_name="{label}", persist_result=False, cache_policy=None)
+def step_task(fn: Carried[Callable[..., Any]], args: Carried[tuple], label: str,
+              note: Carried[Callable[[Any], str] | None]) -> Any:
+    """``fn(*args)``; with ``note``, its state's message describes the result (a trial's value)."""
+    result = unwrap(fn)(*unwrap(args))
+    describe = unwrap(note)
+    return Completed(message=describe(result), data=result) if describe is not None else result
+
+
+@lru_cache(maxsize=None)
+def step_task_for(step: str, retries: int | None = None) -> Task:
+    """The task for ``step``, with its declared retries (or ``retries``, where the caller says)."""
+    if step not in STEP_RETRIES:
+        raise ValueError(f"step: expected one of {', '.join(STEP_RETRIES)}, got {step!r}")
+    declared, delays = STEP_RETRIES[step]
+    count = declared if retries is None else retries
+    return step_task.with_options(name=step, retries=count, retry_delay_seconds=delays if count else 0)
