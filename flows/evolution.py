@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 from prefect import flow
@@ -12,16 +12,41 @@ from prefect.states import Completed
 from flows.progress import ProgressArtifact, artifact_key
 from flows.step_runner import PrefectRunner
 from hyperfunc_core.evolution.loop import EvolutionLoop, GenerationOutcome, LoopResult, run_label
+from hyperfunc_core.jobs import offline_or_named_model, reopen_evolution, stored_evolution_spec
 
-# Flow parameters go to the API, so they stay small: a key into this process's loops.
+# Loops prepared by run_generate_loop() in this process, by run name: the flow runs the caller's own
+# agents. A flow run without one (a retry, a worker, a schedule) rebuilds the loop from the run's spec.
 _LOOPS: dict[str, EvolutionLoop] = {}
 
 
-@flow(name="evolution", flow_run_name="evolve-{name}", persist_result=False, log_prints=True)
-def evolution_flow(loop_key: str, name: str) -> Any:
-    """Generations until a perfect score, ``max_generations`` or the budget; resumes from the archive.
-    A generation that failed ends its subflow Failed and the loop goes on; the final state counts them."""
-    loop = _LOOPS[loop_key]
+def _flow_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    return f"evolve-{run_label(str((flow_run.parameters or {}).get('run_name', 'run')))}"
+
+
+@flow(name="evolution", flow_run_name=_flow_run_name, persist_result=False, log_prints=True)
+def evolution_flow(run_name: str, storage: str | None = None, spec: dict | None = None,
+                   add_generations: int | None = None, dated: bool = False) -> Any:
+    """Generations until a perfect score, ``max_generations``, no valid parent or the budget; resumes from
+    the archive. A run not in ``storage`` (default: the project database) starts from ``spec``
+    (``evolve_domain``'s arguments: ``{"domain": ..., "repo": ..., "model": ...}``; ``model: offline``
+    is the scripted offline model); ``add_generations``: that many beyond the last one (a schedule's
+    way to add work); ``dated``: a new run ``<run_name>-<date>`` each time. A generation that failed
+    ends its subflow Failed and the loop goes on; the final state counts them."""
+    loop = _LOOPS.pop(run_name, None)
+    if loop is not None:
+        return _evolve(loop)
+    from prefect.runtime import flow_run
+
+    name = f"{run_name}-{flow_run.scheduled_start_time or datetime.now(timezone.utc):%Y%m%d-%H%M%S}" if dated else run_name
+    stored, _ = stored_evolution_spec(name, storage)
+    with offline_or_named_model(stored or spec) as llm:
+        return _evolve(EvolutionLoop(reopen_evolution(name, storage, spec, add_generations, llm)))
+
+
+def _evolve(loop: EvolutionLoop) -> Any:
+    name = run_label(loop.name)
     total = loop.config.max_generations + 1
     progress = ProgressArtifact(f"generations of evolution run {name}", 100.0 * len(loop.archive.archive) / total)
     failed: list[str] = []
@@ -37,18 +62,20 @@ def evolution_flow(loop_key: str, name: str) -> Any:
     progress.finish(100.0)
     print(f"evolution stopped: {reason}")
     _publish(loop, name, reason)
+    result = loop.result(reason)
     ran = len(loop.generations_run)
     return Completed(message=f"stopped: {reason}; {ran} generations run, {len(failed)} failed",
-                     data={"stop_reason": reason})
+                     data={"stop_reason": reason, "best_gen": result.best_gen, "best_score": result.best_score,
+                           "report": result.report, "output_dir": result.output_dir})
 
 
 def run_evolution_flow(loop: EvolutionLoop) -> LoopResult:
-    key = uuid.uuid4().hex
-    _LOOPS[key] = loop
+    """Run ``evolution_flow`` for a loop ``run_generate_loop`` prepared in this process."""
+    _LOOPS[loop.name] = loop
     try:
-        summary = evolution_flow(key, run_label(loop.name))
+        summary = evolution_flow(loop.name, loop.config.storage, loop.config.spec)
     finally:
-        _LOOPS.pop(key, None)
+        _LOOPS.pop(loop.name, None)
     return loop.result(summary["stop_reason"])
 
 

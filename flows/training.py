@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from pathlib import Path
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
 
 from flows.progress import ProgressArtifact, artifact_key
 from flows.runners import make_task_runner
 from flows.step_runner import PrefectRunner
 from flows.task_logs import quiet_task_logs
 from hyperfunc_core.hyper.training import TrainingJob, train
+from hyperfunc_core.jobs import reopen_training
 
-# Flow parameters go to the API with the flow run, so they stay small: the run's name.
-# The job (system, data, θ) lives in this process, where the flow's tasks read it.
+# Jobs prepared by optimize() in this process, by run name: the flow trains the caller's own system
+# and data. A flow run without one (a retry, a worker, a schedule) rebuilds the job from the run's spec.
 _JOBS: dict[str, TrainingJob] = {}
 
 
 @flow(name="es-train", flow_run_name="train-{run_name}", persist_result=False, log_prints=True)
-def train_flow(run_name: str) -> dict:
-    """Epochs from the last checkpoint on (``train``); the loss curve and final metrics as artifacts."""
-    job = _JOBS[run_name]
+def train_flow(run_name: str, storage: str | None = None, spec: dict | None = None, add_steps: int | None = None,
+               dated: bool = False) -> dict:
+    """Epochs from the last checkpoint on (``train``), each a subflow; the loss curve and final metrics
+    as artifacts. A run not in ``storage`` (default: the project database) starts from ``spec``
+    (``{"system": "FILE:NAME", "options": {...}}``); ``add_steps``: train that many steps beyond the
+    last checkpoint (a schedule's way to add work); ``dated``: a new run ``<run_name>-<date>`` each time."""
+    job = _JOBS.pop(run_name, None)
+    if job is None:
+        name = f"{run_name}-{flow_run.scheduled_start_time or datetime.now(timezone.utc):%Y%m%d-%H%M%S}" if dated else run_name
+        job = reopen_training(name, storage, spec, add_steps)
     progress = ProgressArtifact(f"epochs of ES run {job.run_name}", 100.0 * job.resumed.next_epoch / job.n_epochs)
 
     def on_epoch(metrics: dict) -> None:
@@ -41,7 +51,8 @@ def run_training_flow(job: TrainingJob) -> dict:
     _JOBS[job.run_name] = job
     try:
         runner = make_task_runner(job.task_runner, job.population_shards)
-        summary = train_flow.with_options(task_runner=runner)(job.run_name)
+        summary = train_flow.with_options(task_runner=runner)(job.run_name, job.store.database_url,
+                                                              job.resumed.spec or None)
     finally:
         _JOBS.pop(job.run_name, None)
     return {**summary, "theta": job.system.get_hp_state()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from prefect import flow
@@ -13,21 +14,31 @@ from flows.runners import make_task_runner
 from flows.step_runner import PrefectRunner
 from flows.task_logs import quiet_task_logs
 from hyperfunc_core.reports import sweep_report
+from hyperfunc_core.settings import get_settings
 from hyperfunc_core.tuning.strategies.base import TrialRecord
-from hyperfunc_core.tuning.sweep import Sweep, sweep_output_dir
+from hyperfunc_core.tuning.sweep import Sweep, reopen_sweep, sweep_output_dir
 
 
-def _study_run_name() -> str:
-    from prefect.runtime import flow_run
+# Sweeps prepared by tune() in this process, by study name: the flow runs the caller's own objects
+# (its lambdas and closures too). A flow run without one (a retry, a worker, a schedule) rebuilds the
+# sweep from the study's stored spec.
+_PREPARED: dict[str, Sweep] = {}
 
-    sweep = (flow_run.parameters or {}).get("sweep")
-    return f"tune-{sweep.study_name}" if sweep is not None else "tune"
 
-
-@flow(name="tune", flow_run_name=_study_run_name, persist_result=False, log_prints=True)
-def tune_flow(sweep: Sweep, trial_retries: int = 0) -> Any:
+@flow(name="tune", flow_run_name="tune-{study}", persist_result=False, log_prints=True)
+def tune_flow(study: str, storage: str | None = None, spec: dict | None = None, add_trials: int | None = None,
+              dated: bool = False, trial_retries: int = 0) -> Any:
     """Ask -> run trial (task) -> tell, until the strategy, the budget or the clock says stop.
+
+    ``study`` in ``storage`` (default: the project database) resumes: finished trials are reused.
+    A study that does not exist yet is created from ``spec`` (``{"objective": "FILE:NAME",
+    "space": "FILE:SPACE", "options": {...}}``). ``add_trials``: run that many more trials than the
+    study has (a schedule's way to add work); ``dated``: a new study ``<study>-<date>`` each run.
     A failed trial's task ends Failed and the sweep goes on; the flow's final state counts them."""
+    sweep = _PREPARED.pop(study, None)
+    if sweep is None:
+        sweep = reopen_sweep(f"{study}-{_started():%Y%m%d-%H%M%S}" if dated else study,
+                             storage or get_settings().resolved_database_url, add_trials, spec)
     total = sweep.max_trials
     progress = ProgressArtifact(f"trials of study {sweep.study_name}", 100.0 * sweep.replayed / total)
 
@@ -50,5 +61,19 @@ def tune_flow(sweep: Sweep, trial_retries: int = 0) -> Any:
 
 
 def run_sweep_flow(sweep: Sweep, trial_retries: int = 0, task_runner: Any = "thread") -> dict:
-    """Run ``tune_flow`` on ``task_runner`` with as many workers as the sweep runs trials at once."""
-    return tune_flow.with_options(task_runner=make_task_runner(task_runner, sweep.max_concurrent))(sweep, trial_retries)
+    """Run ``tune_flow`` for a sweep ``tune()`` prepared, on ``task_runner`` with as many workers as
+    the sweep runs trials at once."""
+    url = getattr(sweep.setup.store, "url", None)  # None: a study in memory, which only this process can run
+    _PREPARED[sweep.study_name] = sweep
+    try:
+        return tune_flow.with_options(task_runner=make_task_runner(task_runner, sweep.max_concurrent))(
+            sweep.study_name, url, sweep.spec if url else None, trial_retries=trial_retries)
+    finally:
+        _PREPARED.pop(sweep.study_name, None)
+
+
+def _started() -> datetime:
+    """When this flow run was scheduled to start (a dated study is named after its schedule tick)."""
+    from prefect.runtime import flow_run
+
+    return flow_run.scheduled_start_time or datetime.now(timezone.utc)

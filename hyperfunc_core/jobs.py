@@ -33,17 +33,46 @@ def load_module(path: Path, name: str | None = None) -> ModuleType:
 
 
 def load_target(target: str, what: str) -> tuple[ModuleType, Any]:
-    """Import FILE as a module and return it with its attribute NAME."""
+    """The module of ``FILE:NAME`` (a Python file) or ``module:name`` (an importable module) and its
+    attribute NAME (dotted for a class attribute)."""
     path_text, sep, name = str(target).rpartition(":")
     if not sep or not path_text or not name:
-        raise TargetError(f"expected FILE:{what.upper()}, e.g. train.py:{what}, got {target!r}")
+        raise TargetError(f"expected FILE:{what.upper()} or module:{what}, e.g. train.py:{what}, got {target!r}")
     path = Path(path_text).resolve()
-    if not path.is_file():
+    if path.is_file():
+        module = load_module(path)
+    elif path_text.endswith(".py") or "/" in path_text:
         raise TargetError(f"{path_text!r} is not a file")
-    module = load_module(path)
-    if not hasattr(module, name):
-        raise TargetError(f"{path_text} has no {what} named {name!r}")
-    return module, getattr(module, name)
+    else:
+        try:
+            module = importlib.import_module(path_text)
+        except ImportError as exc:
+            raise TargetError(f"{path_text!r} is neither a file nor an importable module ({exc})") from None
+    found: Any = module
+    for part in name.split("."):
+        if not hasattr(found, part):
+            raise TargetError(f"{path_text} has no {what} named {name!r}")
+        found = getattr(found, part)
+    return module, found
+
+
+def code_reference(obj: Any) -> str | None:
+    """How a worker in another process finds ``obj`` again: ``FILE:qualname`` for a top-level module
+    or script (the worker loads the file, its folder on the path), ``package.module:qualname`` for a
+    module inside a package (loading its file alone would break its relative imports); None for what
+    has no name (a lambda, a closure, an instance)."""
+    import inspect
+
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not module or not qualname or "<" in qualname or not (inspect.isfunction(obj) or inspect.isclass(obj)):
+        return None
+    if "." in module:
+        return f"{module}:{qualname}"
+    try:
+        source = inspect.getsourcefile(obj)
+    except TypeError:
+        source = None
+    return f"{Path(source).resolve()}:{qualname}" if source else None
 
 
 def tune_target(target: str, space_var: str = "SPACE", options_var: str = "TUNE_OPTIONS", **overrides: Any) -> dict:
@@ -77,6 +106,20 @@ def load_system(target: str) -> tuple[ModuleType, Any]:
 def train_target(target: str, train_var: str = "TRAIN", metric_var: str = "METRIC", options_var: str = "TRAIN_OPTIONS",
                  orchestrate: bool = True, **overrides: Any) -> dict:
     """``optimize()`` FILE's HyperSystem (class, instance or factory) on FILE's TRAIN with FILE's METRIC."""
+    from hyperfunc_core import launch
+
+    if orchestrate:
+        launch.check_task_runner(overrides.get("task_runner") or "thread")
+    job = prepare_target_training(target, train_var, metric_var, options_var, **overrides)
+    return launch.run_training(job, orchestrate=orchestrate)
+
+
+def prepare_target_training(target: str, train_var: str = "TRAIN", metric_var: str = "METRIC",
+                            options_var: str = "TRAIN_OPTIONS", **overrides: Any):
+    """The checked ``TrainingJob`` of FILE:SYSTEM, its spec kept with the run so any worker can run it again."""
+    from hyperfunc_core.history.inputs import record_training_inputs
+    from hyperfunc_core.hyper.training import prepare_training
+
     module, made = load_system(target)
     for name in (train_var, metric_var):
         if not hasattr(module, name):
@@ -84,12 +127,50 @@ def train_target(target: str, train_var: str = "TRAIN", metric_var: str = "METRI
     options = dict(getattr(module, options_var, {}) or {})
     options.update({k: v for k, v in overrides.items() if v is not None})
     options.setdefault("run_name", f"es-{type(made).__name__}-{int(time.time())}")
-    from hyperfunc_core.history.inputs import record_training_inputs
-
-    record_training_inputs(options["run_name"], {"target": str(Path(target.rpartition(":")[0]).resolve()) + ":" +
-                                                 target.rpartition(":")[2], "train_var": train_var,
+    located = _located(target)
+    record_training_inputs(options["run_name"], {"target": located, "train_var": train_var,
                                                  "metric_var": metric_var, "options": _plain(options)})
-    return made.optimize(getattr(module, train_var), getattr(module, metric_var), orchestrate=orchestrate, **options)
+    spec = {"system": located, "train": train_var, "metric": metric_var, "options_var": options_var,
+            "options": _plain({k: v for k, v in overrides.items() if v is not None})}
+    return prepare_training(made, getattr(module, train_var), getattr(module, metric_var), spec=spec, **options)
+
+
+def reopen_training(run_name: str, storage: str | None, spec: dict | None = None, add_steps: int | None = None):
+    """The ``TrainingJob`` of a stored ES run, rebuilt from its spec (a retried or scheduled flow run, a
+    worker in another process); with ``add_steps``, that many steps beyond its last checkpoint. A run
+    not yet in ``storage`` is started from ``spec`` (``{"system": "FILE:NAME", "options": {...}}``)."""
+    from sqlmodel import select
+
+    from hyperfunc_core.storage import ESEpoch, ESRun, session_scope
+
+    if add_steps is not None and (isinstance(add_steps, bool) or not isinstance(add_steps, int) or add_steps < 1):
+        raise ValueError(f"add_steps: expected an integer >= 1 or None, got {add_steps!r}")
+    done = 0
+    with session_scope(storage) as s:
+        run = s.exec(select(ESRun).where(ESRun.name == run_name)).first()
+        if run is not None:
+            spec = dict(run.spec or {})
+            last = s.exec(select(ESEpoch).where(ESEpoch.run_id == run.id).order_by(ESEpoch.epoch.desc())).first()
+            done = int(last.metrics.get("steps") or 0) if last is not None else 0
+    if not spec:
+        raise ValueError(f"run_name: no ES run named {run_name!r} with a spec in {storage or 'the project database'}, "
+                         f"and no spec to start it from")
+    if spec.get("in_process"):
+        raise ValueError(f"ES run {run_name!r} was started from Python with objects a worker cannot load "
+                         f"({', '.join(spec['in_process'])}); run it again from that code, or train a FILE:SYSTEM "
+                         f"target (hyperfunc train) so any worker can run it")
+    options = dict(spec.get("options") or {})
+    if add_steps is not None:
+        options["steps"] = done + add_steps
+    options.update(run_name=run_name, storage=storage)
+    return prepare_target_training(spec["system"], spec.get("train", "TRAIN"), spec.get("metric", "METRIC"),
+                                   spec.get("options_var", "TRAIN_OPTIONS"), **options)
+
+
+def _located(target: str) -> str:
+    """``FILE:NAME`` with FILE made absolute (a worker's folder may differ); ``module:name`` as it is."""
+    path_text, _, name = target.rpartition(":")
+    return f"{Path(path_text).resolve()}:{name}" if Path(path_text).is_file() else target
 
 
 def _plain(options: dict) -> dict:
@@ -104,18 +185,93 @@ def evolve_domain(domain_name: str, repo: str, *, generations: int = 5, model: s
                   orchestrate: bool = True, run_name: str | None = None, executor: str = "auto",
                   image: str | None = None):
     """``run_generate_loop`` on a built-in domain with the default agents on ``model``."""
+    from hyperfunc_core.evolution.loop import run_generate_loop
+
+    config = evolution_config(dict(domain=domain_name, repo=repo, generations=generations, model=model,
+                                   api_base=api_base, output=output, parent_selection=parent_selection,
+                                   eval_samples=eval_samples, budget=budget, prompts_dir=prompts_dir, seed=seed,
+                                   run_name=run_name, executor=executor, image=image), api_key=api_key)
+    return run_generate_loop(config, orchestrate=orchestrate)
+
+
+EVOLUTION_SPEC_KEYS = ("domain", "repo", "generations", "model", "api_base", "output", "parent_selection",
+                       "eval_samples", "budget", "prompts_dir", "seed", "run_name", "executor", "image")
+
+
+def evolution_config(spec: dict, api_key: str | None = None, storage: str | None = None):
+    """The ``GenerateLoopConfig`` of an evolution spec (``evolve_domain``'s plain arguments; never the
+    API key, which comes from the environment or ``api_key``), the spec kept with the run."""
     from hyperfunc_core.agents import AgentOptions, MetaAgent, TaskAgent, get_framework_tools
     from hyperfunc_core.domains import get_domain
-    from hyperfunc_core.evolution.loop import GenerateLoopConfig, run_generate_loop
+    from hyperfunc_core.evolution.loop import GenerateLoopConfig
     from hyperfunc_core.settings import get_settings
 
-    options = dict(model=model, api_base=api_base, api_key=api_key)
-    out = output or str(get_settings().outputs_dir / "evolution" / (run_name or domain_name))
-    config = GenerateLoopConfig(domains=[get_domain(domain_name)], meta_agent=MetaAgent(AgentOptions(**options)),
-                                task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
-                                tools=get_framework_tools(), output_dir=out, repo_path=repo,
-                                max_generations=generations, parent_selection=parent_selection,
-                                eval_samples=eval_samples, budget_usd=budget, prompts_dir=prompts_dir, seed=seed,
-                                run_name=run_name, execution_mode=executor,
-                                executor_options={"imageName": image} if image else {})
-    return run_generate_loop(config, orchestrate=orchestrate)
+    unknown = sorted(set(spec) - set(EVOLUTION_SPEC_KEYS))
+    if unknown:
+        raise ValueError(f"spec: unknown keys {', '.join(unknown)}; expected some of {', '.join(EVOLUTION_SPEC_KEYS)}")
+    if not spec.get("domain") or not spec.get("repo"):
+        raise ValueError(f"spec: expected at least 'domain' and 'repo', got {spec!r}")
+    spec = {**spec, "repo": str(Path(spec["repo"]).resolve())}
+    options = dict(model=spec.get("model"), api_base=spec.get("api_base"), api_key=api_key)
+    run_name = spec.get("run_name")
+    out = spec.get("output") or str(get_settings().outputs_dir / "evolution" / (run_name or spec["domain"]))
+    image = spec.get("image")
+    return GenerateLoopConfig(
+        domains=[get_domain(spec["domain"])], meta_agent=MetaAgent(AgentOptions(**options)),
+        task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
+        tools=get_framework_tools(), output_dir=out, repo_path=spec["repo"],
+        max_generations=spec.get("generations", 5), parent_selection=spec.get("parent_selection") or "score_child_prop",
+        eval_samples=spec.get("eval_samples"), budget_usd=spec.get("budget"), prompts_dir=spec.get("prompts_dir"),
+        seed=spec.get("seed") or 0, run_name=run_name, execution_mode=spec.get("executor") or "auto",
+        executor_options={"imageName": image} if image else {}, storage=storage, spec=spec)
+
+
+def stored_evolution_spec(run_name: str, storage: str | None) -> tuple[dict | None, int]:
+    """The spec an evolution run was started with, and the highest generation number it has archived."""
+    from sqlmodel import select
+
+    from hyperfunc_core.storage import EvolutionRun, Generation, session_scope
+
+    with session_scope(storage) as s:
+        run = s.exec(select(EvolutionRun).where(EvolutionRun.name == run_name)).first()
+        if run is None:
+            return None, 0
+        gens = s.exec(select(Generation.gen_id).where(Generation.run_id == run.id)).all()
+        return dict(run.spec or {}), max((int(g) for g in gens if str(g).isdigit()), default=0)
+
+
+def reopen_evolution(run_name: str, storage: str | None, spec: dict | None = None,
+                     add_generations: int | None = None, llm: dict | None = None):
+    """The ``GenerateLoopConfig`` of a stored evolution run, rebuilt from its spec (a retried or scheduled
+    flow run, a worker in another process); with ``add_generations``, that many beyond its last one.
+    A run not yet stored starts from ``spec``. ``llm`` overrides the model settings (the offline model)."""
+    if add_generations is not None and (isinstance(add_generations, bool) or not isinstance(add_generations, int)
+                                        or add_generations < 1):
+        raise ValueError(f"add_generations: expected an integer >= 1 or None, got {add_generations!r}")
+    stored, last = stored_evolution_spec(run_name, storage)
+    spec = stored or spec
+    if not spec:
+        raise ValueError(f"run_name: no evolution run named {run_name!r} in {storage or 'the project database'}, "
+                         f"and no spec to start it from")
+    if spec.get("in_process"):
+        raise ValueError(f"evolution run {run_name!r} was started from Python with agents a worker cannot rebuild "
+                         f"({', '.join(spec['in_process'])}); run it again from that code, or start it with "
+                         f"hyperfunc evolve DOMAIN so any worker can run it")
+    spec = {**spec, "run_name": run_name}
+    if add_generations is not None:
+        spec["generations"] = last + add_generations
+    llm = llm or {}
+    config = evolution_config({**spec, **{k: v for k, v in llm.items() if k != "api_key"}}, llm.get("api_key"), storage)
+    config.spec = spec  # what is stored: the offline model's address is this process's alone
+    return config
+
+
+def offline_or_named_model(spec: dict | None):
+    """The scripted offline model's server where a spec asks for ``model: offline`` by name, else nothing."""
+    from contextlib import nullcontext
+
+    if (spec or {}).get("model") == "offline":
+        from hyperfunc_core.testing.scripted_agents import offline_model
+
+        return offline_model()
+    return nullcontext({})

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,20 +18,28 @@ ROOT = Path(__file__).resolve().parents[1]
 HYPERFUNC = str(Path(sys.executable).parent / "hyperfunc")
 
 
+def _strings(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
 def test_every_deployment_has_a_loadable_flow_valid_parameters_and_a_schedule():
     specs = load_specs()
-    assert {s.entrypoint for s in specs} == {"flows/jobs.py:sweep_job", "flows/jobs.py:training_job",
-                                            "flows/jobs.py:evolution_job"}
+    assert {s.entrypoint for s in specs} == {"flows/tuning.py:tune_flow", "flows/training.py:train_flow",
+                                            "flows/evolution.py:evolution_flow"}  # the engines' own flows
     for spec in specs:
         bound = validate(spec)  # the flow loads and every parameter binds to its signature
         assert set(spec.parameters) <= set(bound) and spec.schedules and schedule_objects(spec), spec.name
-        for value in spec.parameters.values():  # FILE:NAME targets and repositories exist in the project
-            if isinstance(value, str) and value.startswith("examples/"):
+        for value in _strings(spec.parameters):  # FILE:NAME targets and repositories exist in the project
+            if value.startswith("examples/"):
                 assert (ROOT / value.split(":")[0]).exists(), value
-    bad = PREFECT_YAML.read_text().replace("max_trials: 20", "max_trials: many")
+    bad = PREFECT_YAML.read_text().replace("add_trials: 10", "add_trials: many")
     broken = Path(os.environ["HYPERFUNC_HOME"]) / "broken.yaml"
     broken.write_text(bad)
-    with pytest.raises(Exception, match="max_trials"):
+    with pytest.raises(Exception, match="add_trials"):
         validate(next(s for s in load_specs(broken) if s.name == "nightly-branin-sweep"))
 
 
@@ -40,42 +50,102 @@ def test_hyperfunc_deploy_applies_them_with_their_schedules_and_a_trigger_schedu
     done = subprocess.run([HYPERFUNC, "deploy", "--pool", "deploy-test-pool"], capture_output=True, text=True,
                           env=worker_env(tmp_path) | {"COLUMNS": "200"}, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "scheduled-sweep/nightly-branin-sweep" in done.stdout and "cron 0 2 * * *" in done.stdout
+    assert "tune/nightly-branin-sweep" in done.stdout and "cron 0 2 * * *" in done.stdout
     assert "every 21600 s" in done.stdout and "prefect worker start --pool deploy-test-pool" in done.stdout
 
     with get_client(sync_client=True) as client:
-        sweep = client.read_deployment_by_name("scheduled-sweep/nightly-branin-sweep")
-        assert sweep.work_pool_name == "deploy-test-pool" and sweep.parameters["study_name"] == "branin-scheduled"
+        sweep = client.read_deployment_by_name("tune/nightly-branin-sweep")
+        assert sweep.work_pool_name == "deploy-test-pool" and sweep.parameters["study"] == "branin-nightly"
+        assert sweep.parameters["spec"]["objective"] == "examples/tuning/branin.py:objective"
         assert [s.schedule.cron for s in sweep.schedules] == ["0 2 * * *"] and sweep.schedules[0].active
-        training = client.read_deployment_by_name("scheduled-training/affine-es-training")
+        training = client.read_deployment_by_name("es-train/affine-es-training")
         assert training.schedules[0].schedule.interval.total_seconds() == 21600
-        evolution = client.read_deployment_by_name("scheduled-evolution/weekly-calculator-evolution")
-        assert evolution.parameters["model"] == "offline"
+        evolution = client.read_deployment_by_name("evolution/weekly-calculator-evolution")
+        assert evolution.parameters["spec"]["model"] == "offline"
 
     # A trigger (what the scheduler service of a real server does at each cron time) makes a scheduled run
     # that waits in the deployment's work pool for a worker.
-    triggered = run_deployment("scheduled-training/affine-es-training", parameters={"steps": 10}, timeout=0)
-    assert triggered.state.is_scheduled() and triggered.parameters == {**training.parameters, "steps": 10}
+    triggered = run_deployment("es-train/affine-es-training", parameters={"add_steps": 5}, timeout=0)
+    assert triggered.state.is_scheduled() and triggered.parameters == {**training.parameters, "add_steps": 5}
     with get_client(sync_client=True) as client:
         waiting = client.read_flow_run(triggered.id)
         assert waiting.state.is_scheduled() and waiting.work_pool_name == "deploy-test-pool"
         assert waiting.deployment_id == training.id
 
 
-def test_a_worker_process_runs_a_deployment_to_completion(tmp_path, prefect_harness):
+def _trials(url: str) -> list:
+    from sqlmodel import select
+
+    from hyperfunc_core.storage import Trial, session_scope
+
+    with session_scope(url) as s:
+        return list(s.exec(select(Trial).order_by(Trial.number)).all())
+
+
+def _logged_lines(log: Path) -> list[str]:
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_a_sweep_killed_mid_run_is_retried_through_the_api_without_repeating_a_trial(tmp_path, prefect_harness):
+    """A worker runs the tune deployment; its flow-run process is killed with SIGKILL mid-sweep; the
+    flow run is retried through Prefect's API (as the UI's Retry does), a worker runs it again from the
+    study's stored spec, and no finished trial is evaluated twice. A second run of the deployment adds work."""
+    from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
+    from prefect.states import AwaitingRetry
 
     from deployments.register import apply_deployments
     from hyperfunc_core.tuning.study_store import list_studies
 
-    pool, log = "worker-test-pool", tmp_path / "worker.log"
+    pool, log, evaluations = "retry-test-pool", tmp_path / "worker.log", tmp_path / "evaluations.log"
+    db = f"sqlite:///{tmp_path / 'sweep.db'}"
+    spec = {"objective": f"{ROOT / 'tests' / 'tuning_objectives.py'}:logged",
+            "space": {"params": {"a": {"type": "int", "low": 0, "high": 99, "log": False},
+                                 "b": {"type": "int", "low": 0, "high": 99, "log": False}}, "fixed": {}},
+            "options": {"strategy": "random", "max_trials": 8, "seed": 1}}
     apply_deployments(["nightly-branin-sweep"], work_pool=pool, with_schedules=False)
-    with process_worker(pool, worker_env(tmp_path), log):
-        db = f"sqlite:///{tmp_path / 'sweep.db'}"
-        run = run_deployment("scheduled-sweep/nightly-branin-sweep", timeout=0,
-                             parameters={"strategy": "random", "max_trials": 3, "study_name": "worker-sweep",
-                                         "storage": db, "seed": 3})
-        state = wait_for_state(run.id, lambda s: s.is_final(), 240, log)
+    env = worker_env(tmp_path, TUNING_LOG=str(evaluations), TRIAL_SLEEP="0.5")
+    with process_worker(pool, env, log):
+        run = run_deployment("tune/nightly-branin-sweep", timeout=0,
+                             parameters={"study": "killed", "storage": db, "spec": spec, "add_trials": None})
+        deadline = time.time() + 180
+        while len(_logged_lines(evaluations)) < 3 and time.time() < deadline:
+            time.sleep(0.2)
+        lines = _logged_lines(evaluations)
+        assert len(lines) >= 3, log.read_text()[-4000:]
+        os.kill(int(lines[0].split(",")[2]), signal.SIGKILL)  # the flow-run process, mid-sweep
+        crashed = wait_for_state(run.id, lambda s: s.is_final(), 120, log)
+        assert crashed.is_crashed(), crashed
+    (study,) = list_studies(db)
+    finished_before = study["counts"].get("complete", 0)
+    assert 0 < finished_before < 8
+
+    with get_client(sync_client=True) as client:  # what the UI's Retry button does
+        client.set_flow_run_state(run.id, AwaitingRetry(), force=True)
+    with process_worker(pool, env, tmp_path / "worker2.log") as _:  # another worker process picks it up
+        log = tmp_path / "worker2.log"
+        state = wait_for_state(run.id, lambda s: s.is_final() and s.name != "AwaitingRetry", 240, log)
+        assert state.is_completed(), f"{state}\n{log.read_text()[-4000:]}"
+        assert "8 complete" in state.message, state.message
+
+        (study,) = list_studies(db)
+        assert study["counts"].get("complete") == 8
+        points = [tuple(int(v) for v in line.split(",")[:2]) for line in _logged_lines(evaluations)]
+        trials = _trials(db)
+        finished = [t for t in trials if t.state == "complete"]
+        cut_short = [t for t in trials if t.state == "interrupted"]
+        # every evaluation is a trial of the study: each finished trial's point ran exactly once, and a
+        # trial the kill cut short (interrupted, not counted) may run again as a new trial
+        assert len(points) == len(finished) + len(cut_short) == 8 + len(cut_short), points
+        for t in finished:
+            again = sum(c.params == t.params for c in cut_short)
+            assert points.count((t.params["a"], t.params["b"])) == 1 + again, (t.params, points)
+
+        # A new run of the deployment with add_trials (what each schedule tick does) adds that many trials.
+        again = run_deployment("tune/nightly-branin-sweep", timeout=0,
+                               parameters={"study": "killed", "storage": db, "add_trials": 3})
+        state = wait_for_state(again.id, lambda s: s.is_final(), 240, log)
         assert state.is_completed(), f"{state}\n{log.read_text()[-4000:]}"
         (study,) = list_studies(db)
-        assert study["name"] == "worker-sweep" and study["counts"] == {"complete": 3}
+        assert study["counts"].get("complete") == 11
+        assert len(_logged_lines(evaluations)) == 11 + study["counts"].get("interrupted", 0)

@@ -97,8 +97,13 @@ def test_bad_training_options_fail_before_any_step(tmp_path):
             system.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, storage=url, **kwargs)
     system.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, storage=url, run_name="same", steps=10)
     changed = affine.AffineSystem()
-    with pytest.raises(ValueError, match="other settings.*total_steps"):
-        changed.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, storage=url, run_name="same", steps=20)
+    with pytest.raises(ValueError, match="other settings.*steps_per_epoch"):
+        changed.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, storage=url, run_name="same", steps=10,
+                         steps_per_epoch=5)
+    with pytest.raises(ValueError, match="other settings.*total_steps .fewer"):
+        changed.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, storage=url, run_name="same", steps=5)
+    more = changed.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, storage=url, run_name="same", steps=20)
+    assert more["steps"] == 20 and more["resumed_from_epoch"] == 1  # more steps continue the run
     with pytest.raises(ValueError, match="exists"):
         changed.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, storage=url, run_name="same", steps=10,
                          resume=False)

@@ -247,10 +247,11 @@ def test_a_prefect_cancel_of_a_docker_evolution_run_removes_its_container(llm_se
     pool, log = "docker-cancel-pool", tmp_path / "worker.log"
     apply_deployments(["weekly-calculator-evolution"], work_pool=pool, with_schedules=False)
     with process_worker(pool, worker_env(tmp_path, HYPERFUNC_LLM_API_KEY="k"), log):
-        run = run_deployment("scheduled-evolution/weekly-calculator-evolution", timeout=0,
-                             parameters={"model": "openai/gpt-4o-mini", "api_base": llm_server.api_base,
-                                         "executor": "docker", "generations": 1, "run_name": "cancel-me",
-                                         "output": str(tmp_path / "evo")})
+        run = run_deployment("evolution/weekly-calculator-evolution", timeout=0,
+                             parameters={"run_name": "cancel-me", "add_generations": None, "spec": {
+                                 "domain": "calculator", "repo": "examples/calculator", "prompts_dir": "prompts",
+                                 "model": "openai/gpt-4o-mini", "api_base": llm_server.api_base, "executor": "docker",
+                                 "generations": 1, "output": str(tmp_path / "evo")}})
         wait_for_state(run.id, lambda s: s.is_running() or s.is_final(), 120, log)
         deadline = time.time() + 120  # wait until the run is inside a generation, waiting on the model
         while not (executor_containers() and llm_server.chat_requests()) and time.time() < deadline:

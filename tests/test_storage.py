@@ -163,12 +163,15 @@ def test_a_database_made_before_migrations_is_upgraded_in_place(tmp_path):
     old = sqlite3.connect(path)  # as the previous version left it: no version table, no heartbeat column
     old.execute("DROP TABLE alembic_version")
     old.execute("ALTER TABLE trial DROP COLUMN heartbeat_at")
+    old.execute("ALTER TABLE esrun DROP COLUMN spec")
+    old.execute("ALTER TABLE evolutionrun DROP COLUMN spec")
     old.commit()
     old.close()
 
     get_engine(f"sqlite:///{path}")
     upgraded = sqlite3.connect(path)
-    assert upgraded.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002_trial_heartbeat",)]
+    assert upgraded.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003_run_spec",)]
     assert "heartbeat_at" in [row[1] for row in upgraded.execute("PRAGMA table_info(trial)")]
+    assert "spec" in [row[1] for row in upgraded.execute("PRAGMA table_info(esrun)")]
     assert upgraded.execute("SELECT name, metric FROM study").fetchall() == [("kept", "loss")]
     upgraded.close()

@@ -68,6 +68,9 @@ class GenerateLoopConfig:
     run_name: str | None = None
     storage: str | None = None
     executor_options: dict = field(default_factory=dict)
+    # How a worker rebuilds this config from plain values (``jobs.evolve_domain`` writes one); None: the
+    # agents are objects of this process, and only it can run the loop.
+    spec: dict | None = None
 
     def __post_init__(self) -> None:
         if not self.domains or not all(isinstance(d, Domain) for d in self.domains):
@@ -208,6 +211,7 @@ class EvolutionLoop:
         self.generations_run: list[str] = []
         self._span: Any = None  # the current generation's span, while one is observed
         self.report: Report | None = None
+        self.finished: LoopResult | None = None
         self.name = config.run_name or str(self.output_dir)  # its row in the database
         self.run_id = self._open_run()
 
@@ -386,12 +390,15 @@ class EvolutionLoop:
         return self.report
 
     def result(self, stop_reason: str) -> LoopResult:
-        best = self.archive.best()
-        self._close_run(stop_reason)
-        report = self.report or self.write_report(stop_reason)
-        return LoopResult(str(self.output_dir), self.archive, str(best.gen_id) if best else None,
-                          best.score if best else None, stop_reason, self.cost_usd, list(self.generations_run),
-                          str(report.path), self.execution_detail)
+        """Close the run (once) and say how it ended."""
+        if self.finished is None:
+            best = self.archive.best()
+            self._close_run(stop_reason)
+            report = self.report or self.write_report(stop_reason)
+            self.finished = LoopResult(str(self.output_dir), self.archive, str(best.gen_id) if best else None,
+                                       best.score if best else None, stop_reason, self.cost_usd,
+                                       list(self.generations_run), str(report.path), self.execution_detail)
+        return self.finished
 
     # -- internals ---------------------------------------------------------------------
     def _make_executor(self) -> Executor:
@@ -418,7 +425,8 @@ class EvolutionLoop:
                                            "base_commit": self.base_commit,
                                            "prompts_dir": self.config.prompts_dir,
                                            "eval_samples": self.config.eval_samples,
-                                           "execution_mode": self.execution_mode})
+                                           "execution_mode": self.execution_mode},
+                                   spec=self.config.spec or {"in_process": ["agents and domains given as objects"]})
             run.config = {**run.config, "execution_mode": self.execution_mode}  # the mode of this start
             run.status = "running"
             session.add(run)

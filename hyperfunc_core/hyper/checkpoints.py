@@ -31,6 +31,7 @@ class Resumed:
     state: ESState | None  # None: a fresh run
     next_epoch: int
     history: list[dict]
+    spec: dict | None = None  # the run's stored spec
 
 
 class CheckpointStore:
@@ -40,22 +41,28 @@ class CheckpointStore:
     def run_dir(self, name: str) -> Path:
         return self.root / re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
 
-    def open(self, name: str, config: dict, seed: int, resume: bool) -> Resumed:
-        """Start run ``name``, or pick it up after its last finished epoch (same config required)."""
+    def open(self, name: str, config: dict, seed: int, resume: bool, spec: dict | None = None) -> Resumed:
+        """Start run ``name``, or pick it up after its last finished epoch (same config required, but
+        ``total_steps`` may grow: more steps continue the run). ``spec`` is kept with a new run."""
         with session_scope(self.database_url) as session:
             run = session.exec(select(ESRun).where(ESRun.name == name)).first()
             if run is not None and not resume:
                 raise ValueError(f"run_name: an ES run named {name!r} exists; pass resume=True or another name")
             if run is None:
-                run = ESRun(name=name, output_dir=str(self.run_dir(name)), config=config, seed=seed)
+                run = ESRun(name=name, output_dir=str(self.run_dir(name)), config=config, seed=seed, spec=spec or {})
                 session.add(run)
                 session.commit()
                 session.refresh(run)
-                return Resumed(run.id, None, 0, [])
-            if run.config != config:
-                changed = sorted(k for k in set(config) | set(run.config) if config.get(k) != run.config.get(k))
+                return Resumed(run.id, None, 0, [], run.spec)
+            changed = sorted(k for k in set(config) | set(run.config)
+                             if config.get(k) != run.config.get(k) and k != "total_steps")
+            if config.get("total_steps", 0) < run.config.get("total_steps", 0):
+                changed.append("total_steps (fewer than before)")
+            if changed:
                 raise ValueError(f"run_name: run {name!r} was started with other settings ({', '.join(changed)}); "
                                  f"resume it with the same ones or use another name")
+            if config != run.config:  # more steps: the run goes on from its last checkpoint
+                run.config = config
             epochs = list(session.exec(select(ESEpoch).where(ESEpoch.run_id == run.id).order_by(ESEpoch.epoch)).all())
             run.status, run.finished_at = "running", None
             session.add(run)
@@ -73,8 +80,8 @@ class CheckpointStore:
                     session.commit()
                     epochs.pop()
                     continue
-                return Resumed(run.id, state, last.epoch + 1, [dict(e.metrics) for e in epochs])
-            return Resumed(run.id, None, 0, [])
+                return Resumed(run.id, state, last.epoch + 1, [dict(e.metrics) for e in epochs], run.spec)
+            return Resumed(run.id, None, 0, [], run.spec)
 
     def save_epoch(self, run_id: int, name: str, epoch: int, state: ESState, metrics: dict) -> str:
         folder = self.run_dir(name)

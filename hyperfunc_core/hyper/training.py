@@ -64,8 +64,10 @@ def prepare_training(system: "HyperSystem", train: Sequence["Example"], metric_f
                      steps_per_epoch: int | None = None, batch_size: int | None = None, val: Sequence["Example"] | None = None,
                      run_name: str | None = None, storage: str | None = None, resume: bool = True,
                      environment_state: Any = None, keep: str = "final", steps_per_task: int = 1,
-                     population_shards: int = 1, task_runner: Any = "thread") -> TrainingJob:
-    """Check every option, register what ``run`` calls, and open (or resume) the run's checkpoints."""
+                     population_shards: int = 1, task_runner: Any = "thread", spec: dict | None = None) -> TrainingJob:
+    """Check every option, register what ``run`` calls, and open (or resume) the run's checkpoints.
+    ``spec`` (kept with a new run): how a worker loads the system and data again (``jobs.train_target``);
+    by default the run names code a worker cannot load, and only this process can run it."""
     from hyperfunc_core.hyper.system import _check_examples, _check_metric
     from hyperfunc_core.settings import get_settings
 
@@ -100,7 +102,8 @@ def prepare_training(system: "HyperSystem", train: Sequence["Example"], metric_f
     store = CheckpointStore(storage, settings.outputs_dir / "es")
     fingerprint = {**config.as_dict(), "total_steps": total, "steps_per_epoch": steps_per_epoch,
                    "n_train": len(train), "layout": [[b.name, list(b.shape)] for b in layout.blocks]}
-    resumed = store.open(name, fingerprint, config.seed, resume)
+    spec = spec or {"in_process": [f"system {type(system).__name__} instance", "training data", "metric_fn"]}
+    resumed = store.open(name, fingerprint, config.seed, resume, spec)
     return TrainingJob(system, train, metric_fn, config, layout, name, total, steps_per_epoch, val, environment_state,
                        store, resumed, keep, steps_per_task, list(resumed.history), population_shards, task_runner)
 

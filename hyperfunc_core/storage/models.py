@@ -80,6 +80,7 @@ class EvolutionRun(SQLModel, table=True):
     name: str = Field(index=True, unique=True)
     output_dir: str
     config: dict = _json()
+    spec: dict = _json()  # what a worker needs to run it again from its name (evolution/spec.py)
     status: str = "running"
     best_score: float | None = None
     prompt_tokens: int = 0
@@ -118,6 +119,7 @@ class ESRun(SQLModel, table=True):
     name: str = Field(index=True, unique=True)
     output_dir: str
     config: dict = _json()
+    spec: dict = _json()  # what a worker needs to run it again from its name (hyper/training_spec.py)
     seed: int | None = None
     status: str = "running"
     best_score: float | None = None

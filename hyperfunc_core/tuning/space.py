@@ -275,6 +275,20 @@ class Space:
     def describe(self) -> dict:
         return {"params": {n: p.describe() for n, p in self.params.items()}, "fixed": dict(self.fixed)}
 
+    @classmethod
+    def from_description(cls, described: Mapping[str, Any]) -> "Space":
+        """The space ``describe()`` wrote (a study's stored space), rebuilt."""
+        kinds = {"float": Float, "int": Int, "bool": Bool}
+        params: dict[str, Any] = {}
+        for name, d in described["params"].items():
+            if d["type"] == "choice":
+                params[name] = Choice(d["options"])
+            elif d["type"] in kinds:
+                params[name] = kinds[d["type"]](**{k: v for k, v in d.items() if k != "type"})
+            else:
+                raise SpaceError(f"parameter {name!r}: unknown stored type {d['type']!r}")
+        return cls(unflatten(params, described.get("fixed") or {}))
+
     def key(self, flat: Mapping[str, Any]) -> str:
         """A stable identity for a point, used to run each grid point once across processes."""
         import hashlib

@@ -21,6 +21,7 @@ from typing import Any
 
 from hyperfunc_core.tuning.early_stopping import make_policy
 from hyperfunc_core.tuning.space import Space
+from hyperfunc_core.tuning.spec import objective_and_space, sweep_spec
 from hyperfunc_core.tuning.strategies import make_strategy
 from hyperfunc_core.tuning.strategies.base import TrialRecord
 from hyperfunc_core.tuning.study_store import open_store
@@ -42,6 +43,7 @@ class Sweep:
     show_summary: bool = False
     recovered: int = 0
     replayed: int = 0
+    spec: dict = field(default_factory=dict)  # what a worker needs to run the study again (tuning/spec.py)
     started_at: float = field(default_factory=time.monotonic)
 
     # -- the loop --------------------------------------------------------------------
@@ -169,9 +171,14 @@ def prepare_sweep(
     policy = make_policy(early_stopping, early_stopping_kwargs, metric, mode)
     store = open_store(storage)
     name = study_name or f"study_{uuid.uuid4().hex[:8]}"
+    spec = sweep_spec(objective, parsed, dict(
+        strategy=strategy, strategy_kwargs=strategy_kwargs, max_trials=max_trials, max_concurrent=max_concurrent,
+        max_time_s=max_time_s, metric=metric, mode=mode, early_stopping=early_stopping,
+        early_stopping_kwargs=early_stopping_kwargs, executor=executor, trial_timeout_s=trial_timeout_s, seed=seed))
     store.open(name, metric=metric, mode=mode, strategy=built.name, space=parsed.describe(),
                settings={"strategy_kwargs": {k: v for k, v in (strategy_kwargs or {}).items() if not callable(v)},
-                         "seed": seed, "objective": objective_reference(objective), "fixed": _jsonable(parsed.fixed)})
+                         "seed": seed, "objective": objective_reference(objective), "fixed": _jsonable(parsed.fixed),
+                         "spec": spec})
     sweep = Sweep(
         setup=TrialSetup(objective, parsed, store, metric, mode, built, policy, executor, trial_timeout_s),
         study_name=name,
@@ -180,12 +187,35 @@ def prepare_sweep(
         max_time_s=max_time_s,
         show_progress=show_progress,
         show_summary=show_summary,
+        spec=spec,
     )
     sweep.recovered = store.recover_interrupted()
     for trial in store.trials():
         if trial.finished:
             built.tell(trial)
             sweep.replayed += 1
+    return sweep
+
+
+def reopen_sweep(study_name: str, storage: str, add_trials: int | None = None, spec: dict | None = None) -> Sweep:
+    """The sweep of a stored study, rebuilt from its spec (a retried or scheduled flow run, a worker
+    in another process); with ``add_trials``, room for that many trials beyond those it counts.
+    A study not yet in ``storage`` is created from ``spec`` (a deployment's parameters)."""
+    from hyperfunc_core.tuning.study_store import find_study
+
+    if add_trials is not None and (isinstance(add_trials, bool) or not isinstance(add_trials, int) or add_trials < 1):
+        raise ValueError(f"add_trials: expected an integer >= 1 or None, got {add_trials!r}")
+    study = find_study(storage, study_name)
+    if study is None and spec is None:
+        raise ValueError(f"study: no study named {study_name!r} in {storage}, and no spec to create it from")
+    if study is not None:
+        spec = (study.settings or {}).get("spec")
+    if not spec:
+        raise ValueError(f"study {study_name!r}: was created before studies kept their spec; run it from its code")
+    objective, space = objective_and_space(spec, study_name)
+    sweep = prepare_sweep(objective, space, **(spec.get("options") or {}), storage=storage, study_name=study_name)
+    if add_trials is not None:
+        sweep.max_trials = _counted(sweep.setup.store) + add_trials
     return sweep
 
 
