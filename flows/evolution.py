@@ -9,7 +9,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed
 
-from flows.progress import ProgressArtifact, artifact_key
+from flows.progress import ProgressArtifact, artifact_key, embedded_images
 from flows.step_runner import PrefectRunner
 from hyperfunc_core.evolution.loop import EvolutionLoop, GenerationOutcome, LoopResult, run_label
 from hyperfunc_core.jobs import offline_or_named_model, reopen_evolution, stored_evolution_spec
@@ -90,5 +90,5 @@ def _publish(loop: EvolutionLoop, name: str, reason: str) -> None:
     key = artifact_key("evolution", name)
     create_table_artifact(rows, key=f"{key}-generations", description=f"generations of evolution run {name}")
     report = loop.write_report(reason)
-    create_markdown_artifact(report.markdown, key=f"{key}-tree",
+    create_markdown_artifact(embedded_images(report.markdown, report.folder), key=f"{key}-tree",
                              description=f"archive tree and generations of evolution run {name} ({report.path})")

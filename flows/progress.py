@@ -1,5 +1,5 @@
 """Prefect artifacts for long loops: a progress bar a loop can update as often as it likes,
-and the one way artifact keys are made from names.
+reports with their plots embedded, and the one way artifact keys are made from names.
 
 Each progress update is an API call; on a busy server one can take tens of milliseconds. The loop
 must never wait for it, so updates go to one background thread, at most one a second, and
@@ -8,9 +8,11 @@ only the newest value is sent. ``finish`` sends the final value and waits for it
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 import time
+from pathlib import Path
 
 
 class ProgressArtifact:
@@ -61,6 +63,20 @@ class ProgressArtifact:
             self._sent_at = time.monotonic()
             if closing and self._wanted is None:
                 return
+
+
+def embedded_images(markdown: str, folder: Path) -> str:
+    """``markdown`` with each relative ``![alt](plot.png)`` replaced by the image itself (a data URI):
+    the UI renders an artifact without the run's folder, where a relative link would be broken."""
+
+    def embed(match: re.Match) -> str:
+        path = folder / match.group(2)
+        if not path.is_file():
+            return match.group(0)
+        data = base64.b64encode(path.read_bytes()).decode()
+        return f"![{match.group(1)}](data:image/png;base64,{data})"
+
+    return re.sub(r"!\[([^\]]*)\]\((?![a-z]+:)([^)\s]+\.png)\)", embed, markdown)
 
 
 def artifact_key(prefix: str, name: str) -> str:

@@ -10,7 +10,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from flows.progress import ProgressArtifact, artifact_key
+from flows.progress import ProgressArtifact, artifact_key, embedded_images
 from flows.runners import make_task_runner
 from flows.step_runner import PrefectRunner
 from flows.task_logs import quiet_task_logs
@@ -63,7 +63,8 @@ def _publish(job: TrainingJob, result: dict) -> None:
     create_table_artifact(job.history, key=f"{key}-epochs", description=f"per-epoch metrics of ES run {job.run_name}")
     curve = [m["train_score"] for m in job.history if m.get("train_score") is not None]
     create_markdown_artifact(
-        f"train score by epoch: `{sparkline(curve)}`\n\n" + Path(result["report"]).read_text(),
+        f"train score by epoch: `{sparkline(curve)}`\n\n"
+        + embedded_images(Path(result["report"]).read_text(), Path(result["report"]).parent),
         key=f"{key}-summary", description=f"loss curve and final metrics of ES run {job.run_name} ({result['report']})",
     )
 

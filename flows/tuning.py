@@ -9,7 +9,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed
 
-from flows.progress import ProgressArtifact, artifact_key
+from flows.progress import ProgressArtifact, artifact_key, embedded_images
 from flows.runners import make_task_runner
 from flows.step_runner import PrefectRunner
 from flows.task_logs import quiet_task_logs
@@ -53,7 +53,7 @@ def tune_flow(study: str, storage: str | None = None, spec: dict | None = None, 
              "error": (t["error"] or "").splitlines()[0] if t["error"] else ""} for t in result["trials"]]
     create_table_artifact(rows, key=artifact_key("trials", sweep.study_name), description=f"trials of study {sweep.study_name}")
     report = sweep_report({**result, "strategy": sweep.setup.strategy.name}, sweep_output_dir(sweep.study_name))
-    create_markdown_artifact(report.markdown, key=artifact_key("report", sweep.study_name),
+    create_markdown_artifact(embedded_images(report.markdown, report.folder), key=artifact_key("report", sweep.study_name),
                              description=f"report of study {sweep.study_name} ({report.path})")
     result = {**result, "report": str(report.path)}
     counts = ", ".join(f"{n} {state}" for state, n in sorted(result["counts"].items()))

@@ -149,3 +149,58 @@ def test_a_sweep_killed_mid_run_is_retried_through_the_api_without_repeating_a_t
         (study,) = list_studies(db)
         assert study["counts"].get("complete") == 11
         assert len(_logged_lines(evaluations)) == 11 + study["counts"].get("interrupted", 0)
+
+
+def test_an_es_run_killed_mid_epoch_is_retried_through_the_api_from_its_last_checkpoint(tmp_path, prefect_harness):
+    """SIGKILL mid-epoch, retry through the API, another worker finishes from the last checkpoint: the
+    finished epochs' checkpoints are not written again. Then a second run adds steps (a schedule tick)."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import AwaitingRetry
+    from sqlmodel import select
+
+    from deployments.register import apply_deployments
+    from hyperfunc_core.storage import ESEpoch, ESRun, session_scope
+
+    pool, log, calls = "es-retry-pool", tmp_path / "worker.log", tmp_path / "metric.log"
+    db = f"sqlite:///{tmp_path / 'es.db'}"
+    spec = {"system": f"{ROOT / 'tests' / 'es_deploy_target.py'}:AffineSystem",
+            "options": {"steps": 40, "steps_per_epoch": 10}}
+    apply_deployments(["affine-es-training"], work_pool=pool, with_schedules=False)
+    env = worker_env(tmp_path, ES_METRIC_LOG=str(calls), ES_METRIC_SLEEP="0.05")
+
+    def epochs() -> dict[int, int]:
+        with session_scope(db) as s:
+            run = s.exec(select(ESRun).where(ESRun.name == "killed-es")).first()
+            rows = s.exec(select(ESEpoch).where(ESEpoch.run_id == run.id)).all() if run else []
+            return {r.epoch: r.metrics["steps"] for r in rows}
+
+    with process_worker(pool, env, log):
+        run = run_deployment("es-train/affine-es-training", timeout=0,
+                             parameters={"run_name": "killed-es", "storage": db, "spec": spec, "add_steps": None})
+        deadline = time.time() + 180
+        while len(epochs()) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        assert len(epochs()) >= 2, log.read_text()[-4000:]
+        os.kill(int(_logged_lines(calls)[-1]), signal.SIGKILL)  # the flow-run process, mid-epoch
+        assert wait_for_state(run.id, lambda s: s.is_final(), 120, log).is_crashed()
+    done = epochs()
+    assert len(done) < 4
+    checkpoints = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "home").rglob("epoch-*.pt")}
+    assert len(checkpoints) == len(done)
+
+    with get_client(sync_client=True) as client:  # what the UI's Retry button does
+        client.set_flow_run_state(run.id, AwaitingRetry(), force=True)
+    log = tmp_path / "worker2.log"
+    with process_worker(pool, env, log):
+        state = wait_for_state(run.id, lambda s: s.is_final() and s.name != "AwaitingRetry", 240, log)
+        assert state.is_completed(), f"{state}\n{log.read_text()[-4000:]}"
+        assert epochs() == {0: 10, 1: 20, 2: 30, 3: 40}
+        after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "home").rglob("epoch-*.pt")}
+        assert all(after[name] == mtime for name, mtime in checkpoints.items())  # finished epochs not redone
+
+        again = run_deployment("es-train/affine-es-training", timeout=0,
+                               parameters={"run_name": "killed-es", "storage": db, "add_steps": 10})
+        state = wait_for_state(again.id, lambda s: s.is_final(), 240, log)
+        assert state.is_completed(), f"{state}\n{log.read_text()[-4000:]}"
+        assert epochs() == {0: 10, 1: 20, 2: 30, 3: 40, 4: 50}

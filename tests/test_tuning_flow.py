@@ -47,6 +47,43 @@ def test_seed_quick_start_runs_as_a_flow_with_artifacts():
     asyncio.run(check())
 
 
+def test_failed_trials_end_failed_the_sweep_goes_on_and_the_ui_sees_spec_values_and_plots(tmp_path):
+    def sometimes(ctx, x: float) -> float:
+        if x > 0.7:
+            raise RuntimeError("too far")
+        return x
+
+    url = f"sqlite:///{tmp_path / 'ui.db'}"
+    result = tune(sometimes, {"x": Float(0.0, 1.0)}, strategy="random", max_trials=10, seed=0, study_name="ui-study",
+                  storage=url)
+    failed = {t["number"] for t in result["trials"] if t["state"] == "failed"}
+    assert failed and result["counts"] == {"complete": 10 - len(failed), "failed": len(failed)}
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterName
+
+    async def check():
+        async with get_client() as client:
+            (run,) = await client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["tune-ui-study"])))
+            assert run.state.is_completed() and f"{len(failed)} failed" in run.state.message
+            assert run.parameters["study"] == "ui-study" and run.parameters["storage"] == url
+            assert run.parameters["spec"]["space"]["params"]["x"] == {"type": "float", "low": 0.0, "high": 1.0, "log": False}
+            assert run.parameters["spec"]["in_process"] == ["objective test_failed_trials_end_failed_the_sweep_goes_on_and_the_ui_sees_spec_values_and_plots.<locals>.sometimes"]
+            for _ in range(60):  # task runs reach the API through events, a moment after the flow ends
+                tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["tune-ui-study"])))
+                if len(tasks) == 10 and all(t.state.is_final() for t in tasks):
+                    break
+                await asyncio.sleep(0.25)
+            states = {int(t.name.split("-")[1]): t.state for t in tasks}
+            assert {n for n, st in states.items() if st.is_failed()} == failed
+            ok = next(t for t in result["trials"] if t["state"] == "complete")
+            assert states[ok["number"]].message.startswith(f"complete: value {ok['value']:.6g}; params {{'x': ")
+            (report,) = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["report-ui-study"])))
+            assert "](data:image/png;base64," in report.data and "](optimization_history.png)" not in report.data
+
+    asyncio.run(check())
+
+
 def test_trial_retries_rerun_a_failed_trial():
     attempts: dict[float, int] = {}
 
