@@ -204,3 +204,65 @@ def test_an_es_run_killed_mid_epoch_is_retried_through_the_api_from_its_last_che
         state = wait_for_state(again.id, lambda s: s.is_final(), 240, log)
         assert state.is_completed(), f"{state}\n{log.read_text()[-4000:]}"
         assert epochs() == {0: 10, 1: 20, 2: 30, 3: 40, 4: 50}
+
+
+def test_an_evolution_run_killed_after_its_meta_agent_step_is_retried_without_calling_it_again(
+        llm_server, tmp_path, prefect_harness):
+    """SIGKILL right after generation 1's MetaAgent finished (inside its evaluation); retried through the
+    API, another worker finishes the run from the stored spec: the MetaAgent is not asked again."""
+    import json
+
+    import psutil
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import AwaitingRetry
+
+    from deployments.register import apply_deployments
+    from evolution_scripts import is_meta, make_repo, meta_agent_repairs, meta_requests, responder
+    from hyperfunc_core.evolution.archive import load_archive
+
+    out = tmp_path / "out"
+    script = responder(meta_agent_repairs)
+
+    def slow_evaluation_after_the_meta_agent(body: dict):
+        reply = script(body)
+        meta = out / "gen_1" / "metadata.json"
+        if not is_meta(body) and meta.exists() and json.loads(meta.read_text()).get("meta_agent_done"):
+            reply.delay_s = 2.0  # holds generation 1's evaluation, so the kill lands inside it
+        return reply
+
+    llm_server.responder = slow_evaluation_after_the_meta_agent
+    pool, log = "evolution-retry-pool", tmp_path / "worker.log"
+    spec = {"domain": "calculator", "repo": str(make_repo(tmp_path)), "model": "openai/gpt-4o-mini",
+            "api_base": llm_server.api_base, "generations": 3, "output": str(out), "prompts_dir": "prompts",
+            "executor": "sandbox" if os.environ.get("HYPERFUNC_TEST_SANDBOX") == "required" else "local"}
+    apply_deployments(["weekly-calculator-evolution"], work_pool=pool, with_schedules=False)
+    env = worker_env(tmp_path, HYPERFUNC_LLM_API_KEY="k")
+    db = f"sqlite:///{tmp_path / 'evolution.db'}"
+    with process_worker(pool, env, log) as worker:
+        run = run_deployment("evolution/weekly-calculator-evolution", timeout=0,
+                             parameters={"run_name": "killed-evolution", "storage": db, "spec": spec,
+                                         "add_generations": None})
+        meta = out / "gen_1" / "metadata.json"
+        deadline = time.time() + 240
+        while not (meta.exists() and json.loads(meta.read_text()).get("meta_agent_done")) and time.time() < deadline:
+            time.sleep(0.2)
+        assert meta.exists() and json.loads(meta.read_text())["meta_agent_done"], log.read_text()[-4000:]
+        asked = meta_requests(llm_server)
+        flow_processes = [c for c in psutil.Process(worker.pid).children(recursive=True)]
+        assert flow_processes, log.read_text()[-4000:]
+        for child in flow_processes:  # the flow-run process (and anything it started)
+            child.kill()
+        assert wait_for_state(run.id, lambda s: s.is_final(), 120, log).is_crashed()
+    assert "1" not in load_archive(out).entries
+
+    with get_client(sync_client=True) as client:  # what the UI's Retry button does
+        client.set_flow_run_state(run.id, AwaitingRetry(), force=True)
+    log = tmp_path / "worker2.log"
+    with process_worker(pool, env, log):
+        state = wait_for_state(run.id, lambda s: s.is_final() and s.name != "AwaitingRetry", 240, log)
+        assert state.is_completed(), f"{state}\n{log.read_text()[-4000:]}"
+    assert "perfect score" in state.message, state.message
+    assert meta_requests(llm_server) == asked  # resumed: not one more MetaAgent request
+    archive = load_archive(out)
+    assert archive.archive == ["initial", "1"] and archive.entry("1").scores == {"calculator": 1.0}
