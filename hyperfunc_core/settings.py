@@ -88,13 +88,19 @@ def configure_prefect(settings: Settings | None = None) -> dict[str, str]:
             os.environ[name] = value
             applied[name] = value
 
-    user_configured = any(k in os.environ for k in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_PROFILE"))
-    if not user_configured:
+    if not any(k in os.environ for k in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_PROFILE")):
         settings.prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect does not create a nested home
         default("PREFECT_HOME", str(settings.prefect_home))
+    # A server `hyperfunc server` runs for this home is used even where PREFECT_HOME is exported: an
+    # ephemeral API started beside it on the same prefect.db answers 503s. Only an API or a profile
+    # the user chose wins.
+    if not any(k in os.environ for k in ("PREFECT_API_URL", "PREFECT_PROFILE")):
         server = running_server(settings)
         if server:
             default("PREFECT_API_URL", server["api_url"])
+    # A busy API (503, 429, 502) is waited out: Prefect's client retries with exponential back-off,
+    # 8 times (about 4 minutes) rather than its default 5 (about 1), so a run does not die of bookkeeping.
+    default("PREFECT_CLIENT_MAX_RETRIES", "8")
     default("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The ephemeral API takes 15-20 s to start on a small machine; Prefect's 20 s default is too tight.
     default("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
