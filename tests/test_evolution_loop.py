@@ -101,19 +101,35 @@ def _meta_prompts(server) -> list[str]:
             if is_meta(r.body) and not tool_results(r.body)]
 
 
-def test_a_crashed_meta_agent_or_a_broken_patch_is_recorded_and_the_loop_goes_on(llm_server, tmp_path):
+def test_a_crashed_meta_agent_or_a_broken_patch_is_recorded_and_the_loop_goes_on(llm_server, tmp_path, prefect_harness):
     from evolution_scripts import is_meta, meta_agent_takes_notes, task_agent
     from hyperfunc_core.testing import error
 
     repo = make_repo(tmp_path)
     llm_server.responder = lambda body: error(400, "bad request") if is_meta(body) else task_agent(body)
-    result = run_generate_loop(config(llm_server, tmp_path, repo, max_generations=2, parent_selection="latest"),
-                               orchestrate=False)
+    result = run_generate_loop(config(llm_server, tmp_path, repo, max_generations=2, parent_selection="latest",
+                                      run_name="meta-fails"))  # the production path: a flow, each generation a subflow
     archive = load_archive(result.output_dir)
     assert result.stop_reason == "max generations" and archive.archive == ["initial", "1", "2"]
     for gen in ("1", "2"):
         e = archive.entry(gen)
         assert not e.valid_parent and e.parent_id == "initial" and "meta agent: LLMError" in e.metadata["error"]
+
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    async def states() -> dict[str, object]:
+        async with get_client() as client:
+            names = ["evolve-meta-fails", *(f"evolve-meta-fails-gen-{g}" for g in ("initial", "1", "2"))]
+            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names)))
+            return {r.name: r.state for r in runs}
+
+    seen = asyncio.run(states())  # failed generations are Failed subflows; the run goes on and counts them
+    assert seen["evolve-meta-fails-gen-initial"].is_completed()
+    assert seen["evolve-meta-fails-gen-1"].is_failed() and seen["evolve-meta-fails-gen-2"].is_failed()
+    assert seen["evolve-meta-fails"].is_completed() and "2 failed" in seen["evolve-meta-fails"].message
 
     out2 = tmp_path / "second"
     llm_server.responder = responder(meta_agent_takes_notes)
