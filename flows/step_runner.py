@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from prefect import flow
-from prefect.context import SettingsContext, get_settings_context
+from prefect.context import FlowRunContext, SettingsContext, get_settings_context
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
 
 from hyperfunc_core.steps import StepFailed
@@ -67,7 +67,9 @@ class PrefectRunner:
         _STAGES[key] = (fn, args)
         try:
             with SettingsContext(profile=get_settings_context().profile, settings=self._without_heartbeats()):
-                state = stage_flow.with_options(name=stage, flow_run_name=f"{self.run_name}-{label}")(
+                parent = FlowRunContext.get()  # the stage's steps run where the run's steps run (a Dask cluster)
+                state = stage_flow.with_options(name=stage, flow_run_name=f"{self.run_name}-{label}",
+                                                task_runner=parent.task_runner if parent else None)(
                     self.run_name, label, key, return_state=True)
         finally:
             _STAGES.pop(key, None)

@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from flows.progress import ProgressArtifact, artifact_key, embedded_images
-from flows.runners import make_task_runner
+from flows.runners import task_runner_for
 from flows.step_runner import PrefectRunner
 from flows.task_logs import quiet_task_logs
 from hyperfunc_core.hyper.training import TrainingJob, train
@@ -50,9 +50,9 @@ def run_training_flow(job: TrainingJob) -> dict:
     """Run ``train_flow`` for ``job``; returns the run's summary with the trained θ."""
     _JOBS[job.run_name] = job
     try:
-        runner = make_task_runner(job.task_runner, job.population_shards)
-        summary = train_flow.with_options(task_runner=runner)(job.run_name, job.store.database_url,
-                                                              job.resumed.spec or None)
+        with task_runner_for(job.task_runner, job.population_shards) as runner:
+            summary = train_flow.with_options(task_runner=runner)(job.run_name, job.store.database_url,
+                                                                  job.resumed.spec or None)
     finally:
         _JOBS.pop(job.run_name, None)
     return {**summary, "theta": job.system.get_hp_state()}

@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed
 
 from flows.progress import ProgressArtifact, artifact_key, embedded_images
-from flows.runners import make_task_runner
+from flows.runners import task_runner_for
 from flows.step_runner import PrefectRunner
 from flows.task_logs import quiet_task_logs
 from hyperfunc_core.reports import sweep_report
@@ -66,8 +66,9 @@ def run_sweep_flow(sweep: Sweep, trial_retries: int = 0, task_runner: Any = "thr
     url = getattr(sweep.setup.store, "url", None)  # None: a study in memory, which only this process can run
     _PREPARED[sweep.study_name] = sweep
     try:
-        return tune_flow.with_options(task_runner=make_task_runner(task_runner, sweep.max_concurrent))(
-            sweep.study_name, url, sweep.spec if url else None, trial_retries=trial_retries)
+        with task_runner_for(task_runner, sweep.max_concurrent) as runner:
+            return tune_flow.with_options(task_runner=runner)(sweep.study_name, url, sweep.spec if url else None,
+                                                              trial_retries=trial_retries)
     finally:
         _PREPARED.pop(sweep.study_name, None)
 

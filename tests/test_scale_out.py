@@ -1,4 +1,5 @@
-"""Trials and ES candidates on a local two-worker Dask cluster give what the thread runner gives."""
+"""Trials and ES candidates on Dask (an in-process cluster, and a scheduler with two worker processes on
+loopback, as on real machines) give what the thread runner gives."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hyperfunc_core import Float, ObjectiveResult, tune
+from hyperfunc_core import Float, Int, ObjectiveResult, tune
 from hyperfunc_core.hyper.training import shards
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +49,89 @@ def test_es_population_shards_on_dask_train_the_same_theta_as_on_threads(tmp_pat
         assert torch.equal(results["dask"]["theta"][name], results["thread"]["theta"][name]), name
     assert [m["train_score"] for m in results["dask"]["history"]] == [m["train_score"] for m in results["thread"]["history"]]
     assert results["dask"]["train_score"] > affine.AffineSystem().evaluate(affine.TRAIN, affine.mse_metric)
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A Dask scheduler and two worker processes on loopback, started from the command line as on
+    real machines; the workers import the tests' modules from PYTHONPATH."""
+    import os
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT / "examples" / "es"), str(ROOT)]),
+           "TUNING_LOG": str(tmp_path / "evaluations.log")}  # where tuning_objectives.logged writes, on the workers
+    dask = str(Path(sys.executable).parent / "dask")
+    logs = [open(tmp_path / f"dask-{i}.log", "w") for i in range(3)]
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              env=env, stdout=logs[0], stderr=subprocess.STDOUT)]
+    procs += [subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--name", f"w{i}"],
+                               env=env, stdout=logs[i], stderr=subprocess.STDOUT) for i in (1, 2)]
+    try:
+        from distributed import Client
+
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                with Client(address, timeout=5) as client:
+                    if len(client.scheduler_info()["workers"]) == 2:
+                        break
+            except OSError:
+                pass
+            time.sleep(1)
+        else:
+            raise AssertionError("dask cluster did not start: " + (tmp_path / "dask-0.log").read_text()[-2000:])
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for log in logs:
+            log.close()
+
+
+def test_a_sweep_runs_its_trials_on_a_dask_scheduler_and_two_worker_processes(tmp_path, prefect_harness,
+                                                                               dask_cluster, monkeypatch):
+    from tuning_objectives import logged
+
+    monkeypatch.setenv("HYPERFUNC_DASK_ADDRESS", dask_cluster)
+    log = tmp_path / "evaluations.log"  # the workers' TUNING_LOG (dask_cluster)
+    result = tune(logged, {"a": Int(0, 3), "b": Int(0, 3)}, strategy="grid", max_concurrent=2, task_runner="dask",
+                  storage=f"sqlite:///{tmp_path / 'dask.db'}", study_name="on-dask")
+    assert result["counts"] == {"complete": 16}, result["trials"][0]["error"]
+    evaluations = [line.split(",") for line in log.read_text().splitlines()]
+    assert len(evaluations) == 16 and len({(a, b) for a, b, _ in evaluations}) == 16
+    workers = {pid for _, _, pid in evaluations}
+    import os
+
+    assert len(workers) == 2 and str(os.getpid()) not in workers  # both worker processes ran trials, the flow none
+
+
+def test_es_shards_run_on_dask_worker_processes_and_train_the_same_theta(tmp_path, prefect_harness, dask_cluster,
+                                                                        monkeypatch):
+    results = {}
+    for runner in ("thread", "dask"):
+        if runner == "dask":
+            monkeypatch.setenv("HYPERFUNC_DASK_ADDRESS", dask_cluster)
+        results[runner] = affine.AffineSystem().optimize(
+            affine.TRAIN, affine.mse_metric, run_name=f"cluster-{runner}", steps=4, steps_per_epoch=2,
+            population_shards=2, task_runner=runner, storage=f"sqlite:///{tmp_path / runner}.db")
+    for name in results["thread"]["theta"]:
+        assert torch.equal(results["dask"]["theta"][name], results["thread"]["theta"][name]), name
+    from distributed import Client
+
+    with Client(dask_cluster) as client:  # the shards ran in the worker processes: they loaded the system's module
+        ran = client.run(lambda: __import__("sys").modules.get("affine") is not None)
+    assert len(ran) == 2 and True in ran.values(), ran
 
 
 def test_shards_cover_the_population_in_order():
