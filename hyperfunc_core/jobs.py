@@ -143,8 +143,7 @@ def reopen_training(run_name: str, storage: str | None, spec: dict | None = None
 
     from hyperfunc_core.storage import ESEpoch, ESRun, session_scope
 
-    if add_steps is not None and (isinstance(add_steps, bool) or not isinstance(add_steps, int) or add_steps < 1):
-        raise ValueError(f"add_steps: expected an integer >= 1 or None, got {add_steps!r}")
+    check_added("add_steps", add_steps)
     done = 0
     with session_scope(storage) as s:
         run = s.exec(select(ESRun).where(ESRun.name == run_name)).first()
@@ -152,19 +151,32 @@ def reopen_training(run_name: str, storage: str | None, spec: dict | None = None
             spec = dict(run.spec or {})
             last = s.exec(select(ESEpoch).where(ESEpoch.run_id == run.id).order_by(ESEpoch.epoch.desc())).first()
             done = int(last.metrics.get("steps") or 0) if last is not None else 0
-    if not spec:
-        raise ValueError(f"run_name: no ES run named {run_name!r} with a spec in {storage or 'the project database'}, "
-                         f"and no spec to start it from")
-    if spec.get("in_process"):
-        raise ValueError(f"ES run {run_name!r} was started from Python with objects a worker cannot load "
-                         f"({', '.join(spec['in_process'])}); run it again from that code, or train a FILE:SYSTEM "
-                         f"target (hyperfunc train) so any worker can run it")
+    runnable_spec(spec, f"ES run {run_name!r}", storage, "train a FILE:SYSTEM target (hyperfunc train)")
     options = dict(spec.get("options") or {})
     if add_steps is not None:
         options["steps"] = done + add_steps
     options.update(run_name=run_name, storage=storage)
     return prepare_target_training(spec["system"], spec.get("train", "TRAIN"), spec.get("metric", "METRIC"),
                                    spec.get("options_var", "TRAIN_OPTIONS"), **options)
+
+
+def check_added(name: str, value: int | None) -> None:
+    """``add_trials``/``add_steps``/``add_generations``: None (as the run says) or a positive count."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name}: expected an integer >= 1 or None, got {value!r}")
+
+
+def runnable_spec(spec: dict | None, what: str, storage: str | None, remedy: str) -> dict:
+    """``spec`` when a worker can run it: refused, saying why, when there is none or it names objects
+    of the process that started the run."""
+    if not spec:
+        raise ValueError(f"run_name: no {what} with a spec in {storage or 'the project database'}, and no spec "
+                         f"to start it from")
+    if spec.get("in_process"):
+        raise ValueError(f"{what} was started from Python with things a worker cannot load "
+                         f"({', '.join(spec['in_process'])}); run it again from that code, or {remedy} so any "
+                         f"worker can run it")
+    return spec
 
 
 def _located(target: str) -> str:
@@ -245,18 +257,10 @@ def reopen_evolution(run_name: str, storage: str | None, spec: dict | None = Non
     """The ``GenerateLoopConfig`` of a stored evolution run, rebuilt from its spec (a retried or scheduled
     flow run, a worker in another process); with ``add_generations``, that many beyond its last one.
     A run not yet stored starts from ``spec``. ``llm`` overrides the model settings (the offline model)."""
-    if add_generations is not None and (isinstance(add_generations, bool) or not isinstance(add_generations, int)
-                                        or add_generations < 1):
-        raise ValueError(f"add_generations: expected an integer >= 1 or None, got {add_generations!r}")
+    check_added("add_generations", add_generations)
     stored, last = stored_evolution_spec(run_name, storage)
-    spec = stored or spec
-    if not spec:
-        raise ValueError(f"run_name: no evolution run named {run_name!r} in {storage or 'the project database'}, "
-                         f"and no spec to start it from")
-    if spec.get("in_process"):
-        raise ValueError(f"evolution run {run_name!r} was started from Python with agents a worker cannot rebuild "
-                         f"({', '.join(spec['in_process'])}); run it again from that code, or start it with "
-                         f"hyperfunc evolve DOMAIN so any worker can run it")
+    spec = runnable_spec(stored or spec, f"evolution run {run_name!r}", storage,
+                         "start it with hyperfunc evolve DOMAIN")
     spec = {**spec, "run_name": run_name}
     if add_generations is not None:
         spec["generations"] = last + add_generations

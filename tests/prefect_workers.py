@@ -55,3 +55,17 @@ def wait_for_state(flow_run_id: UUID, done, timeout_s: float, log_path: Path):
             if time.time() > deadline:
                 raise AssertionError(f"flow run still {state} after {timeout_s} s\n{log_path.read_text()[-4000:]}")
             time.sleep(0.5)
+
+
+def retry_through_the_api(flow_run_id: UUID) -> None:
+    """What the UI's Retry button does to a crashed or failed flow run: back to the pool for a worker."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import AwaitingRetry
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run_id, AwaitingRetry(), force=True)
+
+
+def retried_run_ends(flow_run_id: UUID, timeout_s: float, log_path: Path):
+    """The final state of a retried flow run (past its AwaitingRetry)."""
+    return wait_for_state(flow_run_id, lambda s: s.is_final() and s.name != "AwaitingRetry", timeout_s, log_path)

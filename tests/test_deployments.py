@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from deployments.register import PREFECT_YAML, load_specs, schedule_objects, validate
-from prefect_workers import process_worker, wait_for_state, worker_env
+from prefect_workers import process_worker, retried_run_ends, retry_through_the_api, wait_for_state, worker_env
 
 ROOT = Path(__file__).resolve().parents[1]
 HYPERFUNC = str(Path(sys.executable).parent / "hyperfunc")
@@ -90,9 +90,7 @@ def test_a_sweep_killed_mid_run_is_retried_through_the_api_without_repeating_a_t
     """A worker runs the tune deployment; its flow-run process is killed with SIGKILL mid-sweep; the
     flow run is retried through Prefect's API (as the UI's Retry does), a worker runs it again from the
     study's stored spec, and no finished trial is evaluated twice. A second run of the deployment adds work."""
-    from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
-    from prefect.states import AwaitingRetry
 
     from deployments.register import apply_deployments
     from hyperfunc_core.tuning.study_store import list_studies
@@ -120,11 +118,10 @@ def test_a_sweep_killed_mid_run_is_retried_through_the_api_without_repeating_a_t
     finished_before = study["counts"].get("complete", 0)
     assert 0 < finished_before < 8
 
-    with get_client(sync_client=True) as client:  # what the UI's Retry button does
-        client.set_flow_run_state(run.id, AwaitingRetry(), force=True)
+    retry_through_the_api(run.id)
     with process_worker(pool, env, tmp_path / "worker2.log") as _:  # another worker process picks it up
         log = tmp_path / "worker2.log"
-        state = wait_for_state(run.id, lambda s: s.is_final() and s.name != "AwaitingRetry", 240, log)
+        state = retried_run_ends(run.id, 240, log)
         assert state.is_completed(), f"{state}\n{log.read_text()[-4000:]}"
         assert "8 complete" in state.message, state.message
 
@@ -154,9 +151,7 @@ def test_a_sweep_killed_mid_run_is_retried_through_the_api_without_repeating_a_t
 def test_an_es_run_killed_mid_epoch_is_retried_through_the_api_from_its_last_checkpoint(tmp_path, prefect_harness):
     """SIGKILL mid-epoch, retry through the API, another worker finishes from the last checkpoint: the
     finished epochs' checkpoints are not written again. Then a second run adds steps (a schedule tick)."""
-    from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
-    from prefect.states import AwaitingRetry
     from sqlmodel import select
 
     from deployments.register import apply_deployments
@@ -189,11 +184,10 @@ def test_an_es_run_killed_mid_epoch_is_retried_through_the_api_from_its_last_che
     checkpoints = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "home").rglob("epoch-*.pt")}
     assert len(checkpoints) == len(done)
 
-    with get_client(sync_client=True) as client:  # what the UI's Retry button does
-        client.set_flow_run_state(run.id, AwaitingRetry(), force=True)
+    retry_through_the_api(run.id)
     log = tmp_path / "worker2.log"
     with process_worker(pool, env, log):
-        state = wait_for_state(run.id, lambda s: s.is_final() and s.name != "AwaitingRetry", 240, log)
+        state = retried_run_ends(run.id, 240, log)
         assert state.is_completed(), f"{state}\n{log.read_text()[-4000:]}"
         assert epochs() == {0: 10, 1: 20, 2: 30, 3: 40}
         after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "home").rglob("epoch-*.pt")}
@@ -213,9 +207,7 @@ def test_an_evolution_run_killed_after_its_meta_agent_step_is_retried_without_ca
     import json
 
     import psutil
-    from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
-    from prefect.states import AwaitingRetry
 
     from deployments.register import apply_deployments
     from evolution_scripts import is_meta, make_repo, meta_agent_repairs, meta_requests, responder
@@ -256,11 +248,10 @@ def test_an_evolution_run_killed_after_its_meta_agent_step_is_retried_without_ca
         assert wait_for_state(run.id, lambda s: s.is_final(), 120, log).is_crashed()
     assert "1" not in load_archive(out).entries
 
-    with get_client(sync_client=True) as client:  # what the UI's Retry button does
-        client.set_flow_run_state(run.id, AwaitingRetry(), force=True)
+    retry_through_the_api(run.id)
     log = tmp_path / "worker2.log"
     with process_worker(pool, env, log):
-        state = wait_for_state(run.id, lambda s: s.is_final() and s.name != "AwaitingRetry", 240, log)
+        state = retried_run_ends(run.id, 240, log)
         assert state.is_completed(), f"{state}\n{log.read_text()[-4000:]}"
     assert "perfect score" in state.message, state.message
     assert meta_requests(llm_server) == asked  # resumed: not one more MetaAgent request

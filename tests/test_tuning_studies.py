@@ -207,3 +207,22 @@ def test_a_study_holding_an_infinite_value_from_an_older_version_resumes_under_b
                                         study_name="old", seed=1), orchestrate=False)
     assert len(resumed["trials"]) == 10 and resumed["counts"].get("complete") == 10
     assert resumed["best"]["value"] != float("inf")  # the broken value is never the best
+
+
+def test_a_study_keeps_its_spec_and_a_worker_rebuilds_it_or_says_why_it_cannot(tmp_path):
+    from hyperfunc_core.tuning.spec import InProcessOnly
+    from hyperfunc_core.tuning.sweep import reopen_sweep
+    from tuning_objectives import quadratic
+
+    url = f"sqlite:///{tmp_path / 'spec.db'}"
+    space = {"x": Int(0, 9), "opt": {"name": Choice(["a", "b"])}, "fixed": 3}
+    run_sweep(prepare_sweep(quadratic, {"x": Int(0, 9)}, strategy="random", max_trials=3, storage=url,
+                            study_name="named", seed=0), orchestrate=False)
+    again = reopen_sweep("named", url, add_trials=2)  # what a retried or scheduled flow run does
+    assert again.setup.objective is not quadratic and again.setup.objective.__qualname__ == "quadratic"
+    assert again.max_trials == 5 and again.replayed == 3 and again.spec["options"]["strategy"] == "random"
+    prepare_sweep(lambda ctx, **p: p["x"], space, max_trials=2, storage=url, study_name="closure")
+    with pytest.raises(InProcessOnly, match="study .closure. was started from Python .*<locals>.<lambda>"):
+        reopen_sweep("closure", url)
+    with pytest.raises(ValueError, match="add_trials: expected an integer >= 1"):
+        reopen_sweep("named", url, add_trials=0)

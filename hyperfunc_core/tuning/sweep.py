@@ -201,10 +201,10 @@ def reopen_sweep(study_name: str, storage: str, add_trials: int | None = None, s
     """The sweep of a stored study, rebuilt from its spec (a retried or scheduled flow run, a worker
     in another process); with ``add_trials``, room for that many trials beyond those it counts.
     A study not yet in ``storage`` is created from ``spec`` (a deployment's parameters)."""
+    from hyperfunc_core.jobs import check_added
     from hyperfunc_core.tuning.study_store import find_study
 
-    if add_trials is not None and (isinstance(add_trials, bool) or not isinstance(add_trials, int) or add_trials < 1):
-        raise ValueError(f"add_trials: expected an integer >= 1 or None, got {add_trials!r}")
+    check_added("add_trials", add_trials)
     study = find_study(storage, study_name)
     if study is None and spec is None:
         raise ValueError(f"study: no study named {study_name!r} in {storage}, and no spec to create it from")
