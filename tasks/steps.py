@@ -5,7 +5,8 @@ the step's function to the runner; the runner runs it as this task under the ste
 the UI shows one task per trial, ES step block, checkpoint or generation step.
 
 Retries are declared here, per step: pure computation does not retry (it would fail the same
-way); the executor set-up talks to a container engine and retries with back-off. The MetaAgent
+way); the executor set-up talks to a container engine and retries with back-off, except when the
+parent's patch does not apply (``PatchError``: it never will). The MetaAgent
 and TaskAgent do not retry as tasks: their LLM calls retry inside the gateway with back-off, and a
 MetaAgent run again on a half-edited workspace would not be the same step. A trial retries as
 often as ``tune(trial_retries=...)`` says.
@@ -20,6 +21,7 @@ from typing import Any
 from prefect import Task, task
 from prefect.states import Completed
 
+from hyperfunc_core.executors.base import PatchError
 from tasks.carry import Carried, unwrap
 
 STEP_RETRIES: dict[str, tuple[int, list[float]]] = {  # step -> (retries, delays in seconds)
@@ -35,7 +37,13 @@ STEP_RETRIES: dict[str, tuple[int, list[float]]] = {  # step -> (retries, delays
 }
 
 
-@task(name="step", task_run_name="{label}", persist_result=False, cache_policy=None)
+def _worth_retrying(task: Task, task_run: Any, state: Any) -> bool:
+    """A failure that can go differently next time: not a patch that does not apply."""
+    return not isinstance(state.data, PatchError)
+
+
+@task(name="step", task_run_name="{label}", persist_result=False, cache_policy=None,
+      retry_condition_fn=_worth_retrying)
 def step_task(fn: Carried[Callable[..., Any]], args: Carried[tuple], label: str,
               note: Carried[Callable[[Any], str] | None]) -> Any:
     """``fn(*args)``; with ``note``, its state's message describes the result (a trial's value)."""
