@@ -26,6 +26,9 @@ T = TypeVar("T")
 _STAGES: dict[str, tuple[Callable[..., Any], tuple]] = {}  # key -> the stage's function and arguments
 
 
+# A stage's result is never persisted: a retried parent flow run matches its subflows by call order,
+# so epoch 2 of a run resumed from a checkpoint would be handed epoch 0's stored result. Unpersisted,
+# a finished subflow runs again, and the keyed steps inside it return their kept results.
 @flow(name="stage", persist_result=False, log_prints=True)
 def stage_flow(run: str, part: str, key: str) -> Any:
     fn, args = _STAGES[key]
@@ -40,15 +43,16 @@ class PrefectRunner:
         self._quiet: tuple[Any, Any] | None = None  # (the settings it was made from, without heartbeats)
 
     def run(self, step: str, fn: Callable[..., T], *args: Any, label: str, retries: int | None = None,
-            note: Callable[[T], str] | None = None) -> T:
+            note: Callable[[T], str] | None = None, key: str | None = None) -> T:
         try:
-            return step_task_for(step, retries)(carry(fn), carry(args), label, carry(note))
+            return step_task_for(step, retries, key is not None)(carry(fn), carry(args), label, carry(note), key)
         except StepFailed as failed:
             return failed.outcome
 
     def submit(self, step: str, fn: Callable[..., T], *args: Any, label: str, retries: int | None = None,
-               note: Callable[[T], str] | None = None) -> cf.Future[T]:
-        prefect_future = step_task_for(step, retries).submit(carry(fn), carry(args), label, carry(note))
+               note: Callable[[T], str] | None = None, key: str | None = None) -> cf.Future[T]:
+        prefect_future = step_task_for(step, retries, key is not None).submit(carry(fn), carry(args), label,
+                                                                             carry(note), key)
         out: cf.Future = cf.Future()
 
         def relay(_: Any) -> None:

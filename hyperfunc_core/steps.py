@@ -6,6 +6,13 @@ ES epoch, a generation: a group of steps). The Prefect runner (``flows/step_runn
 each step a task and each stage a subflow; ``InlineRunner`` runs them in the caller, for the
 benchmarks' no-orchestration baseline and ``orchestrate=False``. The loop cannot tell them apart.
 
+A step may carry a ``key``: a name for its result that stays the same when its run is retried
+(the run's identity and the step's place in it). The Prefect runner persists a keyed step's result
+and, when a retried flow run reaches the same key, returns it without running the step again;
+``InlineRunner`` keeps nothing. Loops key only the steps whose results their own stores do not
+already keep (a trial is recorded in its study, a generation's MetaAgent and evaluation in its
+metadata, inside the step itself); ES step blocks within an unfinished epoch are such steps.
+
 A step whose failure is an outcome the loop records (a failed trial, a generation whose agent
 broke) raises ``StepFailed`` carrying that outcome: the runner marks the step failed where it
 can (a Failed task or flow run), retries it where retries are declared, and hands the outcome
@@ -34,14 +41,15 @@ class StepFailed(Exception):
 
 class StepRunner(Protocol):
     """``retries``: attempts after a ``StepFailed`` (None: the step's declared policy); ``note``: a
-    one-line description of the result, for runners that show one (a trial's value)."""
+    one-line description of the result, for runners that show one (a trial's value); ``key``: the
+    result's name across retries of the run, for runners that keep results."""
 
     def run(self, step: str, fn: Callable[..., T], *args: Any, label: str, retries: int | None = None,
-            note: Callable[[T], str] | None = None) -> T:
+            note: Callable[[T], str] | None = None, key: str | None = None) -> T:
         """Run ``fn(*args)`` as step ``step`` (shown as ``label``) and return its result."""
 
     def submit(self, step: str, fn: Callable[..., T], *args: Any, label: str, retries: int | None = None,
-               note: Callable[[T], str] | None = None) -> cf.Future[T]:
+               note: Callable[[T], str] | None = None, key: str | None = None) -> cf.Future[T]:
         """Start ``fn(*args)`` as step ``step``; the future has its result (or its ``StepFailed`` outcome)."""
 
     def stage(self, stage: str, fn: Callable[..., T], *args: Any, label: str) -> T:
@@ -55,11 +63,11 @@ class InlineRunner:
         self._pool = cf.ThreadPoolExecutor(max(1, workers), thread_name_prefix="step")
 
     def run(self, step: str, fn: Callable[..., T], *args: Any, label: str, retries: int | None = None,
-            note: Callable[[T], str] | None = None) -> T:
+            note: Callable[[T], str] | None = None, key: str | None = None) -> T:
         return attempt(fn, args, retries or 0)
 
     def submit(self, step: str, fn: Callable[..., T], *args: Any, label: str, retries: int | None = None,
-               note: Callable[[T], str] | None = None) -> cf.Future[T]:
+               note: Callable[[T], str] | None = None, key: str | None = None) -> cf.Future[T]:
         return self._pool.submit(attempt, fn, args, retries or 0)
 
     def stage(self, stage: str, fn: Callable[..., T], *args: Any, label: str) -> T:

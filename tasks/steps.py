@@ -10,6 +10,11 @@ parent's patch does not apply (``PatchError``: it never will). The MetaAgent
 and TaskAgent do not retry as tasks: their LLM calls retry inside the gateway with back-off, and a
 MetaAgent run again on a half-edited workspace would not be the same step. A trial retries as
 often as ``tune(trial_retries=...)`` says.
+
+A step the loop gives a ``key`` runs as the kept variant: its result is persisted in Prefect's
+result storage (``$HYPERFUNC_HOME/prefect/storage`` by default; any Prefect result storage block,
+e.g. S3, when several machines must share it) under that key, and a retried flow run that reaches
+the same key gets the stored result back (a ``Cached`` task run) without running the step's body.
 """
 
 from __future__ import annotations
@@ -42,21 +47,32 @@ def _worth_retrying(task: Task, task_run: Any, state: Any) -> bool:
     return not isinstance(state.data, PatchError)
 
 
-@task(name="step", task_run_name="{label}", persist_result=False, cache_policy=None,
-      retry_condition_fn=_worth_retrying)
-def step_task(fn: Carried[Callable[..., Any]], args: Carried[tuple], label: str,
-              note: Carried[Callable[[Any], str] | None]) -> Any:
+def _given_key(context: Any, parameters: dict[str, Any]) -> str | None:
+    """The cache key is the one the loop gave: small, stable across retries, unique to the run."""
+    return parameters["key"]
+
+
+def _run_step(fn: Carried[Callable[..., Any]], args: Carried[tuple], label: str,
+              note: Carried[Callable[[Any], str] | None], key: str | None = None) -> Any:
     """``fn(*args)``; with ``note``, its state's message describes the result (a trial's value)."""
     result = unwrap(fn)(*unwrap(args))
     describe = unwrap(note)
     return Completed(message=describe(result), data=result) if describe is not None else result
 
 
+step_task = task(_run_step, name="step", task_run_name="{label}", persist_result=False, cache_policy=None,
+                 retry_condition_fn=_worth_retrying)
+kept_step_task = task(_run_step, name="step", task_run_name="{label}", persist_result=True,
+                      cache_key_fn=_given_key, retry_condition_fn=_worth_retrying)
+
+
 @lru_cache(maxsize=None)
-def step_task_for(step: str, retries: int | None = None) -> Task:
-    """The task for ``step``, with its declared retries (or ``retries``, where the caller says)."""
+def step_task_for(step: str, retries: int | None = None, kept: bool = False) -> Task:
+    """The task for ``step``, with its declared retries (or ``retries``, where the caller says);
+    ``kept``: its result persisted and reused under the key it is called with."""
     if step not in STEP_RETRIES:
         raise ValueError(f"step: expected one of {', '.join(STEP_RETRIES)}, got {step!r}")
     declared, delays = STEP_RETRIES[step]
     count = declared if retries is None else retries
-    return step_task.with_options(name=step, retries=count, retry_delay_seconds=delays if count else 0)
+    base = kept_step_task if kept else step_task
+    return base.with_options(name=step, retries=count, retry_delay_seconds=delays if count else 0)

@@ -32,6 +32,12 @@ class Resumed:
     next_epoch: int
     history: list[dict]
     spec: dict | None = None  # the run's stored spec
+    key: str = ""  # names the run's kept step results: its id and creation time, so a run made again
+    #               under an old name never reads the old run's results
+
+
+def _run_key(run: ESRun) -> str:
+    return f"es-{run.id}-{run.created_at:%Y%m%dT%H%M%S%f}"
 
 
 class CheckpointStore:
@@ -53,7 +59,7 @@ class CheckpointStore:
                 session.add(run)
                 session.commit()
                 session.refresh(run)
-                return Resumed(run.id, None, 0, [], run.spec)
+                return Resumed(run.id, None, 0, [], run.spec, _run_key(run))
             changed = sorted(k for k in set(config) | set(run.config)
                              if config.get(k) != run.config.get(k) and k != "total_steps")
             if config.get("total_steps", 0) < run.config.get("total_steps", 0):
@@ -80,8 +86,9 @@ class CheckpointStore:
                     session.commit()
                     epochs.pop()
                     continue
-                return Resumed(run.id, state, last.epoch + 1, [dict(e.metrics) for e in epochs], run.spec)
-            return Resumed(run.id, None, 0, [], run.spec)
+                return Resumed(run.id, state, last.epoch + 1, [dict(e.metrics) for e in epochs], run.spec,
+                               _run_key(run))
+            return Resumed(run.id, None, 0, [], run.spec, _run_key(run))
 
     def save_epoch(self, run_id: int, name: str, epoch: int, state: ESState, metrics: dict) -> str:
         folder = self.run_dir(name)

@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -229,21 +230,24 @@ def train(job: TrainingJob, runner: StepRunner, on_epoch: Callable[[dict], None]
 
 def run_epoch(job: TrainingJob, state: ESState, epoch: int, runner: StepRunner) -> tuple[ESState, dict]:
     """One epoch: its steps in blocks of ``steps_per_task`` (or each step's population in
-    ``population_shards`` shards), then the checkpoint."""
+    ``population_shards`` shards), then the checkpoint.
+
+    Step blocks and shards are keyed by the run and their step numbers: an epoch cut short is run
+    again from its checkpoint, and the blocks it had finished come back from the runner's kept
+    results (a chain from the same checkpoint, so each kept result is the one this run would make)."""
     step_metrics: list[dict] = []
     steps = job.epoch_steps(epoch)
     if job.population_shards > 1:  # each step here, its population scored as shard steps
-        def in_shards(job: TrainingJob, candidates: torch.Tensor, examples: list) -> tuple[list[float], list]:
-            return score_in_shards(job, candidates, examples, runner)
-
-        for _ in steps:
+        for step in steps:
+            in_shards = partial(score_in_shards, runner=runner, key=f"{job.resumed.key}-step-{step}")
             state, metrics = es_step(job, state, evaluate=in_shards)
             step_metrics.append(metrics)
     else:
         for first in steps[::job.steps_per_task]:
             count = min(job.steps_per_task, steps.stop - first)
             label = f"epoch-{epoch}-step-{first}" + (f"-{first + count - 1}" if count > 1 else "")
-            state, metrics = runner.run("es-step", es_steps, job, state, count, label=label)
+            state, metrics = runner.run("es-step", es_steps, job, state, count, label=label,
+                                        key=f"{job.resumed.key}-steps-{first}-{count}")
             step_metrics.extend(metrics)
     metrics = runner.run("es-checkpoint", finish_epoch, job, state, epoch, step_metrics,
                          label=f"checkpoint-epoch-{epoch}")
@@ -260,10 +264,11 @@ def es_steps(job: TrainingJob, state: ESState, count: int) -> tuple[ESState, lis
 
 
 def score_in_shards(job: TrainingJob, candidates: torch.Tensor, examples: list,
-                    runner: StepRunner) -> tuple[list[float], list]:
-    """The population as ``job.population_shards`` concurrent steps, their scores in order."""
+                    runner: StepRunner, key: str) -> tuple[list[float], list]:
+    """The population as ``job.population_shards`` concurrent steps, their scores in order (kept
+    under ``key`` and each shard's range)."""
     futures = [runner.submit("es-population-shard", evaluate_candidates, job, candidates[part], examples,
-                             label=f"shard-{part.start}-{part.stop - 1}")
+                             label=f"shard-{part.start}-{part.stop - 1}", key=f"{key}-shard-{part.start}-{part.stop}")
                for part in shards(len(candidates), job.population_shards)]
     scores, errors = [], []
     for future in futures:
