@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from prefect import flow
@@ -10,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed
 
 from flows.progress import ProgressArtifact, artifact_key, embedded_images
+from flows.run_names import run_name_for
 from flows.step_runner import PrefectRunner
 from hyperfunc_core.evolution.loop import EvolutionLoop, GenerationOutcome, LoopResult, run_label
 from hyperfunc_core.jobs import offline_or_named_model, reopen_evolution, stored_evolution_spec
@@ -37,9 +37,7 @@ def evolution_flow(run_name: str, storage: str | None = None, spec: dict | None 
     loop = _LOOPS.pop(run_name, None)
     if loop is not None:
         return _evolve(loop)
-    from prefect.runtime import flow_run
-
-    name = f"{run_name}-{flow_run.scheduled_start_time or datetime.now(timezone.utc):%Y%m%d-%H%M%S}" if dated else run_name
+    name = run_name_for(run_name, dated)
     stored, _ = stored_evolution_spec(name, storage)
     with offline_or_named_model(stored or spec) as llm:
         return _evolve(EvolutionLoop(reopen_evolution(name, storage, spec, add_generations, llm)))

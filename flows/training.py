@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 from pathlib import Path
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.runtime import flow_run
 
 from flows.progress import ProgressArtifact, artifact_key, embedded_images
+from flows.run_names import run_name_for
 from flows.runners import task_runner_for
 from flows.step_runner import PrefectRunner
 from flows.task_logs import quiet_task_logs
@@ -31,8 +30,7 @@ def train_flow(run_name: str, storage: str | None = None, spec: dict | None = No
     last checkpoint (a schedule's way to add work); ``dated``: a new run ``<run_name>-<date>`` each time."""
     job = _JOBS.pop(run_name, None)
     if job is None:
-        name = f"{run_name}-{flow_run.scheduled_start_time or datetime.now(timezone.utc):%Y%m%d-%H%M%S}" if dated else run_name
-        job = reopen_training(name, storage, spec, add_steps)
+        job = reopen_training(run_name_for(run_name, dated), storage, spec, add_steps)
     progress = ProgressArtifact(f"epochs of ES run {job.run_name}", 100.0 * job.resumed.next_epoch / job.n_epochs)
 
     def on_epoch(metrics: dict) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from prefect import flow
@@ -10,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed
 
 from flows.progress import ProgressArtifact, artifact_key, embedded_images
+from flows.run_names import run_name_for
 from flows.runners import task_runner_for
 from flows.step_runner import PrefectRunner
 from flows.task_logs import quiet_task_logs
@@ -37,8 +37,8 @@ def tune_flow(study: str, storage: str | None = None, spec: dict | None = None, 
     A failed trial's task ends Failed and the sweep goes on; the flow's final state counts them."""
     sweep = _PREPARED.pop(study, None)
     if sweep is None:
-        sweep = reopen_sweep(f"{study}-{_started():%Y%m%d-%H%M%S}" if dated else study,
-                             storage or get_settings().resolved_database_url, add_trials, spec)
+        sweep = reopen_sweep(run_name_for(study, dated), storage or get_settings().resolved_database_url,
+                             add_trials, spec)
     total = sweep.max_trials
     progress = ProgressArtifact(f"trials of study {sweep.study_name}", 100.0 * sweep.replayed / total)
 
@@ -71,10 +71,3 @@ def run_sweep_flow(sweep: Sweep, trial_retries: int = 0, task_runner: Any = "thr
                                                               trial_retries=trial_retries)
     finally:
         _PREPARED.pop(sweep.study_name, None)
-
-
-def _started() -> datetime:
-    """When this flow run was scheduled to start (a dated study is named after its schedule tick)."""
-    from prefect.runtime import flow_run
-
-    return flow_run.scheduled_start_time or datetime.now(timezone.utc)

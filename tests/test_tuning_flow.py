@@ -105,3 +105,31 @@ def test_invalid_input_fails_before_the_flow_starts():
         tune(lambda ctx, lr: lr, {"lr": Float(1.0, 0.5)})
     with pytest.raises(ValueError, match="trial_retries"):
         tune(lambda ctx, lr: lr, {"lr": Float(0.1, 0.5)}, trial_retries=-1)
+
+
+def test_a_dated_run_starts_a_new_study_named_after_its_start_from_the_stored_spec(tmp_path):
+    """``dated=True`` (a schedule's other way to add work): each flow run starts its own study,
+    ``<study>-<YYYYmmdd-HHMMSS>``, built from the spec; the named study is left as it was."""
+    import re
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from flows.tuning import tune_flow
+    from hyperfunc_core.launch import run_sweep
+    from hyperfunc_core.tuning.sweep import prepare_sweep
+    from tuning_objectives import quadratic
+
+    url = f"sqlite:///{tmp_path / 'dated.db'}"
+    made = prepare_sweep(quadratic, {"x": Float(0.0, 2.0)}, max_trials=2, storage=url, study_name="nightly", seed=0)
+    run_sweep(made, orchestrate=False)
+    state = tune_flow(study="nightly", storage=url, spec=made.spec, dated=True, return_state=True)
+    assert state.is_completed(), state
+    from hyperfunc_core.storage import Study, Trial, session_scope
+
+    with session_scope(url) as session:
+        studies = {s.name: [t.state for t in session.query(Trial).filter(Trial.study_id == s.id)]
+                   for s in session.query(Study).all()}
+    dated = [name for name in studies if name != "nightly"]
+    assert len(studies) == 2 and re.fullmatch(r"nightly-\d{8}-\d{6}", dated[0]), studies
+    assert studies["nightly"] == ["complete", "complete"] and studies[dated[0]] == ["complete", "complete"]
