@@ -59,11 +59,16 @@ def mlp_problem(n_examples: int, seed: int = 0):
             return head(hidden(x))
 
     gen = torch.Generator().manual_seed(seed)
-    teacher = {"hidden": torch.randn(HIDDEN, IN + 1, generator=gen) * 0.5, "head": torch.randn(OUT, HIDDEN + 1, generator=gen) * 0.3}
+    teacher = {
+        "hidden": torch.randn(HIDDEN, IN + 1, generator=gen) * 0.5,
+        "head": torch.randn(OUT, HIDDEN + 1, generator=gen) * 0.3,
+    }
     xs = torch.randn(n_examples, IN, generator=gen)
     with torch.no_grad():
-        ys = (torch.tanh(xs @ teacher["hidden"][:, :-1].T + teacher["hidden"][:, -1]) @ teacher["head"][:, :-1].T
-              + teacher["head"][:, -1]).squeeze(-1)
+        ys = (
+            torch.tanh(xs @ teacher["hidden"][:, :-1].T + teacher["hidden"][:, -1]) @ teacher["head"][:, :-1].T
+            + teacher["head"][:, -1]
+        ).squeeze(-1)
     examples = [Example({"x": x}, y) for x, y in zip(xs, ys)]
     return MLP, (hidden, head), examples, xs, ys
 
@@ -96,7 +101,9 @@ def batching(device: torch.device, population: int, n_examples: int, repeats: in
     system.register_hyperfunction(head)
     layout = system.trainable_layout()
     theta = layout.flatten(system.get_hp_state())
-    candidates = theta.unsqueeze(0) + 0.1 * torch.randn(population, layout.size, generator=torch.Generator().manual_seed(1)).to(device)
+    candidates = theta.unsqueeze(0) + 0.1 * torch.randn(
+        population, layout.size, generator=torch.Generator().manual_seed(1)
+    ).to(device)
     named = layout.unflatten(candidates)
     x_all, y_all = xs.to(device), ys.to(device)
 
@@ -105,8 +112,14 @@ def batching(device: torch.device, population: int, n_examples: int, repeats: in
 
     def loop_examples_batched():  # per candidate, one forward over all examples
         with torch.no_grad():
-            return [float(neg_mse(head(hidden(x_all, hp=_hp(hidden, named["hidden"][i])), hp=_hp(head, named["head"][i])), y_all))
-                    for i in range(population)]
+            return [
+                float(
+                    neg_mse(
+                        head(hidden(x_all, hp=_hp(hidden, named["hidden"][i])), hp=_hp(head, named["head"][i])), y_all
+                    )
+                )
+                for i in range(population)
+            ]
 
     few = [{k: v[i] for k, v in named.items()} for i in range(slow_sample)]
 
@@ -126,9 +139,13 @@ def batching(device: torch.device, population: int, n_examples: int, repeats: in
     agree = torch.allclose(check, reference, rtol=1e-4, atol=1e-5)
     print(f"\nBatching: two-layer MLP ({HIDDEN} hidden), population {population}, {n_examples} examples, {device}")
     print(f"  evaluate_population (one vmapped forward)      {t_batched * 1000:>10.1f} ms")
-    print(f"  per-candidate loop, examples batched           {t_loop * 1000:>10.1f} ms   {t_loop / t_batched:>7.1f}x slower  (target >= 5x)")
-    print(f"  per-candidate, per-example evaluate()          {t_slow * 1000:>10.1f} ms   {t_slow / t_batched:>7.1f}x slower  (target >= 50x;"
-          f" timed on {slow_sample} candidates, scaled)")
+    print(
+        f"  per-candidate loop, examples batched           {t_loop * 1000:>10.1f} ms   {t_loop / t_batched:>7.1f}x slower  (target >= 5x)"
+    )
+    print(
+        f"  per-candidate, per-example evaluate()          {t_slow * 1000:>10.1f} ms   {t_slow / t_batched:>7.1f}x slower  (target >= 50x;"
+        f" timed on {slow_sample} candidates, scaled)"
+    )
     print(f"  scores equal to the loop's: {agree}")
     return t_loop / t_batched >= 5 and t_slow / t_batched >= 50 and agree
 
@@ -144,16 +161,29 @@ def evotorch_comparison(population: int, n_examples: int, steps: int, device: to
     from hyperfunc_core import ESHybridSystemOptimizer
 
     MLP, (hidden, head), examples, xs, ys = mlp_problem(n_examples)
-    config = ESHybridSystemOptimizer(steps=steps, pop_size=population, sigma=0.1, lr=0.05, optimizer="clipup",
-                                     optimizer_kwargs={"max_speed": 0.1}, seed=0)
+    config = ESHybridSystemOptimizer(
+        steps=steps,
+        pop_size=population,
+        sigma=0.1,
+        lr=0.05,
+        optimizer="clipup",
+        optimizer_kwargs={"max_speed": 0.1},
+        seed=0,
+    )
     system = MLP(system_optimizer=config, device=device)
     system.register_hyperfunction(hidden)
     system.register_hyperfunction(head)
     layout = system.trainable_layout()
     theta0 = layout.flatten(system.get_hp_state()).clone()
     start = time.perf_counter()
-    system.optimize(examples, neg_mse, orchestrate=False, steps=steps, steps_per_epoch=steps,
-                    run_name=f"bench-evotorch-{time.time()}")
+    system.optimize(
+        examples,
+        neg_mse,
+        orchestrate=False,
+        steps=steps,
+        steps_per_epoch=steps,
+        run_name=f"bench-evotorch-{time.time()}",
+    )
     ours_s = (time.perf_counter() - start) / steps
     ours_loss = -system.evaluate_population([system.get_hp_state()], examples, neg_mse)[0]
 
@@ -170,22 +200,42 @@ def evotorch_comparison(population: int, n_examples: int, steps: int, device: to
     # our layout orders blocks by name ("head" before "hidden"): give EvoTorch the same start, reordered
     start_named = layout.unflatten(theta0)
     center = torch.cat([start_named["hidden"].reshape(-1), start_named["head"].reshape(-1)])
-    problem = Problem("min", batched_loss, solution_length=center.numel(), vectorized=True, device=device,
-                      initial_bounds=(-0.1, 0.1), seed=0)
-    searcher = PGPE(problem, popsize=population, center_learning_rate=0.05, stdev_learning_rate=0.0, stdev_init=0.1,
-                    optimizer="clipup", optimizer_config={"max_speed": 0.1}, ranking_method="centered",
-                    symmetric=True, center_init=center.to(device))
+    problem = Problem(
+        "min",
+        batched_loss,
+        solution_length=center.numel(),
+        vectorized=True,
+        device=device,
+        initial_bounds=(-0.1, 0.1),
+        seed=0,
+    )
+    searcher = PGPE(
+        problem,
+        popsize=population,
+        center_learning_rate=0.05,
+        stdev_learning_rate=0.0,
+        stdev_init=0.1,
+        optimizer="clipup",
+        optimizer_config={"max_speed": 0.1},
+        ranking_method="centered",
+        symmetric=True,
+        center_init=center.to(device),
+    )
     start = time.perf_counter()
     for _ in range(steps):
         searcher.step()
     theirs_s = (time.perf_counter() - start) / steps
     theirs_loss = float(batched_loss(searcher.status["center"].unsqueeze(0).to(device))[0])
-    print(f"\nAgainst EvoTorch: same MLP problem, population {population}, {n_examples} examples, {steps} steps, {device}")
+    print(
+        f"\nAgainst EvoTorch: same MLP problem, population {population}, {n_examples} examples, {steps} steps, {device}"
+    )
     print(f"  {'':<28} {'s/step':>10} {'final MSE':>12}")
     print(f"  {'hyperfunc ES (ClipUp)':<28} {ours_s:>10.4f} {ours_loss:>12.5f}")
     print(f"  {'EvoTorch PGPE (ClipUp)':<28} {theirs_s:>10.4f} {theirs_loss:>12.5f}")
-    print(f"  per step: ours {ours_s / theirs_s:.2f}x EvoTorch's time (target <= 1); "
-          f"loss: ours {ours_loss / theirs_loss:.2f}x EvoTorch's (target <= 1)")
+    print(
+        f"  per step: ours {ours_s / theirs_s:.2f}x EvoTorch's time (target <= 1); "
+        f"loss: ours {ours_loss / theirs_loss:.2f}x EvoTorch's (target <= 1)"
+    )
     return ours_s <= theirs_s and ours_loss <= theirs_loss
 
 
@@ -198,8 +248,14 @@ def orchestration(repeats: int) -> bool:
 
     def once(flow: bool, tag: str, steps_per_task: int = 1) -> float:
         model = shapes.ShapeClassifier()
-        job = prepare_training(model, shapes.TRAIN, shapes.log_likelihood, val=shapes.VAL,
-                               run_name=f"bench-{tag}-{time.time()}", steps_per_task=steps_per_task)
+        job = prepare_training(
+            model,
+            shapes.TRAIN,
+            shapes.log_likelihood,
+            val=shapes.VAL,
+            run_name=f"bench-{tag}-{time.time()}",
+            steps_per_task=steps_per_task,
+        )
         start = time.perf_counter()
         run_training(job, orchestrate=flow)
         return time.perf_counter() - start
@@ -214,7 +270,9 @@ def orchestration(repeats: int) -> bool:
     print(f"\nOrchestration: shape classifier, {steps} ES steps in epochs of {per_epoch}, median of {repeats}")
     print(f"  plain loop                              {p:>8.2f} s")
     print(f"  Prefect flow, a task per step           {f:>8.2f} s   {100 * (f / p - 1):+.1f}% (target <= +10%)")
-    print(f"  Prefect flow, a task per epoch's steps  {b:>8.2f} s   {100 * (b / p - 1):+.1f}% (steps_per_task={per_epoch})")
+    print(
+        f"  Prefect flow, a task per epoch's steps  {b:>8.2f} s   {100 * (b / p - 1):+.1f}% (steps_per_task={per_epoch})"
+    )
     return min(f, b) <= 1.10 * p
 
 

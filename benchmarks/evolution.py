@@ -51,16 +51,20 @@ def make_lineage(repo: Path, out: Path, depth: int) -> tuple[ArchiveData, str]:
         patch.parent.mkdir(parents=True, exist_ok=True)
         patch.write_text(ex.diff())
         ex.cleanup()
-        save_gen_metadata(out, g, {"parent_genid": parent, "prev_patch_files": list(chain),
-                                   "curr_patch_files": [str(patch)]})
+        save_gen_metadata(
+            out, g, {"parent_genid": parent, "prev_patch_files": list(chain), "curr_patch_files": [str(patch)]}
+        )
         chain = chain + [str(patch)]
-        data = update_archive(out, data, ArchiveEntry(g, parent, list(chain), {"d": 0.1 + g / (depth + 1) * 0.8}, {},
-                                                      True))
+        data = update_archive(
+            out, data, ArchiveEntry(g, parent, list(chain), {"d": 0.1 + g / (depth + 1) * 0.8}, {}, True)
+        )
         parent = str(g)
     return data, parent
 
 
-def one_generation(repo: Path, out: Path, data: ArchiveData, leaf: str, gen: int, rng: random.Random) -> dict[str, float]:
+def one_generation(
+    repo: Path, out: Path, data: ArchiveData, leaf: str, gen: int, rng: random.Random
+) -> dict[str, float]:
     t = {}
     t0 = time.perf_counter()
     select_parent(data, "score_child_prop", rng)
@@ -78,8 +82,11 @@ def one_generation(repo: Path, out: Path, data: ArchiveData, leaf: str, gen: int
     patch = ex.diff()
     t["diff"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    save_gen_metadata(out, f"bench{gen}", {"parent_genid": parent, "prev_patch_files": chain, "curr_patch_files": [],
-                                           "patch_chars": len(patch)})
+    save_gen_metadata(
+        out,
+        f"bench{gen}",
+        {"parent_genid": parent, "prev_patch_files": chain, "curr_patch_files": [], "patch_chars": len(patch)},
+    )
     update_archive(out, data, ArchiveEntry(f"bench{gen}", parent, chain, {"d": 0.5}, {}, True))
     t["archive"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -105,15 +112,21 @@ def main() -> None:
             runs = [one_generation(repo, out, data, leaf, i, rng) for i in range(args.repeats)]
             rows.append((depth, {k: statistics.median(r[k] for r in runs) for k in runs[0]}))
     base = rows[0][1]["total"]
-    print(f"{'depth':>5} {'select':>8} {'setup+patches':>14} {'diff':>7} {'archive':>8} {'cleanup':>8} {'total':>8} "
-          f"{'vs depth ' + str(rows[0][0]):>12}")
+    print(
+        f"{'depth':>5} {'select':>8} {'setup+patches':>14} {'diff':>7} {'archive':>8} {'cleanup':>8} {'total':>8} "
+        f"{'vs depth ' + str(rows[0][0]):>12}"
+    )
     for depth, m in rows:
-        print(f"{depth:>5} {m['select'] * 1000:>6.1f}ms {m['setup+patches'] * 1000:>12.1f}ms {m['diff'] * 1000:>5.1f}ms "
-              f"{m['archive'] * 1000:>6.1f}ms {m['cleanup'] * 1000:>6.1f}ms {m['total'] * 1000:>6.0f}ms "
-              f"{m['total'] / base:>11.2f}x")
+        print(
+            f"{depth:>5} {m['select'] * 1000:>6.1f}ms {m['setup+patches'] * 1000:>12.1f}ms {m['diff'] * 1000:>5.1f}ms "
+            f"{m['archive'] * 1000:>6.1f}ms {m['cleanup'] * 1000:>6.1f}ms {m['total'] * 1000:>6.0f}ms "
+            f"{m['total'] / base:>11.2f}x"
+        )
     worst = rows[-1]
-    print(f"target: under 1 s per generation at depth {worst[0]}: "
-          f"{'met' if worst[1]['total'] < 1.0 else 'missed'} ({worst[1]['total']:.3f} s, median of {args.repeats})")
+    print(
+        f"target: under 1 s per generation at depth {worst[0]}: "
+        f"{'met' if worst[1]['total'] < 1.0 else 'missed'} ({worst[1]['total']:.3f} s, median of {args.repeats})"
+    )
 
 
 if __name__ == "__main__":

@@ -34,11 +34,15 @@ def make_repo_and_lineage(root: Path, depth: int = 10) -> tuple[Path, list[str]]
         subprocess.run([*git, *args], cwd=repo, check=True)
     patches = []
     for k in range(depth):  # each patch builds on the previous ones, as a lineage does
-        (repo / f"module_{k}.py").write_text((repo / f"module_{k}.py").read_text().replace("value_0 = 0", f"value_0 = {k + 1}"))
+        (repo / f"module_{k}.py").write_text(
+            (repo / f"module_{k}.py").read_text().replace("value_0 = 0", f"value_0 = {k + 1}")
+        )
         (repo / f"note_{k}.md").write_text(f"generation {k + 1}\n")
         diff = subprocess.run([*git, "diff", "HEAD"], cwd=repo, capture_output=True, text=True).stdout
         subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
-        diff = subprocess.run([*git, "diff", "--cached", "HEAD"], cwd=repo, capture_output=True, text=True).stdout or diff
+        diff = (
+            subprocess.run([*git, "diff", "--cached", "HEAD"], cwd=repo, capture_output=True, text=True).stdout or diff
+        )
         subprocess.run([*git, "commit", "-qm", f"gen {k + 1}"], cwd=repo, check=True)
         patch = root / f"gen_{k + 1}.diff"
         patch.write_text(diff)
@@ -89,11 +93,15 @@ def main() -> None:
             results[mode] = measure(mode, repo, patches, args.repeats, args.commands)
     modes = list(results)
     print(f"{'':38}" + "".join(f"{m:>9}" for m in modes) + "".join(f"{m + '/local':>15}" for m in modes[1:]))
-    for row, label in enumerate(("set-up + clean-up, 10 patches (s)", "one command in the workspace (s)",
-                                 "one editor create + view (s)")):
+    for row, label in enumerate(
+        ("set-up + clean-up, 10 patches (s)", "one command in the workspace (s)", "one editor create + view (s)")
+    ):
         base = results["local"][row]
-        print(f"{label:38}" + "".join(f"{results[m][row]:9.4f}" for m in modes)
-              + "".join(f"{results[m][row] / base:14.1f}x" for m in modes[1:]))
+        print(
+            f"{label:38}"
+            + "".join(f"{results[m][row]:9.4f}" for m in modes)
+            + "".join(f"{results[m][row] / base:14.1f}x" for m in modes[1:])
+        )
 
 
 if __name__ == "__main__":

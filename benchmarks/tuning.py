@@ -35,22 +35,35 @@ BRANIN_OPT = 0.397887
 HARTMANN6_OPT = -3.32237
 _H_ALPHA = [1.0, 1.2, 3.0, 3.2]
 _H_A = [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
-_H_P = [[0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886], [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
-        [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650], [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381]]
+_H_P = [
+    [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
+    [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+    [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
+    [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
+]
 
 
 def branin(x1: float, x2: float) -> float:
-    return (x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10
+    return (
+        (x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2
+        + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1)
+        + 10
+    )
 
 
 def hartmann6(*x: float) -> float:
-    return -sum(a * math.exp(-sum(_H_A[i][j] * (x[j] - _H_P[i][j]) ** 2 for j in range(6))) for i, a in enumerate(_H_ALPHA))
+    return -sum(
+        a * math.exp(-sum(_H_A[i][j] * (x[j] - _H_P[i][j]) ** 2 for j in range(6))) for i, a in enumerate(_H_ALPHA)
+    )
 
 
 PROBLEMS = {
     "branin": (lambda p: branin(p["x1"], p["x2"]), {"x1": (-5.0, 10.0), "x2": (0.0, 15.0)}, BRANIN_OPT),
-    "hartmann6": (lambda p: hartmann6(*(p[f"x{i}"] for i in range(6))), {f"x{i}": (0.0, 1.0) for i in range(6)},
-                  HARTMANN6_OPT),
+    "hartmann6": (
+        lambda p: hartmann6(*(p[f"x{i}"] for i in range(6))),
+        {f"x{i}": (0.0, 1.0) for i in range(6)},
+        HARTMANN6_OPT,
+    ),
 }
 
 
@@ -60,8 +73,9 @@ def ours_best(problem: str, strategy: str, seed: int, trials: int) -> float:
 
     fn, bounds, _ = PROBLEMS[problem]
     space = {name: Float(lo, hi) for name, (lo, hi) in bounds.items()}
-    result = tune(lambda ctx, **p: fn(p), space, strategy=strategy, mode="min", max_trials=trials, seed=seed,
-                  orchestrate=False)
+    result = tune(
+        lambda ctx, **p: fn(p), space, strategy=strategy, mode="min", max_trials=trials, seed=seed, orchestrate=False
+    )
     return result["best"]["score"]
 
 
@@ -84,17 +98,26 @@ def _one(job: tuple) -> tuple:
 
 def quality(seeds: int, trials: int, workers: int) -> bool:
     pairs = [("bayesian", "tpe"), ("random", "random")]
-    jobs = [(kind, problem, name, seed, trials) for problem in PROBLEMS for ours, theirs in pairs
-            for kind, name in (("ours", ours), ("optuna", theirs)) for seed in range(seeds)]
+    jobs = [
+        (kind, problem, name, seed, trials)
+        for problem in PROBLEMS
+        for ours, theirs in pairs
+        for kind, name in (("ours", ours), ("optuna", theirs))
+        for seed in range(seeds)
+    ]
     started = time.perf_counter()
     with ProcessPoolExecutor(workers) as pool:
         bests: dict[tuple, list[float]] = {}
         for (kind, problem, name, _seed, _), best in pool.map(_one, jobs):
             bests.setdefault((kind, problem, name), []).append(best)
-    print(f"\nQuality: median best after {trials} trials over {seeds} seeds (minimising; lower is better)"
-          f"  [{time.perf_counter() - started:.0f} s]")
+    print(
+        f"\nQuality: median best after {trials} trials over {seeds} seeds (minimising; lower is better)"
+        f"  [{time.perf_counter() - started:.0f} s]"
+    )
     print("p: one-sided Mann-Whitney U test that hyperfunc's bests are worse (small p = really worse)")
-    print(f"{'problem':<10} {'optimum':>9}  {'hyperfunc':<9} {'median':>10}  {'optuna':<14} {'median':>10}  {'p':>6}  verdict")
+    print(
+        f"{'problem':<10} {'optimum':>9}  {'hyperfunc':<9} {'median':>10}  {'optuna':<14} {'median':>10}  {'p':>6}  verdict"
+    )
     from scipy.stats import mannwhitneyu
 
     ok = True
@@ -153,8 +176,10 @@ def overhead(trials: int, repeats: int) -> bool:
 
     url = prefect.settings.get_current_settings().server.database.connection_url
     backend = url.get_secret_value() if url is not None else None
-    print(f"\nOverhead: ms per trial, trivial objective, random search, one trial at a time, {trials} trials, "
-          f"median of {repeats}; Prefect server database: {str(backend).split('://')[0] if backend else 'sqlite'}")
+    print(
+        f"\nOverhead: ms per trial, trivial objective, random search, one trial at a time, {trials} trials, "
+        f"median of {repeats}; Prefect server database: {str(backend).split('://')[0] if backend else 'sqlite'}"
+    )
     flow_ms = statistics.median(rows["hyperfunc tune() as a Prefect flow"])
     for name, values in rows.items():
         ms = statistics.median(values)
@@ -171,9 +196,12 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=None, help="trials per sweep (100 for quality, 300 for overhead)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--prefect-database-url", default=None,
-                        help="run the flow against a temporary Prefect server on this database, e.g. "
-                             "postgresql+asyncpg://hyperfunc:hyperfunc@127.0.0.1:5432/prefect_bench (default: SQLite)")
+    parser.add_argument(
+        "--prefect-database-url",
+        default=None,
+        help="run the flow against a temporary Prefect server on this database, e.g. "
+        "postgresql+asyncpg://hyperfunc:hyperfunc@127.0.0.1:5432/prefect_bench (default: SQLite)",
+    )
     args = parser.parse_args()
     if args.prefect_database_url:  # read by Prefect at import, so set before anything imports it
         os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = args.prefect_database_url

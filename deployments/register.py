@@ -52,9 +52,18 @@ def load_specs(path: str | Path = PREFECT_YAML) -> list[DeploymentSpec]:
         if missing:
             raise ValueError(f"{path}: deployment {raw.get('name', '?')!r} lacks {', '.join(missing)}")
         pool = raw["work_pool"]
-        specs.append(DeploymentSpec(raw["name"], raw["entrypoint"], dict(raw.get("parameters") or {}),
-                                    list(raw.get("schedules") or []), pool["name"], pool.get("work_queue_name") or "default",
-                                    raw.get("description") or "", list(raw.get("tags") or [])))
+        specs.append(
+            DeploymentSpec(
+                raw["name"],
+                raw["entrypoint"],
+                dict(raw.get("parameters") or {}),
+                list(raw.get("schedules") or []),
+                pool["name"],
+                pool.get("work_queue_name") or "default",
+                raw.get("description") or "",
+                list(raw.get("tags") or []),
+            )
+        )
     if not specs:
         raise ValueError(f"{path}: no deployments")
     return specs
@@ -87,8 +96,11 @@ def schedule_objects(spec: DeploymentSpec) -> list:
         if "cron" in entry:
             out.append(CronSchedule(cron=entry["cron"], timezone=entry.get("timezone", "UTC")))
         elif "interval" in entry:
-            out.append(IntervalSchedule(interval=timedelta(seconds=float(entry["interval"])),
-                                        timezone=entry.get("timezone", "UTC")))
+            out.append(
+                IntervalSchedule(
+                    interval=timedelta(seconds=float(entry["interval"])), timezone=entry.get("timezone", "UTC")
+                )
+            )
         else:
             raise ValueError(f"deployment {spec.name!r}: schedule {entry!r} has neither cron nor interval")
     return out
@@ -114,15 +126,21 @@ def ensure_work_pool(name: str, pool_type: str = "process") -> None:
             pass
 
 
-def apply_deployments(names: list[str] | None = None, work_pool: str | None = None, with_schedules: bool = True,
-                      path: str | Path = PREFECT_YAML) -> list[AppliedDeployment]:
+def apply_deployments(
+    names: list[str] | None = None,
+    work_pool: str | None = None,
+    with_schedules: bool = True,
+    path: str | Path = PREFECT_YAML,
+) -> list[AppliedDeployment]:
     """Validate and apply the deployments (all, or ``names``)."""
     from prefect.deployments.runner import RunnerDeployment
 
     specs = load_specs(path)
     unknown = sorted(set(names or []) - {s.name for s in specs})
     if unknown:
-        raise ValueError(f"names: no deployment {', '.join(unknown)}; expected some of {', '.join(s.name for s in specs)}")
+        raise ValueError(
+            f"names: no deployment {', '.join(unknown)}; expected some of {', '.join(s.name for s in specs)}"
+        )
     applied = []
     for spec in specs:
         if names and spec.name not in names:
@@ -132,9 +150,15 @@ def apply_deployments(names: list[str] | None = None, work_pool: str | None = No
         ensure_work_pool(pool)
         with in_project():
             deployment = RunnerDeployment.from_entrypoint(
-                spec.entrypoint, name=spec.name, parameters=spec.parameters, description=spec.description,
-                tags=spec.tags, schedules=schedule_objects(spec) if with_schedules else None,
-                work_pool_name=pool, work_queue_name=spec.work_queue)
+                spec.entrypoint,
+                name=spec.name,
+                parameters=spec.parameters,
+                description=spec.description,
+                tags=spec.tags,
+                schedules=schedule_objects(spec) if with_schedules else None,
+                work_pool_name=pool,
+                work_queue_name=spec.work_queue,
+            )
             deployment_id = str(deployment.apply(work_pool_name=pool))
         applied.append(AppliedDeployment(f"{deployment.flow_name}/{spec.name}", deployment_id, pool, spec))
     return applied

@@ -26,8 +26,13 @@ def _flow_run_name() -> str:
 
 
 @flow(name="evolution", flow_run_name=_flow_run_name, persist_result=False, log_prints=True)
-def evolution_flow(run_name: str, storage: str | None = None, spec: dict | None = None,
-                   add_generations: int | None = None, dated: bool = False) -> Any:
+def evolution_flow(
+    run_name: str,
+    storage: str | None = None,
+    spec: dict | None = None,
+    add_generations: int | None = None,
+    dated: bool = False,
+) -> Any:
     """Generations until a perfect score, ``max_generations``, no valid parent or the budget; resumes from
     the archive. A run not in ``storage`` (default: the project database) starts from ``spec``
     (``evolve_domain``'s arguments: ``{"domain": ..., "repo": ..., "model": ...}``; ``model: offline``
@@ -50,8 +55,10 @@ def _evolve(loop: EvolutionLoop) -> Any:
     failed: list[str] = []
 
     def on_generation(outcome: GenerationOutcome) -> None:
-        print(f"generation {outcome.gen_id} (parent {outcome.parent_id}): scores {outcome.scores}"
-              + (f"; failed: {outcome.error}" if outcome.error else ""))
+        print(
+            f"generation {outcome.gen_id} (parent {outcome.parent_id}): scores {outcome.scores}"
+            + (f"; failed: {outcome.error}" if outcome.error else "")
+        )
         if outcome.error:
             failed.append(outcome.gen_id)
         progress.update(100.0 * len(loop.archive.archive) / total)
@@ -62,9 +69,16 @@ def _evolve(loop: EvolutionLoop) -> Any:
     _publish(loop, name, reason)
     result = loop.result(reason)
     ran = len(loop.generations_run)
-    return Completed(message=f"stopped: {reason}; {ran} generations run, {len(failed)} failed",
-                     data={"stop_reason": reason, "best_gen": result.best_gen, "best_score": result.best_score,
-                           "report": result.report, "output_dir": result.output_dir})
+    return Completed(
+        message=f"stopped: {reason}; {ran} generations run, {len(failed)} failed",
+        data={
+            "stop_reason": reason,
+            "best_gen": result.best_gen,
+            "best_score": result.best_score,
+            "report": result.report,
+            "output_dir": result.output_dir,
+        },
+    )
 
 
 def run_evolution_flow(loop: EvolutionLoop) -> LoopResult:
@@ -82,11 +96,22 @@ def _publish(loop: EvolutionLoop, name: str, reason: str) -> None:
     for g in loop.archive.archive:
         e = loop.archive.entry(g)
         usage = e.metadata.get("usage", {})
-        rows.append({"gen": str(g), "parent": str(e.parent_id), "score": e.score, "valid": e.valid_parent,
-                     "tokens": usage.get("total_tokens", 0), "cost_usd": usage.get("cost_usd", 0.0),
-                     "error": e.metadata.get("error")})
+        rows.append(
+            {
+                "gen": str(g),
+                "parent": str(e.parent_id),
+                "score": e.score,
+                "valid": e.valid_parent,
+                "tokens": usage.get("total_tokens", 0),
+                "cost_usd": usage.get("cost_usd", 0.0),
+                "error": e.metadata.get("error"),
+            }
+        )
     key = artifact_key("evolution", name)
     create_table_artifact(rows, key=f"{key}-generations", description=f"generations of evolution run {name}")
     report = loop.write_report(reason)
-    create_markdown_artifact(embedded_images(report.markdown, report.folder), key=f"{key}-tree",
-                             description=f"archive tree and generations of evolution run {name} ({report.path})")
+    create_markdown_artifact(
+        embedded_images(report.markdown, report.folder),
+        key=f"{key}-tree",
+        description=f"archive tree and generations of evolution run {name} ({report.path})",
+    )

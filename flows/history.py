@@ -18,8 +18,11 @@ def attach_flow_runs(runs: list[RunSummary]) -> None:
     names = [r.flow_run_name for r in runs]
     try:
         with get_client(sync_client=True) as client:
-            flow_runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names)),
-                                              sort=FlowRunSort.START_TIME_DESC, limit=200)
+            flow_runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names)),
+                sort=FlowRunSort.START_TIME_DESC,
+                limit=200,
+            )
     except Exception as exc:  # noqa: BLE001 - the database's view is still worth showing
         for r in runs:
             r.flow_state = f"unknown ({type(exc).__name__})"

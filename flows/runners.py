@@ -28,8 +28,9 @@ def check_task_runner(task_runner: Any) -> None:
     if isinstance(task_runner, TaskRunner):
         return
     if task_runner not in TASK_RUNNERS:
-        raise ValueError(f"task_runner: expected one of {', '.join(TASK_RUNNERS)} or a Prefect TaskRunner, "
-                         f"got {task_runner!r}")
+        raise ValueError(
+            f"task_runner: expected one of {', '.join(TASK_RUNNERS)} or a Prefect TaskRunner, got {task_runner!r}"
+        )
     if task_runner == "dask":
         try:
             import prefect_dask  # noqa: F401
@@ -55,6 +56,7 @@ def task_runner_for(task_runner: Any, workers: int) -> Iterator[TaskRunner]:
         return
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=max(2, workers), threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=max(2, workers), threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
         yield DaskTaskRunner(address=cluster.scheduler_address)

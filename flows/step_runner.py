@@ -42,17 +42,34 @@ class PrefectRunner:
         self.run_name = run
         self._quiet: tuple[Any, Any] | None = None  # (the settings it was made from, without heartbeats)
 
-    def run(self, step: str, fn: Callable[..., T], *args: Any, label: str, retries: int | None = None,
-            note: Callable[[T], str] | None = None, key: str | None = None) -> T:
+    def run(
+        self,
+        step: str,
+        fn: Callable[..., T],
+        *args: Any,
+        label: str,
+        retries: int | None = None,
+        note: Callable[[T], str] | None = None,
+        key: str | None = None,
+    ) -> T:
         try:
             return step_task_for(step, retries, key is not None)(carry(fn), carry(args), label, carry(note), key)
         except StepFailed as failed:
             return failed.outcome
 
-    def submit(self, step: str, fn: Callable[..., T], *args: Any, label: str, retries: int | None = None,
-               note: Callable[[T], str] | None = None, key: str | None = None) -> cf.Future[T]:
-        prefect_future = step_task_for(step, retries, key is not None).submit(carry(fn), carry(args), label,
-                                                                             carry(note), key)
+    def submit(
+        self,
+        step: str,
+        fn: Callable[..., T],
+        *args: Any,
+        label: str,
+        retries: int | None = None,
+        note: Callable[[T], str] | None = None,
+        key: str | None = None,
+    ) -> cf.Future[T]:
+        prefect_future = step_task_for(step, retries, key is not None).submit(
+            carry(fn), carry(args), label, carry(note), key
+        )
         out: cf.Future = cf.Future()
 
         def relay(_: Any) -> None:
@@ -72,9 +89,11 @@ class PrefectRunner:
         try:
             with SettingsContext(profile=get_settings_context().profile, settings=self._without_heartbeats()):
                 parent = FlowRunContext.get()  # the stage's steps run where the run's steps run (a Dask cluster)
-                state = stage_flow.with_options(name=stage, flow_run_name=f"{self.run_name}-{label}",
-                                                task_runner=parent.task_runner if parent else None)(
-                    self.run_name, label, key, return_state=True)
+                state = stage_flow.with_options(
+                    name=stage,
+                    flow_run_name=f"{self.run_name}-{label}",
+                    task_runner=parent.task_runner if parent else None,
+                )(self.run_name, label, key, return_state=True)
         finally:
             _STAGES.pop(key, None)
         try:

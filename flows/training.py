@@ -22,8 +22,13 @@ _JOBS: dict[str, TrainingJob] = {}
 
 
 @flow(name="es-train", flow_run_name="train-{run_name}", persist_result=False, log_prints=True)
-def train_flow(run_name: str, storage: str | None = None, spec: dict | None = None, add_steps: int | None = None,
-               dated: bool = False) -> dict:
+def train_flow(
+    run_name: str,
+    storage: str | None = None,
+    spec: dict | None = None,
+    add_steps: int | None = None,
+    dated: bool = False,
+) -> dict:
     """Epochs from the last checkpoint on (``train``), each a subflow; the loss curve and final metrics
     as artifacts. A run not in ``storage`` (default: the project database) starts from ``spec``
     (``{"system": "FILE:NAME", "options": {...}}``); ``add_steps``: train that many steps beyond the
@@ -49,8 +54,9 @@ def run_training_flow(job: TrainingJob) -> dict:
     _JOBS[job.run_name] = job
     try:
         with task_runner_for(job.task_runner, job.population_shards) as runner:
-            summary = train_flow.with_options(task_runner=runner)(job.run_name, job.store.database_url,
-                                                                  job.resumed.spec or None)
+            summary = train_flow.with_options(task_runner=runner)(
+                job.run_name, job.store.database_url, job.resumed.spec or None
+            )
     finally:
         _JOBS.pop(job.run_name, None)
     return {**summary, "theta": job.system.get_hp_state()}
@@ -63,7 +69,8 @@ def _publish(job: TrainingJob, result: dict) -> None:
     create_markdown_artifact(
         f"train score by epoch: `{sparkline(curve)}`\n\n"
         + embedded_images(Path(result["report"]).read_text(), Path(result["report"]).parent),
-        key=f"{key}-summary", description=f"loss curve and final metrics of ES run {job.run_name} ({result['report']})",
+        key=f"{key}-summary",
+        description=f"loss curve and final metrics of ES run {job.run_name} ({result['report']})",
     )
 
 

@@ -18,7 +18,6 @@ from hyperfunc_core.settings import get_settings
 from hyperfunc_core.tuning.strategies.base import TrialRecord
 from hyperfunc_core.tuning.sweep import Sweep, reopen_sweep, sweep_output_dir
 
-
 # Sweeps prepared by tune() in this process, by study name: the flow runs the caller's own objects
 # (its lambdas and closures too). A flow run without one (a retry, a worker, a schedule) rebuilds the
 # sweep from the study's stored spec.
@@ -26,8 +25,14 @@ _PREPARED: dict[str, Sweep] = {}
 
 
 @flow(name="tune", flow_run_name="tune-{study}", persist_result=False, log_prints=True)
-def tune_flow(study: str, storage: str | None = None, spec: dict | None = None, add_trials: int | None = None,
-              dated: bool = False, trial_retries: int = 0) -> Any:
+def tune_flow(
+    study: str,
+    storage: str | None = None,
+    spec: dict | None = None,
+    add_trials: int | None = None,
+    dated: bool = False,
+    trial_retries: int = 0,
+) -> Any:
     """Ask -> run trial (task) -> tell, until the strategy, the budget or the clock says stop.
 
     ``study`` in ``storage`` (default: the project database) resumes: finished trials are reused.
@@ -37,8 +42,9 @@ def tune_flow(study: str, storage: str | None = None, spec: dict | None = None, 
     A failed trial's task ends Failed and the sweep goes on; the flow's final state counts them."""
     sweep = _PREPARED.pop(study, None)
     if sweep is None:
-        sweep = reopen_sweep(run_name_for(study, dated), storage or get_settings().resolved_database_url,
-                             add_trials, spec)
+        sweep = reopen_sweep(
+            run_name_for(study, dated), storage or get_settings().resolved_database_url, add_trials, spec
+        )
     total = sweep.max_trials
     progress = ProgressArtifact(f"trials of study {sweep.study_name}", 100.0 * sweep.replayed / total)
 
@@ -49,12 +55,25 @@ def tune_flow(study: str, storage: str | None = None, spec: dict | None = None, 
         result = sweep.run(PrefectRunner(f"tune-{sweep.study_name}"), on_progress, trial_retries)
     done = sum(t["state"] != "interrupted" for t in result["trials"])
     progress.finish(100.0 if done >= total else 100.0 * done / total)
-    rows = [{"number": t["number"], "state": t["state"], sweep.setup.metric: t["value"], "params": str(t["params"]),
-             "error": (t["error"] or "").splitlines()[0] if t["error"] else ""} for t in result["trials"]]
-    create_table_artifact(rows, key=artifact_key("trials", sweep.study_name), description=f"trials of study {sweep.study_name}")
+    rows = [
+        {
+            "number": t["number"],
+            "state": t["state"],
+            sweep.setup.metric: t["value"],
+            "params": str(t["params"]),
+            "error": (t["error"] or "").splitlines()[0] if t["error"] else "",
+        }
+        for t in result["trials"]
+    ]
+    create_table_artifact(
+        rows, key=artifact_key("trials", sweep.study_name), description=f"trials of study {sweep.study_name}"
+    )
     report = sweep_report({**result, "strategy": sweep.setup.strategy.name}, sweep_output_dir(sweep.study_name))
-    create_markdown_artifact(embedded_images(report.markdown, report.folder), key=artifact_key("report", sweep.study_name),
-                             description=f"report of study {sweep.study_name} ({report.path})")
+    create_markdown_artifact(
+        embedded_images(report.markdown, report.folder),
+        key=artifact_key("report", sweep.study_name),
+        description=f"report of study {sweep.study_name} ({report.path})",
+    )
     result = {**result, "report": str(report.path)}
     counts = ", ".join(f"{n} {state}" for state, n in sorted(result["counts"].items()))
     return Completed(message=f"{len(result['trials'])} trials: {counts}", data=result)
@@ -67,7 +86,8 @@ def run_sweep_flow(sweep: Sweep, trial_retries: int = 0, task_runner: Any = "thr
     _PREPARED[sweep.study_name] = sweep
     try:
         with task_runner_for(task_runner, sweep.max_concurrent) as runner:
-            return tune_flow.with_options(task_runner=runner)(sweep.study_name, url, sweep.spec if url else None,
-                                                              trial_retries=trial_retries)
+            return tune_flow.with_options(task_runner=runner)(
+                sweep.study_name, url, sweep.spec if url else None, trial_retries=trial_retries
+            )
     finally:
         _PREPARED.pop(sweep.study_name, None)

@@ -103,8 +103,14 @@ def load_system(target: str) -> tuple[ModuleType, Any]:
     return module, made
 
 
-def train_target(target: str, train_var: str = "TRAIN", metric_var: str = "METRIC", options_var: str = "TRAIN_OPTIONS",
-                 orchestrate: bool = True, **overrides: Any) -> dict:
+def train_target(
+    target: str,
+    train_var: str = "TRAIN",
+    metric_var: str = "METRIC",
+    options_var: str = "TRAIN_OPTIONS",
+    orchestrate: bool = True,
+    **overrides: Any,
+) -> dict:
     """``optimize()`` FILE's HyperSystem (class, instance or factory) on FILE's TRAIN with FILE's METRIC."""
     from hyperfunc_core import launch
 
@@ -114,8 +120,13 @@ def train_target(target: str, train_var: str = "TRAIN", metric_var: str = "METRI
     return launch.run_training(job, orchestrate=orchestrate)
 
 
-def prepare_target_training(target: str, train_var: str = "TRAIN", metric_var: str = "METRIC",
-                            options_var: str = "TRAIN_OPTIONS", **overrides: Any):
+def prepare_target_training(
+    target: str,
+    train_var: str = "TRAIN",
+    metric_var: str = "METRIC",
+    options_var: str = "TRAIN_OPTIONS",
+    **overrides: Any,
+):
     """The checked ``TrainingJob`` of FILE:SYSTEM, its spec kept with the run so any worker can run it again."""
     from hyperfunc_core.history.inputs import record_training_inputs
     from hyperfunc_core.hyper.training import prepare_training
@@ -128,10 +139,17 @@ def prepare_target_training(target: str, train_var: str = "TRAIN", metric_var: s
     options.update({k: v for k, v in overrides.items() if v is not None})
     options.setdefault("run_name", f"es-{type(made).__name__}-{int(time.time())}")
     located = _located(target)
-    record_training_inputs(options["run_name"], {"target": located, "train_var": train_var,
-                                                 "metric_var": metric_var, "options": _plain(options)})
-    spec = {"system": located, "train": train_var, "metric": metric_var, "options_var": options_var,
-            "options": _plain({k: v for k, v in overrides.items() if v is not None})}
+    record_training_inputs(
+        options["run_name"],
+        {"target": located, "train_var": train_var, "metric_var": metric_var, "options": _plain(options)},
+    )
+    spec = {
+        "system": located,
+        "train": train_var,
+        "metric": metric_var,
+        "options_var": options_var,
+        "options": _plain({k: v for k, v in overrides.items() if v is not None}),
+    }
     return prepare_training(made, getattr(module, train_var), getattr(module, metric_var), spec=spec, **options)
 
 
@@ -156,8 +174,13 @@ def reopen_training(run_name: str, storage: str | None, spec: dict | None = None
     if add_steps is not None:
         options["steps"] = done + add_steps
     options.update(run_name=run_name, storage=storage)
-    return prepare_target_training(spec["system"], spec.get("train", "TRAIN"), spec.get("metric", "METRIC"),
-                                   spec.get("options_var", "TRAIN_OPTIONS"), **options)
+    return prepare_target_training(
+        spec["system"],
+        spec.get("train", "TRAIN"),
+        spec.get("metric", "METRIC"),
+        spec.get("options_var", "TRAIN_OPTIONS"),
+        **options,
+    )
 
 
 def check_added(name: str, value: int | None) -> None:
@@ -170,12 +193,15 @@ def runnable_spec(spec: dict | None, what: str, storage: str | None, remedy: str
     """``spec`` when a worker can run it: refused, saying why, when there is none or it names objects
     of the process that started the run."""
     if not spec:
-        raise ValueError(f"run_name: no {what} with a spec in {storage or 'the project database'}, and no spec "
-                         f"to start it from")
+        raise ValueError(
+            f"run_name: no {what} with a spec in {storage or 'the project database'}, and no spec to start it from"
+        )
     if spec.get("in_process"):
-        raise ValueError(f"{what} was started from Python with things a worker cannot load "
-                         f"({', '.join(spec['in_process'])}); run it again from that code, or {remedy} so any "
-                         f"worker can run it")
+        raise ValueError(
+            f"{what} was started from Python with things a worker cannot load "
+            f"({', '.join(spec['in_process'])}); run it again from that code, or {remedy} so any "
+            f"worker can run it"
+        )
     return spec
 
 
@@ -190,24 +216,66 @@ def _plain(options: dict) -> dict:
     return {k: v for k, v in options.items() if isinstance(v, (str, int, float, bool)) and k not in ("storage",)}
 
 
-def evolve_domain(domain_name: str, repo: str, *, generations: int = 5, model: str | None = None,
-                  api_base: str | None = None, api_key: str | None = None, output: str | None = None,
-                  parent_selection: str = "score_child_prop", eval_samples: int | None = None,
-                  budget: float | None = None, prompts_dir: str | None = None, seed: int = 0,
-                  orchestrate: bool = True, run_name: str | None = None, executor: str = "auto",
-                  image: str | None = None):
+def evolve_domain(
+    domain_name: str,
+    repo: str,
+    *,
+    generations: int = 5,
+    model: str | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    output: str | None = None,
+    parent_selection: str = "score_child_prop",
+    eval_samples: int | None = None,
+    budget: float | None = None,
+    prompts_dir: str | None = None,
+    seed: int = 0,
+    orchestrate: bool = True,
+    run_name: str | None = None,
+    executor: str = "auto",
+    image: str | None = None,
+):
     """``run_generate_loop`` on a built-in domain with the default agents on ``model``."""
     from hyperfunc_core.evolution.loop import run_generate_loop
 
-    config = evolution_config(dict(domain=domain_name, repo=repo, generations=generations, model=model,
-                                   api_base=api_base, output=output, parent_selection=parent_selection,
-                                   eval_samples=eval_samples, budget=budget, prompts_dir=prompts_dir, seed=seed,
-                                   run_name=run_name, executor=executor, image=image), api_key=api_key)
+    config = evolution_config(
+        dict(
+            domain=domain_name,
+            repo=repo,
+            generations=generations,
+            model=model,
+            api_base=api_base,
+            output=output,
+            parent_selection=parent_selection,
+            eval_samples=eval_samples,
+            budget=budget,
+            prompts_dir=prompts_dir,
+            seed=seed,
+            run_name=run_name,
+            executor=executor,
+            image=image,
+        ),
+        api_key=api_key,
+    )
     return run_generate_loop(config, orchestrate=orchestrate)
 
 
-EVOLUTION_SPEC_KEYS = ("domain", "repo", "generations", "model", "api_base", "output", "parent_selection",
-                       "eval_samples", "budget", "prompts_dir", "seed", "run_name", "executor", "image")
+EVOLUTION_SPEC_KEYS = (
+    "domain",
+    "repo",
+    "generations",
+    "model",
+    "api_base",
+    "output",
+    "parent_selection",
+    "eval_samples",
+    "budget",
+    "prompts_dir",
+    "seed",
+    "run_name",
+    "executor",
+    "image",
+)
 
 
 def evolution_config(spec: dict, api_key: str | None = None, storage: str | None = None):
@@ -229,13 +297,24 @@ def evolution_config(spec: dict, api_key: str | None = None, storage: str | None
     out = spec.get("output") or str(get_settings().outputs_dir / "evolution" / (run_name or spec["domain"]))
     image = spec.get("image")
     return GenerateLoopConfig(
-        domains=[get_domain(spec["domain"])], meta_agent=MetaAgent(AgentOptions(**options)),
+        domains=[get_domain(spec["domain"])],
+        meta_agent=MetaAgent(AgentOptions(**options)),
         task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
-        tools=get_framework_tools(), output_dir=out, repo_path=spec["repo"],
-        max_generations=spec.get("generations", 5), parent_selection=spec.get("parent_selection") or "score_child_prop",
-        eval_samples=spec.get("eval_samples"), budget_usd=spec.get("budget"), prompts_dir=spec.get("prompts_dir"),
-        seed=spec.get("seed") or 0, run_name=run_name, execution_mode=spec.get("executor") or "auto",
-        executor_options={"imageName": image} if image else {}, storage=storage, spec=spec)
+        tools=get_framework_tools(),
+        output_dir=out,
+        repo_path=spec["repo"],
+        max_generations=spec.get("generations", 5),
+        parent_selection=spec.get("parent_selection") or "score_child_prop",
+        eval_samples=spec.get("eval_samples"),
+        budget_usd=spec.get("budget"),
+        prompts_dir=spec.get("prompts_dir"),
+        seed=spec.get("seed") or 0,
+        run_name=run_name,
+        execution_mode=spec.get("executor") or "auto",
+        executor_options={"imageName": image} if image else {},
+        storage=storage,
+        spec=spec,
+    )
 
 
 def stored_evolution_spec(run_name: str, storage: str | None) -> tuple[dict | None, int]:
@@ -252,15 +331,21 @@ def stored_evolution_spec(run_name: str, storage: str | None) -> tuple[dict | No
         return dict(run.spec or {}), max((int(g) for g in gens if str(g).isdigit()), default=0)
 
 
-def reopen_evolution(run_name: str, storage: str | None, spec: dict | None = None,
-                     add_generations: int | None = None, llm: dict | None = None):
+def reopen_evolution(
+    run_name: str,
+    storage: str | None,
+    spec: dict | None = None,
+    add_generations: int | None = None,
+    llm: dict | None = None,
+):
     """The ``GenerateLoopConfig`` of a stored evolution run, rebuilt from its spec (a retried or scheduled
     flow run, a worker in another process); with ``add_generations``, that many beyond its last one.
     A run not yet stored starts from ``spec``. ``llm`` overrides the model settings (the offline model)."""
     check_added("add_generations", add_generations)
     stored, last = stored_evolution_spec(run_name, storage)
-    spec = runnable_spec(stored or spec, f"evolution run {run_name!r}", storage,
-                         "start it with hyperfunc evolve DOMAIN")
+    spec = runnable_spec(
+        stored or spec, f"evolution run {run_name!r}", storage, "start it with hyperfunc evolve DOMAIN"
+    )
     spec = {**spec, "run_name": run_name}
     if add_generations is not None:
         spec["generations"] = last + add_generations

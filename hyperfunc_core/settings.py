@@ -24,13 +24,23 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HYPERFUNC_", extra="ignore")
 
-    home: Path = Field(default=Path("./.hyperfunc"), description="Folder for the database, Prefect's home and run outputs.")
+    home: Path = Field(
+        default=Path("./.hyperfunc"), description="Folder for the database, Prefect's home and run outputs."
+    )
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite under `home` when unset.")
     model: str = Field(default="openai/gpt-4o-mini", description="Default litellm model string.")
     llm_api_base: str | None = Field(default=None, description="Base URL for the LLM provider (e.g. a local server).")
-    llm_api_key: str | None = Field(default=None, description="API key for the LLM provider, when litellm's own variables are not set.")
-    otel: bool = Field(default=False, description="OpenTelemetry spans and metrics around calls, trials and ES steps (to the global providers).")
-    task_log_level: str = Field(default="WARNING", description="Lowest level of Prefect's log records kept for per-trial and per-candidate tasks; INFO keeps a 'Finished' line each.")
+    llm_api_key: str | None = Field(
+        default=None, description="API key for the LLM provider, when litellm's own variables are not set."
+    )
+    otel: bool = Field(
+        default=False,
+        description="OpenTelemetry spans and metrics around calls, trials and ES steps (to the global providers).",
+    )
+    task_log_level: str = Field(
+        default="WARNING",
+        description="Lowest level of Prefect's log records kept for per-trial and per-candidate tasks; INFO keeps a 'Finished' line each.",
+    )
 
     @property
     def resolved_home(self) -> Path:

@@ -44,12 +44,28 @@ class StepRunner(Protocol):
     one-line description of the result, for runners that show one (a trial's value); ``key``: the
     result's name across retries of the run, for runners that keep results."""
 
-    def run(self, step: str, fn: Callable[..., T], *args: Any, label: str, retries: int | None = None,
-            note: Callable[[T], str] | None = None, key: str | None = None) -> T:
+    def run(
+        self,
+        step: str,
+        fn: Callable[..., T],
+        *args: Any,
+        label: str,
+        retries: int | None = None,
+        note: Callable[[T], str] | None = None,
+        key: str | None = None,
+    ) -> T:
         """Run ``fn(*args)`` as step ``step`` (shown as ``label``) and return its result."""
 
-    def submit(self, step: str, fn: Callable[..., T], *args: Any, label: str, retries: int | None = None,
-               note: Callable[[T], str] | None = None, key: str | None = None) -> cf.Future[T]:
+    def submit(
+        self,
+        step: str,
+        fn: Callable[..., T],
+        *args: Any,
+        label: str,
+        retries: int | None = None,
+        note: Callable[[T], str] | None = None,
+        key: str | None = None,
+    ) -> cf.Future[T]:
         """Start ``fn(*args)`` as step ``step``; the future has its result (or its ``StepFailed`` outcome)."""
 
     def stage(self, stage: str, fn: Callable[..., T], *args: Any, label: str) -> T:
@@ -62,12 +78,28 @@ class InlineRunner:
     def __init__(self, workers: int = 1) -> None:
         self._pool = cf.ThreadPoolExecutor(max(1, workers), thread_name_prefix="step")
 
-    def run(self, step: str, fn: Callable[..., T], *args: Any, label: str, retries: int | None = None,
-            note: Callable[[T], str] | None = None, key: str | None = None) -> T:
+    def run(
+        self,
+        step: str,
+        fn: Callable[..., T],
+        *args: Any,
+        label: str,
+        retries: int | None = None,
+        note: Callable[[T], str] | None = None,
+        key: str | None = None,
+    ) -> T:
         return attempt(fn, args, retries or 0)
 
-    def submit(self, step: str, fn: Callable[..., T], *args: Any, label: str, retries: int | None = None,
-               note: Callable[[T], str] | None = None, key: str | None = None) -> cf.Future[T]:
+    def submit(
+        self,
+        step: str,
+        fn: Callable[..., T],
+        *args: Any,
+        label: str,
+        retries: int | None = None,
+        note: Callable[[T], str] | None = None,
+        key: str | None = None,
+    ) -> cf.Future[T]:
         return self._pool.submit(attempt, fn, args, retries or 0)
 
     def stage(self, stage: str, fn: Callable[..., T], *args: Any, label: str) -> T:

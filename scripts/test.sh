@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up the project with its test tools, start the services the tests use, run pytest.
+# Set up the project with its test tools, start the services the tests use, lint, run pytest.
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,4 +29,7 @@ if [[ -z "${HYPERFUNC_TEST_SANDBOX:-}" ]]; then
     echo "test.sh: the sandbox cannot start here; its tests will be skipped ($HYPERFUNC_TEST_SANDBOX)" >&2
   fi
 fi
+# Lint (pyflakes, pycodestyle, import order) and the formatter's check, before any test runs.
+.venv/bin/ruff check --quiet . && .venv/bin/ruff format --check --quiet . || {
+  echo "test.sh: ruff found problems; '.venv/bin/ruff check --fix . && .venv/bin/ruff format .' mends most" >&2; exit 1; }
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -52,18 +52,35 @@ def _given_key(context: Any, parameters: dict[str, Any]) -> str | None:
     return parameters["key"]
 
 
-def _run_step(fn: Carried[Callable[..., Any]], args: Carried[tuple], label: str,
-              note: Carried[Callable[[Any], str] | None], key: str | None = None) -> Any:
+def _run_step(
+    fn: Carried[Callable[..., Any]],
+    args: Carried[tuple],
+    label: str,
+    note: Carried[Callable[[Any], str] | None],
+    key: str | None = None,
+) -> Any:
     """``fn(*args)``; with ``note``, its state's message describes the result (a trial's value)."""
     result = unwrap(fn)(*unwrap(args))
     describe = unwrap(note)
     return Completed(message=describe(result), data=result) if describe is not None else result
 
 
-step_task = task(_run_step, name="step", task_run_name="{label}", persist_result=False, cache_policy=None,
-                 retry_condition_fn=_worth_retrying)
-kept_step_task = task(_run_step, name="step", task_run_name="{label}", persist_result=True,
-                      cache_key_fn=_given_key, retry_condition_fn=_worth_retrying)
+step_task = task(
+    _run_step,
+    name="step",
+    task_run_name="{label}",
+    persist_result=False,
+    cache_policy=None,
+    retry_condition_fn=_worth_retrying,
+)
+kept_step_task = task(
+    _run_step,
+    name="step",
+    task_run_name="{label}",
+    persist_result=True,
+    cache_key_fn=_given_key,
+    retry_condition_fn=_worth_retrying,
+)
 
 
 @lru_cache(maxsize=None)

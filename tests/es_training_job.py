@@ -29,7 +29,21 @@ def metric(preds, expected):
 if __name__ == "__main__":
     run_name, url, out = sys.argv[1:4]
     system = affine.AffineSystem()
-    result = system.optimize(affine.TRAIN, metric, steps=40, steps_per_epoch=10, batch_size=16, run_name=run_name,
-                             storage=url, orchestrate="--local" not in sys.argv)
-    torch.save({"theta": system.get_hp_state(), "resumed_from_epoch": result["resumed_from_epoch"],
-                "history": result["history"]}, out)
+    result = system.optimize(
+        affine.TRAIN,
+        metric,
+        steps=40,
+        steps_per_epoch=10,
+        batch_size=16,
+        run_name=run_name,
+        storage=url,
+        orchestrate="--local" not in sys.argv,
+    )
+    torch.save(
+        {
+            "theta": system.get_hp_state(),
+            "resumed_from_epoch": result["resumed_from_epoch"],
+            "history": result["history"],
+        },
+        out,
+    )

@@ -11,7 +11,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hyperfunc_core import AgentOptions, GenerateLoopConfig, MetaAgent, TaskAgent, get_framework_tools, run_generate_loop  # noqa: E402
+from hyperfunc_core import (
+    AgentOptions,
+    GenerateLoopConfig,
+    MetaAgent,
+    TaskAgent,
+    get_framework_tools,
+    run_generate_loop,
+)  # noqa: E402
 from hyperfunc_core.domains import CalculatorDomain  # noqa: E402
 
 api_base, output_dir, repo, storage, marker = sys.argv[1:6]
@@ -30,8 +37,16 @@ class CrashingCalculator(CalculatorDomain):
 
 
 options = dict(model="openai/gpt-4o-mini", api_base=api_base, api_key="k")
-result = run_generate_loop(GenerateLoopConfig(
-    domains=[CrashingCalculator()], meta_agent=MetaAgent(AgentOptions(**options)),
-    task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
-    tools=get_framework_tools(), output_dir=output_dir, repo_path=repo, storage=storage, max_generations=3))
+result = run_generate_loop(
+    GenerateLoopConfig(
+        domains=[CrashingCalculator()],
+        meta_agent=MetaAgent(AgentOptions(**options)),
+        task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
+        tools=get_framework_tools(),
+        output_dir=output_dir,
+        repo_path=repo,
+        storage=storage,
+        max_generations=3,
+    )
+)
 print("STOP", result.stop_reason, result.best_score)

@@ -47,8 +47,15 @@ def dumps(x) -> str:
 def meta_agent_edits_its_prompt(body: dict):
     """Adds a line to its own prompt file (prompts/meta_agent.txt), then stops."""
     if not tool_results(body):
-        return tool_call("editor", {"command": "insert", "path": "prompts/meta_agent.txt", "insert_line": 0,
-                                    "new_str": "Focus on edge cases first."})
+        return tool_call(
+            "editor",
+            {
+                "command": "insert",
+                "path": "prompts/meta_agent.txt",
+                "insert_line": 0,
+                "new_str": "Focus on edge cases first.",
+            },
+        )
     return text("Sharpened my own instructions.")
 
 

@@ -19,18 +19,27 @@ def worker_env(tmp_path: Path, **extra: str) -> dict:
     """The environment a subprocess needs to reach the session's Prefect test server."""
     from prefect.settings import PREFECT_API_URL
 
-    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "HYPERFUNC_HOME": str(tmp_path / "home"),
-            "HYPERFUNC_PROJECT_DIR": str(ROOT), **extra}
+    return {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "HYPERFUNC_HOME": str(tmp_path / "home"),
+        "HYPERFUNC_PROJECT_DIR": str(ROOT),
+        **extra,
+    }
 
 
 @contextmanager
 def process_worker(pool: str, env: dict, log_path: Path) -> Iterator[subprocess.Popen]:
     """A process-type worker on ``pool``, polling every 2 s; stopped with its flow-run processes at the end."""
     with open(log_path, "w") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool,
-                                   "--type", "process", "--limit", "1"], cwd=ROOT,
-                                  env={**env, "PREFECT_WORKER_QUERY_SECONDS": "2"}, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process", "--limit", "1"],
+            cwd=ROOT,
+            env={**env, "PREFECT_WORKER_QUERY_SECONDS": "2"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             yield worker
         finally:  # the worker and any flow-run process it started; a slow graceful stop is not what is tested

@@ -150,8 +150,9 @@ def test_loads_theta_from_the_latest_finished_training_run_and_follows_new_ones(
 
         hot = ArithmeticAgent(llm=gw())  # a newer run finishes while the runtime serves
         hot.discover(TRAIN[:1])
-        hot.optimize(TRAIN[:1], lambda p, e: -f1_metric(p, e), steps=1, run_name="agent-v2", storage=storage,
-                     orchestrate=False)
+        hot.optimize(
+            TRAIN[:1], lambda p, e: -f1_metric(p, e), steps=1, run_name="agent-v2", storage=storage, orchestrate=False
+        )
         deadline = time.monotonic() + 10
         while rt.theta_from != "agent-v2" and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -165,9 +166,14 @@ def test_the_terminal_demo_runs(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "HYPERFUNC_HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path / "prefect")}
-    done = subprocess.run([sys.executable, str(root / "examples/llm_agent/demo.py"), "--local", "--steps", "3",
-                           "--interactive"], input="What is 40 + 2?\n", capture_output=True, text=True, env=env,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(root / "examples/llm_agent/demo.py"), "--local", "--steps", "3", "--interactive"],
+        input="What is 40 + 2?\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "token F1 before training: 0.400" in done.stdout
     assert "What is 40 + 2?" in done.stdout and "-> 42" in done.stdout

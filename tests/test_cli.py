@@ -51,8 +51,12 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_server_is_used_by_later_runs(tmp_path):
     port = _free_port()
-    server = subprocess.Popen([HYPERFUNC, "server", "--port", str(port)], env=_env(tmp_path),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [HYPERFUNC, "server", "--port", str(port)],
+        env=_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -66,8 +70,9 @@ def test_server_is_used_by_later_runs(tmp_path):
         info = json.loads((tmp_path / SERVER_FILE).read_text())
         assert info["api_url"] == f"http://127.0.0.1:{port}/api"
         assert (tmp_path / "prefect").is_dir()  # Prefect's home is under ours
-        doctor = subprocess.run([HYPERFUNC, "doctor"], env=_env(tmp_path) | {"COLUMNS": "200"},
-                                capture_output=True, text=True, timeout=120)
+        doctor = subprocess.run(
+            [HYPERFUNC, "doctor"], env=_env(tmp_path) | {"COLUMNS": "200"}, capture_output=True, text=True, timeout=120
+        )
         assert doctor.returncode == 0, doctor.stdout + doctor.stderr
         assert f"ok http://127.0.0.1:{port}/api" in doctor.stdout
     finally:
@@ -84,16 +89,48 @@ def test_train_command_trains_an_example_and_lists_the_run(tmp_path):
     env = dict(os.environ, HYPERFUNC_HOME=str(tmp_path / "home"), COLUMNS="200")
     hyperfunc = os.path.join(os.path.dirname(sys.executable), "hyperfunc")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    trained = subprocess.run([hyperfunc, "train", os.path.join(root, "examples/es/xor.py:XORSystem"), "--local",
-                              "--steps", "30", "--run-name", "xor-cli"], env=env, capture_output=True, text=True,
-                             timeout=300)
+    trained = subprocess.run(
+        [
+            hyperfunc,
+            "train",
+            os.path.join(root, "examples/es/xor.py:XORSystem"),
+            "--local",
+            "--steps",
+            "30",
+            "--run-name",
+            "xor-cli",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert trained.returncode == 0, trained.stdout + trained.stderr
     assert "ES run xor-cli: 30 steps in 3 epochs" in trained.stdout
-    again = subprocess.run([hyperfunc, "train", os.path.join(root, "examples/es/xor.py:XORSystem"), "--local",
-                            "--steps", "30", "--run-name", "xor-cli"], env=env, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        [
+            hyperfunc,
+            "train",
+            os.path.join(root, "examples/es/xor.py:XORSystem"),
+            "--local",
+            "--steps",
+            "30",
+            "--run-name",
+            "xor-cli",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "resumed at epoch 3" in again.stdout, again.stdout + again.stderr
     listed = subprocess.run([hyperfunc, "es-runs"], env=env, capture_output=True, text=True, timeout=120)
     assert "xor-cli" in listed.stdout and "finished" in listed.stdout
-    bad = subprocess.run([hyperfunc, "train", os.path.join(root, "examples/es/xor.py:NoSuchSystem"), "--local"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [hyperfunc, "train", os.path.join(root, "examples/es/xor.py:NoSuchSystem"), "--local"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode != 0 and "no system named 'NoSuchSystem'" in bad.stdout + bad.stderr

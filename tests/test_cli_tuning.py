@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from hyperfunc_core.cli import app
 
-SWEEP_FILE = '''
+SWEEP_FILE = """
 from hyperfunc_core import Float, Choice, ObjectiveResult
 
 SPACE = {"x": Float(-2.0, 2.0), "kind": Choice(["a", "b"])}
@@ -15,7 +15,7 @@ TUNE_OPTIONS = {"strategy": "random", "max_trials": 3, "seed": 0}
 
 def objective(ctx, x, kind):
     return ObjectiveResult(score=-(x - 1.0) ** 2 + (kind == "b"))
-'''
+"""
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -34,8 +34,13 @@ def test_tune_then_list_and_show_the_study(tmp_path, monkeypatch):
     # stream, which is closed afterwards, and later flows in this session would fail on it.
     env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value(), COLUMNS="200")
     hyperfunc = os.path.join(os.path.dirname(sys.executable), "hyperfunc")
-    result = subprocess.run([hyperfunc, "tune", f"{path}:objective", "--storage", url, "--study-name", "cli-study",
-                             "--max-trials", "5"], env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [hyperfunc, "tune", f"{path}:objective", "--storage", url, "--study-name", "cli-study", "--max-trials", "5"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "study cli-study: best score" in result.stdout
     runner = CliRunner()
@@ -47,5 +52,7 @@ def test_tune_then_list_and_show_the_study(tmp_path, monkeypatch):
     assert shown.exit_code == 0 and shown.output.count("complete") == 5
     missing = runner.invoke(app, ["study", "nope", "--storage", url])
     assert missing.exit_code == 1 and "no study named 'nope'" in missing.output
-    bad = subprocess.run([hyperfunc, "tune", f"{path}:nothing", "--storage", url], env=env, capture_output=True, text=True)
+    bad = subprocess.run(
+        [hyperfunc, "tune", f"{path}:nothing", "--storage", url], env=env, capture_output=True, text=True
+    )
     assert bad.returncode != 0 and "no objective named 'nothing'" in bad.stdout + bad.stderr

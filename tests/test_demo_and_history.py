@@ -40,7 +40,11 @@ def test_the_demo_runs_each_engine_then_runs_lists_them_and_replay_reproduces_th
     reports = [Path(line.split("report: ")[1].strip()) for line in out.splitlines() if "report: " in line]
     assert len(reports) == 3 and all(r.is_file() and r.name == "report.md" for r in reports), reports
     assert {p.name for r in reports for p in r.parent.glob("*.png")} == {
-        "optimization_history.png", "parameter_importance.png", "loss_curve.png", "archive_tree.png"}
+        "optimization_history.png",
+        "parameter_importance.png",
+        "loss_curve.png",
+        "archive_tree.png",
+    }
     name = next(line.split()[1] for line in out.splitlines() if line.startswith("Demo "))
 
     listed = _cli(home, "runs")
@@ -78,8 +82,9 @@ def test_an_epoch_whose_checkpoint_was_altered_is_reported_as_different(tmp_path
 
     db = f"sqlite:///{tmp_path / 'db.sqlite'}"
     affine = Path(__file__).resolve().parents[1] / "examples/es/affine.py"
-    train_target(f"{affine}:AffineSystem", orchestrate=False, steps=20, steps_per_epoch=10, run_name="tampered",
-                 storage=db)
+    train_target(
+        f"{affine}:AffineSystem", orchestrate=False, steps=20, steps_per_epoch=10, run_name="tampered", storage=db
+    )
     assert replay_epoch("tampered", 1, db).reproduced
     with session_scope(db) as s:
         path = next(e.checkpoint_path for e in s.query(ESEpoch).all() if e.epoch == 1)

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from prefect_workers import process_worker, retried_run_ends, retry_through_the_api, wait_for_state, worker_env
 
 from deployments.register import PREFECT_YAML, load_specs, schedule_objects, validate
-from prefect_workers import process_worker, retried_run_ends, retry_through_the_api, wait_for_state, worker_env
 
 ROOT = Path(__file__).resolve().parents[1]
 HYPERFUNC = str(Path(sys.executable).parent / "hyperfunc")
@@ -28,8 +28,11 @@ def _strings(value):
 
 def test_every_deployment_has_a_loadable_flow_valid_parameters_and_a_schedule():
     specs = load_specs()
-    assert {s.entrypoint for s in specs} == {"flows/tuning.py:tune_flow", "flows/training.py:train_flow",
-                                            "flows/evolution.py:evolution_flow"}  # the engines' own flows
+    assert {s.entrypoint for s in specs} == {
+        "flows/tuning.py:tune_flow",
+        "flows/training.py:train_flow",
+        "flows/evolution.py:evolution_flow",
+    }  # the engines' own flows
     for spec in specs:
         bound = validate(spec)  # the flow loads and every parameter binds to its signature
         assert set(spec.parameters) <= set(bound) and spec.schedules and schedule_objects(spec), spec.name
@@ -47,8 +50,13 @@ def test_hyperfunc_deploy_applies_them_with_their_schedules_and_a_trigger_schedu
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
-    done = subprocess.run([HYPERFUNC, "deploy", "--pool", "deploy-test-pool"], capture_output=True, text=True,
-                          env=worker_env(tmp_path) | {"COLUMNS": "200"}, timeout=180)
+    done = subprocess.run(
+        [HYPERFUNC, "deploy", "--pool", "deploy-test-pool"],
+        capture_output=True,
+        text=True,
+        env=worker_env(tmp_path) | {"COLUMNS": "200"},
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "tune/nightly-branin-sweep" in done.stdout and "cron 0 2 * * *" in done.stdout
     assert "every 21600 s" in done.stdout and "prefect worker start --pool deploy-test-pool" in done.stdout
@@ -97,15 +105,25 @@ def test_a_sweep_killed_mid_run_is_retried_through_the_api_without_repeating_a_t
 
     pool, log, evaluations = "retry-test-pool", tmp_path / "worker.log", tmp_path / "evaluations.log"
     db = f"sqlite:///{tmp_path / 'sweep.db'}"
-    spec = {"objective": f"{ROOT / 'tests' / 'tuning_objectives.py'}:logged",
-            "space": {"params": {"a": {"type": "int", "low": 0, "high": 99, "log": False},
-                                 "b": {"type": "int", "low": 0, "high": 99, "log": False}}, "fixed": {}},
-            "options": {"strategy": "random", "max_trials": 8, "seed": 1}}
+    spec = {
+        "objective": f"{ROOT / 'tests' / 'tuning_objectives.py'}:logged",
+        "space": {
+            "params": {
+                "a": {"type": "int", "low": 0, "high": 99, "log": False},
+                "b": {"type": "int", "low": 0, "high": 99, "log": False},
+            },
+            "fixed": {},
+        },
+        "options": {"strategy": "random", "max_trials": 8, "seed": 1},
+    }
     apply_deployments(["nightly-branin-sweep"], work_pool=pool, with_schedules=False)
     env = worker_env(tmp_path, TUNING_LOG=str(evaluations), TRIAL_SLEEP="0.5")
     with process_worker(pool, env, log):
-        run = run_deployment("tune/nightly-branin-sweep", timeout=0,
-                             parameters={"study": "killed", "storage": db, "spec": spec, "add_trials": None})
+        run = run_deployment(
+            "tune/nightly-branin-sweep",
+            timeout=0,
+            parameters={"study": "killed", "storage": db, "spec": spec, "add_trials": None},
+        )
         deadline = time.time() + 180
         while len(_logged_lines(evaluations)) < 3 and time.time() < deadline:
             time.sleep(0.2)
@@ -139,8 +157,9 @@ def test_a_sweep_killed_mid_run_is_retried_through_the_api_without_repeating_a_t
             assert points.count((t.params["a"], t.params["b"])) == 1 + again, (t.params, points)
 
         # A new run of the deployment with add_trials (what each schedule tick does) adds that many trials.
-        again = run_deployment("tune/nightly-branin-sweep", timeout=0,
-                               parameters={"study": "killed", "storage": db, "add_trials": 3})
+        again = run_deployment(
+            "tune/nightly-branin-sweep", timeout=0, parameters={"study": "killed", "storage": db, "add_trials": 3}
+        )
         state = wait_for_state(again.id, lambda s: s.is_final(), 240, log)
         assert state.is_completed(), f"{state}\n{log.read_text()[-4000:]}"
         (study,) = list_studies(db)
@@ -159,8 +178,10 @@ def test_an_es_run_killed_mid_epoch_is_retried_through_the_api_from_its_last_che
 
     pool, log, calls = "es-retry-pool", tmp_path / "worker.log", tmp_path / "metric.log"
     db = f"sqlite:///{tmp_path / 'es.db'}"
-    spec = {"system": f"{ROOT / 'tests' / 'es_deploy_target.py'}:AffineSystem",
-            "options": {"steps": 40, "steps_per_epoch": 10}}
+    spec = {
+        "system": f"{ROOT / 'tests' / 'es_deploy_target.py'}:AffineSystem",
+        "options": {"steps": 40, "steps_per_epoch": 10},
+    }
     apply_deployments(["affine-es-training"], work_pool=pool, with_schedules=False)
     env = worker_env(tmp_path, ES_METRIC_LOG=str(calls), ES_METRIC_SLEEP="0.05")
 
@@ -171,8 +192,11 @@ def test_an_es_run_killed_mid_epoch_is_retried_through_the_api_from_its_last_che
             return {r.epoch: r.metrics["steps"] for r in rows}
 
     with process_worker(pool, env, log):
-        run = run_deployment("es-train/affine-es-training", timeout=0,
-                             parameters={"run_name": "killed-es", "storage": db, "spec": spec, "add_steps": None})
+        run = run_deployment(
+            "es-train/affine-es-training",
+            timeout=0,
+            parameters={"run_name": "killed-es", "storage": db, "spec": spec, "add_steps": None},
+        )
         deadline = time.time() + 180
         while len(epochs()) < 2 and time.time() < deadline:
             time.sleep(0.2)
@@ -193,24 +217,28 @@ def test_an_es_run_killed_mid_epoch_is_retried_through_the_api_from_its_last_che
         after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "home").rglob("epoch-*.pt")}
         assert all(after[name] == mtime for name, mtime in checkpoints.items())  # finished epochs not redone
 
-        again = run_deployment("es-train/affine-es-training", timeout=0,
-                               parameters={"run_name": "killed-es", "storage": db, "add_steps": 10})
+        again = run_deployment(
+            "es-train/affine-es-training",
+            timeout=0,
+            parameters={"run_name": "killed-es", "storage": db, "add_steps": 10},
+        )
         state = wait_for_state(again.id, lambda s: s.is_final(), 240, log)
         assert state.is_completed(), f"{state}\n{log.read_text()[-4000:]}"
         assert epochs() == {0: 10, 1: 20, 2: 30, 3: 40, 4: 50}
 
 
 def test_an_evolution_run_killed_after_its_meta_agent_step_is_retried_without_calling_it_again(
-        llm_server, tmp_path, prefect_harness):
+    llm_server, tmp_path, prefect_harness
+):
     """SIGKILL right after generation 1's MetaAgent finished (inside its evaluation); retried through the
     API, another worker finishes the run from the stored spec: the MetaAgent is not asked again."""
     import json
 
     import psutil
+    from evolution_scripts import is_meta, make_repo, meta_agent_repairs, meta_requests, responder
     from prefect.deployments import run_deployment
 
     from deployments.register import apply_deployments
-    from evolution_scripts import is_meta, make_repo, meta_agent_repairs, meta_requests, responder
     from hyperfunc_core.evolution.archive import load_archive
 
     out = tmp_path / "out"
@@ -225,16 +253,25 @@ def test_an_evolution_run_killed_after_its_meta_agent_step_is_retried_without_ca
 
     llm_server.responder = slow_evaluation_after_the_meta_agent
     pool, log = "evolution-retry-pool", tmp_path / "worker.log"
-    spec = {"domain": "calculator", "repo": str(make_repo(tmp_path)), "model": "openai/gpt-4o-mini",
-            "api_base": llm_server.api_base, "generations": 3, "output": str(out), "prompts_dir": "prompts",
-            "executor": "sandbox" if os.environ.get("HYPERFUNC_TEST_SANDBOX") == "required" else "local"}
+    spec = {
+        "domain": "calculator",
+        "repo": str(make_repo(tmp_path)),
+        "model": "openai/gpt-4o-mini",
+        "api_base": llm_server.api_base,
+        "generations": 3,
+        "output": str(out),
+        "prompts_dir": "prompts",
+        "executor": "sandbox" if os.environ.get("HYPERFUNC_TEST_SANDBOX") == "required" else "local",
+    }
     apply_deployments(["weekly-calculator-evolution"], work_pool=pool, with_schedules=False)
     env = worker_env(tmp_path, HYPERFUNC_LLM_API_KEY="k")
     db = f"sqlite:///{tmp_path / 'evolution.db'}"
     with process_worker(pool, env, log) as worker:
-        run = run_deployment("evolution/weekly-calculator-evolution", timeout=0,
-                             parameters={"run_name": "killed-evolution", "storage": db, "spec": spec,
-                                         "add_generations": None})
+        run = run_deployment(
+            "evolution/weekly-calculator-evolution",
+            timeout=0,
+            parameters={"run_name": "killed-evolution", "storage": db, "spec": spec, "add_generations": None},
+        )
         meta = out / "gen_1" / "metadata.json"
         deadline = time.time() + 240
         while not (meta.exists() and json.loads(meta.read_text()).get("meta_agent_done")) and time.time() < deadline:

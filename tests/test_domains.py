@@ -34,8 +34,14 @@ def test_every_builtin_domain_loads_its_tasks_and_scores_the_expected_answer(nam
 def test_bash_predictions_run_and_their_output_is_compared(tmp_path):
     domain = get_domain("bash")
     tasks = {t.id: t for t in run(domain.load_tasks("train"))}
-    right = {"hello": "echo hello world", "count": "seq 1 5", "upper": "echo shout | tr a-z A-Z",
-             "sum": "echo $((17 + 25))", "lines": "printf 'a\\nb\\nc\\n' | wc -l", "reverse": "echo stressed | rev"}
+    right = {
+        "hello": "echo hello world",
+        "count": "seq 1 5",
+        "upper": "echo shout | tr a-z A-Z",
+        "sum": "echo $((17 + 25))",
+        "lines": "printf 'a\\nb\\nc\\n' | wc -l",
+        "reverse": "echo stressed | rev",
+    }
     for task_id, command in right.items():
         assert run(domain.evaluate(f"```bash\n{command}\n```", tasks[task_id])) == 1.0, task_id
     assert run(domain.evaluate("echo hello", tasks["hello"])) == 0.0

@@ -42,8 +42,16 @@ def test_antithetic_pairs_and_reproducible_asks():
 def test_es_climbs_a_sphere_and_tracks_the_best(optimizer):
     target = torch.tensor([1.0, -2.0, 0.5, 3.0])
     layout = Layout.build({"x": (4,)})
-    config = ESConfig(pop_size=32, sigma=0.3, lr=0.1 if optimizer != "sgd" else 0.05, optimizer=optimizer,
-                      sigma_schedule="exponential", sigma_decay=0.99, weight_decay=0.0, seed=1)
+    config = ESConfig(
+        pop_size=32,
+        sigma=0.3,
+        lr=0.1 if optimizer != "sgd" else 0.05,
+        optimizer=optimizer,
+        sigma_schedule="exponential",
+        sigma_decay=0.99,
+        weight_decay=0.0,
+        seed=1,
+    )
     state = init_state(config, layout, torch.zeros(4))
     for _ in range(200):
         candidates, eps = ask(config, layout, state)
@@ -66,9 +74,14 @@ def test_sigma_schedules_and_weight_decay():
 
 
 def test_bad_config_fails_naming_the_field():
-    for kwargs, name in [({"pop_size": 7}, "pop_size"), ({"sigma": 0}, "sigma"), ({"optimizer": "lion"}, "optimizer"),
-                         ({"sigma_schedule": "step"}, "sigma_schedule"), ({"steps": 0}, "steps"),
-                         ({"fitness_shaping": "raw"}, "fitness_shaping")]:
+    for kwargs, name in [
+        ({"pop_size": 7}, "pop_size"),
+        ({"sigma": 0}, "sigma"),
+        ({"optimizer": "lion"}, "optimizer"),
+        ({"sigma_schedule": "step"}, "sigma_schedule"),
+        ({"steps": 0}, "steps"),
+        ({"fitness_shaping": "raw"}, "fitness_shaping"),
+    ]:
         with pytest.raises(ValueError, match=name):
             ESConfig(**kwargs)
     layout = Layout.build({"x": (2,)})

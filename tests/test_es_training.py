@@ -22,8 +22,13 @@ import xor  # noqa: E402
 def test_two_composed_lora_matrices_learn_rotation_and_scale(tmp_path):
     system = affine.AffineSystem()
     initial = system.evaluate(affine.TRAIN, affine.mse_metric)
-    result = system.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, run_name="affine-test",
-                             storage=f"sqlite:///{tmp_path / 'es.db'}")
+    result = system.optimize(
+        affine.TRAIN,
+        affine.mse_metric,
+        orchestrate=False,
+        run_name="affine-test",
+        storage=f"sqlite:///{tmp_path / 'es.db'}",
+    )
     final = system.evaluate(affine.TRAIN, affine.mse_metric)
     assert final > initial and -final < 0.1
     state = system.get_hp_state()
@@ -46,24 +51,37 @@ def test_shape_classifier_reaches_95_percent_on_held_out_images(tmp_path):
     import system as shapes
 
     model = shapes.ShapeClassifier()
-    model.optimize(shapes.TRAIN, shapes.log_likelihood, val=shapes.VAL, orchestrate=False, run_name="shapes",
-                   storage=f"sqlite:///{tmp_path / 'es.db'}")
+    model.optimize(
+        shapes.TRAIN,
+        shapes.log_likelihood,
+        val=shapes.VAL,
+        orchestrate=False,
+        run_name="shapes",
+        storage=f"sqlite:///{tmp_path / 'es.db'}",
+    )
     assert model.evaluate(shapes.VAL, shapes.accuracy) >= 0.95
     assert model.batched_refusal is None
 
 
 def test_a_metric_that_is_never_finite_fails_the_run_instead_of_finishing(tmp_path):
+    from sqlmodel import select
+
     from hyperfunc_core.hyper.training import NonFiniteScores
     from hyperfunc_core.storage import session_scope
     from hyperfunc_core.storage.models import ESRun
-    from sqlmodel import select
 
     system = affine.AffineSystem()
     before = {k: v.clone() for k, v in system.get_hp_state().items()}
     url = f"sqlite:///{tmp_path / 'es.db'}"
     with pytest.raises(NonFiniteScores, match="all .* candidates scored non-finite .*check metric_fn"):
-        system.optimize(affine.TRAIN, lambda prediction, expected: float("nan"), orchestrate=False,
-                        run_name="broken-metric", storage=url, steps=3)
+        system.optimize(
+            affine.TRAIN,
+            lambda prediction, expected: float("nan"),
+            orchestrate=False,
+            run_name="broken-metric",
+            storage=url,
+            steps=3,
+        )
     assert all(torch.equal(before[k], v) for k, v in system.get_hp_state().items())  # θ untouched
     with session_scope(url) as session:
         run = session.exec(select(ESRun).where(ESRun.name == "broken-metric")).one()
@@ -91,22 +109,34 @@ def test_a_torn_last_checkpoint_is_reported_and_the_run_resumes_from_the_one_bef
 def test_bad_training_options_fail_before_any_step(tmp_path):
     system = affine.AffineSystem()
     url = f"sqlite:///{tmp_path / 'es.db'}"
-    for kwargs, name in [({"steps": 0}, "steps"), ({"steps_per_epoch": 0}, "steps_per_epoch"), ({"keep": "last"}, "keep"),
-                         ({"batch_size": 0}, "batch_size")]:
+    for kwargs, name in [
+        ({"steps": 0}, "steps"),
+        ({"steps_per_epoch": 0}, "steps_per_epoch"),
+        ({"keep": "last"}, "keep"),
+        ({"batch_size": 0}, "batch_size"),
+    ]:
         with pytest.raises(ValueError, match=name):
             system.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, storage=url, **kwargs)
     system.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, storage=url, run_name="same", steps=10)
     changed = affine.AffineSystem()
     with pytest.raises(ValueError, match="other settings.*steps_per_epoch"):
-        changed.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, storage=url, run_name="same", steps=10,
-                         steps_per_epoch=5)
+        changed.optimize(
+            affine.TRAIN,
+            affine.mse_metric,
+            orchestrate=False,
+            storage=url,
+            run_name="same",
+            steps=10,
+            steps_per_epoch=5,
+        )
     with pytest.raises(ValueError, match="other settings.*total_steps .fewer"):
         changed.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, storage=url, run_name="same", steps=5)
     more = changed.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, storage=url, run_name="same", steps=20)
     assert more["steps"] == 20 and more["resumed_from_epoch"] == 1  # more steps continue the run
     with pytest.raises(ValueError, match="exists"):
-        changed.optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, storage=url, run_name="same", steps=10,
-                         resume=False)
+        changed.optimize(
+            affine.TRAIN, affine.mse_metric, orchestrate=False, storage=url, run_name="same", steps=10, resume=False
+        )
 
 
 def _job(run_name: str, url: str, out: Path, *, local: bool, crash_after: int = 0) -> subprocess.CompletedProcess:
@@ -115,7 +145,9 @@ def _job(run_name: str, url: str, out: Path, *, local: bool, crash_after: int = 
     env = dict(os.environ, CRASH_AFTER_CALLS=str(crash_after))
     if PREFECT_API_URL.value():
         env["PREFECT_API_URL"] = PREFECT_API_URL.value()
-    args = [sys.executable, str(ROOT / "tests" / "es_training_job.py"), run_name, url, str(out)] + (["--local"] if local else [])
+    args = [sys.executable, str(ROOT / "tests" / "es_training_job.py"), run_name, url, str(out)] + (
+        ["--local"] if local else []
+    )
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -144,8 +176,9 @@ def test_killed_training_flow_resumes_from_its_last_epoch_bit_for_bit(tmp_path):
 
     async def artifacts():
         async with get_client() as client:
-            return await client.read_artifacts(artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=["es-killed-epochs", "es-killed-summary"])))
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["es-killed-epochs", "es-killed-summary"]))
+            )
 
     found = asyncio.run(artifacts())
     kinds = {a.key: a.type for a in found}

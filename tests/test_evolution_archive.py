@@ -64,8 +64,14 @@ def test_gen_metadata_patch_chain_and_scores(tmp_path):
 
 def test_parent_selection_weights_validity_and_seeding():
     data = ArchiveData()
-    for gen, parent, score, valid in [("initial", None, 0.0, True), (1, "initial", 0.9, True), (2, "initial", 0.7, True),
-                                      (3, 1, None, False), (4, 1, 0.2, True), (5, 1, 0.1, True)]:
+    for gen, parent, score, valid in [
+        ("initial", None, 0.0, True),
+        (1, "initial", 0.9, True),
+        (2, "initial", 0.7, True),
+        (3, 1, None, False),
+        (4, 1, 0.2, True),
+        (5, 1, 0.1, True),
+    ]:
         data.archive.append(gen)
         data.entries[str(gen)] = entry(gen, parent, score, valid)
     w = parent_weights(data, "score_child_prop")
@@ -78,7 +84,13 @@ def test_parent_selection_weights_validity_and_seeding():
     counts = Counter(picks)
     total_w = sum(w.values())
     assert counts["2"] / 2000 == pytest.approx(w["2"] / total_w, abs=0.04)
-    assert set(Counter(select_parent(data, "random", random.Random(s)) for s in range(500))) == {"initial", "1", "2", "4", "5"}
+    assert set(Counter(select_parent(data, "random", random.Random(s)) for s in range(500))) == {
+        "initial",
+        "1",
+        "2",
+        "4",
+        "5",
+    }
     with pytest.raises(ValueError, match="parent_selection: expected one of"):
         select_parent(data, "tournament")
     broken = ArchiveData(["initial"], {"initial": entry("initial", None, None, False)})
@@ -87,8 +99,10 @@ def test_parent_selection_weights_validity_and_seeding():
 
 
 def test_ensemble_takes_the_best_generations_prediction_and_the_tree_prints(tmp_path):
-    build(tmp_path, [("initial", None, 0.5, True), (1, "initial", 0.9, True), (2, "initial", None, False),
-                     (3, 1, 0.6, True)])
+    build(
+        tmp_path,
+        [("initial", None, 0.5, True), (1, "initial", 0.9, True), (2, "initial", None, False), (3, 1, 0.6, True)],
+    )
     for gen, score, answer in [("initial", 0.5, "a0"), (1, 0.9, "a1"), (3, 0.6, "a3")]:
         folder = tmp_path / f"gen_{gen}" / "calc_eval"
         folder.mkdir(parents=True)

@@ -13,23 +13,46 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _env(tmp_path) -> dict:
-    return {**os.environ, "HYPERFUNC_HOME": str(tmp_path / "home"), "PREFECT_HOME": str(tmp_path / "home" / "prefect"),
-            "HYPERFUNC_LLM_API_KEY": "k"}
+    return {
+        **os.environ,
+        "HYPERFUNC_HOME": str(tmp_path / "home"),
+        "PREFECT_HOME": str(tmp_path / "home" / "prefect"),
+        "HYPERFUNC_LLM_API_KEY": "k",
+    }
 
 
 def test_example_run_py_evaluates_then_evolves_and_archive_show_prints_the_tree(llm_server, tmp_path):
     llm_server.responder = responder(meta_agent_repairs)
     example = ROOT / "examples" / "calculator" / "run.py"
     common = ["--model", "openai/gpt-4o-mini", "--api-base", llm_server.api_base]
-    single = subprocess.run([sys.executable, str(example), *common, "--output", str(tmp_path / "eval")],
-                            capture_output=True, text=True, env=_env(tmp_path), timeout=300)
+    single = subprocess.run(
+        [sys.executable, str(example), *common, "--output", str(tmp_path / "eval")],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=300,
+    )
     assert single.returncode == 0, single.stderr[-2000:]
     assert "calculator: average score 0.500 over 6 tasks" in single.stdout
     assert (tmp_path / "eval" / "predictions.json").exists() and meta_requests(llm_server) == 0
 
-    evolved = subprocess.run([sys.executable, str(example), "evolve", "--local", "--generations", "2", *common,
-                              "--output", str(tmp_path / "evo")], capture_output=True, text=True, env=_env(tmp_path),
-                             timeout=300)
+    evolved = subprocess.run(
+        [
+            sys.executable,
+            str(example),
+            "evolve",
+            "--local",
+            "--generations",
+            "2",
+            *common,
+            "--output",
+            str(tmp_path / "evo"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=300,
+    )
     assert evolved.returncode == 0, evolved.stderr[-2000:]
     assert "stopped: perfect score" in evolved.stdout and meta_requests(llm_server) == 4
     patch = (tmp_path / "evo" / "gen_1" / "agent_output" / "model_patch.diff").read_text()
@@ -37,10 +60,16 @@ def test_example_run_py_evaluates_then_evolves_and_archive_show_prints_the_tree(
     assert "result = a + b" in (ROOT / "examples/calculator/calculator_tool.py").read_text()  # untouched
 
     hyperfunc = str(Path(sys.executable).parent / "hyperfunc")
-    shown = subprocess.run([hyperfunc, "archive", "show", str(tmp_path / "evo")], capture_output=True, text=True,
-                           env=_env(tmp_path), timeout=120)
+    shown = subprocess.run(
+        [hyperfunc, "archive", "show", str(tmp_path / "evo")],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=120,
+    )
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert "initial (score: 0.500)" in shown.stdout and "└── gen1 (score: 1.000)" in shown.stdout
-    missing = subprocess.run([hyperfunc, "archive", "show", "no-such-run"], capture_output=True, text=True,
-                             env=_env(tmp_path), timeout=120)
+    missing = subprocess.run(
+        [hyperfunc, "archive", "show", "no-such-run"], capture_output=True, text=True, env=_env(tmp_path), timeout=120
+    )
     assert missing.returncode != 0 and "neither a folder" in missing.stderr + missing.stdout

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from evolution_scripts import make_repo, meta_agent_repairs, meta_requests, responder
+
 from hyperfunc_core import (
     AgentOptions,
     GenerateLoopConfig,
@@ -32,16 +32,23 @@ def default_test_mode() -> str:
 def config(server, tmp_path: Path, repo: Path, **kw) -> GenerateLoopConfig:
     model = "openai/gpt-4o-mini"
     options = dict(model=model, api_base=server.api_base, api_key="k")
-    settings = dict(domains=[CalculatorDomain()], meta_agent=MetaAgent(AgentOptions(**options)),
-                    task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
-                    tools=get_framework_tools(), output_dir=str(tmp_path / "out"), repo_path=str(repo),
-                    storage=f"sqlite:///{tmp_path / 'db.sqlite'}", max_generations=3,
-                    execution_mode=default_test_mode())
+    settings = dict(
+        domains=[CalculatorDomain()],
+        meta_agent=MetaAgent(AgentOptions(**options)),
+        task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
+        tools=get_framework_tools(),
+        output_dir=str(tmp_path / "out"),
+        repo_path=str(repo),
+        storage=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        max_generations=3,
+        execution_mode=default_test_mode(),
+    )
     return GenerateLoopConfig(**{**settings, **kw})
 
 
-def test_meta_agent_repairs_the_buggy_calculator_and_the_next_generation_scores_one(llm_server, tmp_path,
-                                                                                     prefect_harness):
+def test_meta_agent_repairs_the_buggy_calculator_and_the_next_generation_scores_one(
+    llm_server, tmp_path, prefect_harness
+):
     llm_server.responder = responder(meta_agent_repairs)
     repo = make_repo(tmp_path)
     result = run_generate_loop(config(llm_server, tmp_path, repo))
@@ -73,8 +80,15 @@ def test_a_crash_after_the_meta_agent_step_does_not_call_it_again(llm_server, tm
     llm_server.responder = responder(meta_agent_repairs)
     repo = make_repo(tmp_path)
     out, marker = tmp_path / "out", tmp_path / "crashed"
-    job = [sys.executable, str(Path(__file__).parent / "evolution_job.py"), llm_server.api_base, str(out), str(repo),
-           f"sqlite:///{tmp_path / 'db.sqlite'}", str(marker)]
+    job = [
+        sys.executable,
+        str(Path(__file__).parent / "evolution_job.py"),
+        llm_server.api_base,
+        str(out),
+        str(repo),
+        f"sqlite:///{tmp_path / 'db.sqlite'}",
+        str(marker),
+    ]
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ}
@@ -97,18 +111,23 @@ def test_a_crash_after_the_meta_agent_step_does_not_call_it_again(llm_server, tm
 def _meta_prompts(server) -> list[str]:
     from evolution_scripts import is_meta, tool_results
 
-    return [str(r.body["messages"][0]["content"]) for r in server.chat_requests()
-            if is_meta(r.body) and not tool_results(r.body)]
+    return [
+        str(r.body["messages"][0]["content"])
+        for r in server.chat_requests()
+        if is_meta(r.body) and not tool_results(r.body)
+    ]
 
 
 def test_a_crashed_meta_agent_or_a_broken_patch_is_recorded_and_the_loop_goes_on(llm_server, tmp_path, prefect_harness):
     from evolution_scripts import is_meta, meta_agent_takes_notes, task_agent
+
     from hyperfunc_core.testing import error
 
     repo = make_repo(tmp_path)
     llm_server.responder = lambda body: error(400, "bad request") if is_meta(body) else task_agent(body)
-    result = run_generate_loop(config(llm_server, tmp_path, repo, max_generations=2, parent_selection="latest",
-                                      run_name="meta-fails"))  # the production path: a flow, each generation a subflow
+    result = run_generate_loop(
+        config(llm_server, tmp_path, repo, max_generations=2, parent_selection="latest", run_name="meta-fails")
+    )  # the production path: a flow, each generation a subflow
     archive = load_archive(result.output_dir)
     assert result.stop_reason == "max generations" and archive.archive == ["initial", "1", "2"]
     for gen in ("1", "2"):
@@ -133,19 +152,23 @@ def test_a_crashed_meta_agent_or_a_broken_patch_is_recorded_and_the_loop_goes_on
 
     out2 = tmp_path / "second"
     llm_server.responder = responder(meta_agent_takes_notes)
-    first = run_generate_loop(config(llm_server, tmp_path, repo, max_generations=1, output_dir=str(out2)),
-                              orchestrate=False)
+    first = run_generate_loop(
+        config(llm_server, tmp_path, repo, max_generations=1, output_dir=str(out2)), orchestrate=False
+    )
     patch = out2 / "gen_1/agent_output/model_patch.diff"
     assert "NOTES.md" in patch.read_text() and first.stop_reason == "max generations"
     patch.write_text(patch.read_text().replace("new file mode", "deleted file mode"))  # no longer applies
-    resumed = run_generate_loop(config(llm_server, tmp_path, repo, max_generations=2, output_dir=str(out2),
-                                       parent_selection="latest"), orchestrate=False)
+    resumed = run_generate_loop(
+        config(llm_server, tmp_path, repo, max_generations=2, output_dir=str(out2), parent_selection="latest"),
+        orchestrate=False,
+    )
     e = load_archive(out2).entry("2")
     assert resumed.generations_run == ["2"] and not e.valid_parent and e.metadata["error"].startswith("patch:")
 
 
 def test_an_unreachable_llm_is_a_failed_generation_and_a_finished_score_is_never_recomputed(llm_server, tmp_path):
-    from evolution_scripts import is_meta, task_agent
+    from evolution_scripts import is_meta
+
     from hyperfunc_core.testing import error
 
     repo = make_repo(tmp_path)
@@ -177,14 +200,28 @@ def test_an_unreachable_llm_is_a_failed_generation_and_a_finished_score_is_never
     (out / "gen_1/metadata.json").write_text('{"gen_id": "1", "parent_genid": "ini')  # a torn write
     with pytest.warns(RuntimeWarning, match="gen_1/metadata.json is damaged .*generation 1 runs again"):
         from hyperfunc_core.evolution.archive import load_gen_metadata
+
         assert load_gen_metadata(out, "1") == {}
     assert list((out / "gen_1").glob("metadata.damaged-*.json"))
 
     from hyperfunc_core.domains import get_domain
-    with pytest.raises(ValueError, match="started with other settings .*domains was \\['calculator'\\], now "
-                                         "\\['calculator', 'bash'\\]; eval_samples was 10, now 3"):
-        run_generate_loop(config(llm_server, tmp_path, repo, output_dir=str(out), eval_samples=3,
-                                 domains=[CalculatorDomain(), get_domain("bash")], **strict))
+
+    with pytest.raises(
+        ValueError,
+        match="started with other settings .*domains was \\['calculator'\\], now "
+        "\\['calculator', 'bash'\\]; eval_samples was 10, now 3",
+    ):
+        run_generate_loop(
+            config(
+                llm_server,
+                tmp_path,
+                repo,
+                output_dir=str(out),
+                eval_samples=3,
+                domains=[CalculatorDomain(), get_domain("bash")],
+                **strict,
+            )
+        )
 
 
 def test_the_meta_agent_edits_its_own_prompt_file_and_the_next_one_reads_it(llm_server, tmp_path):
@@ -192,11 +229,15 @@ def test_the_meta_agent_edits_its_own_prompt_file_and_the_next_one_reads_it(llm_
 
     repo = make_repo(tmp_path)
     llm_server.responder = responder(meta_agent_edits_its_prompt)
-    run_generate_loop(config(llm_server, tmp_path, repo, max_generations=2, parent_selection="latest",
-                             prompts_dir="prompts"), orchestrate=False)
+    run_generate_loop(
+        config(llm_server, tmp_path, repo, max_generations=2, parent_selection="latest", prompts_dir="prompts"),
+        orchestrate=False,
+    )
     prompts = _meta_prompts(llm_server)
     assert len(prompts) == 2
-    assert "Focus on edge cases first." not in prompts[0] and prompts[0].startswith("You are an expert AI agent engineer")
+    assert "Focus on edge cases first." not in prompts[0] and prompts[0].startswith(
+        "You are an expert AI agent engineer"
+    )
     assert prompts[1].startswith("Focus on edge cases first.\nYou are an expert AI agent engineer")
     assert "The current agent scores 50.0%" in prompts[1] and "iteration" in prompts[1]
     assert str(repo) not in prompts[1]  # it works in the generation's private workspace, never the user's checkout
@@ -222,11 +263,16 @@ def test_a_budget_stops_the_loop_cleanly_and_usage_is_stored(llm_server, tmp_pat
 
 def test_bad_loop_configuration_fails_fast(llm_server, tmp_path):
     repo = make_repo(tmp_path)
-    for kw, message in [({"max_generations": -1}, "max_generations"), ({"parent_selection": "greedy"}, "parent_selection"),
-                        ({"domains": []}, "domains"), ({"execution_mode": "cloud"}, "execution_mode"),
-                        ({"budget_usd": -1}, "budget_usd"), ({"eval_samples": 0}, "eval_samples: expected an integer >= 1"),
-                        ({"output_dir": str(repo / "README.md")}, "output_dir: .*README.md is a file"),
-                        ({"storage": "mysql://u@h/db"}, "storage: .*scheme 'mysql'"),
-                        ({"base_commit": ""}, "base_commit")]:
+    for kw, message in [
+        ({"max_generations": -1}, "max_generations"),
+        ({"parent_selection": "greedy"}, "parent_selection"),
+        ({"domains": []}, "domains"),
+        ({"execution_mode": "cloud"}, "execution_mode"),
+        ({"budget_usd": -1}, "budget_usd"),
+        ({"eval_samples": 0}, "eval_samples: expected an integer >= 1"),
+        ({"output_dir": str(repo / "README.md")}, "output_dir: .*README.md is a file"),
+        ({"storage": "mysql://u@h/db"}, "storage: .*scheme 'mysql'"),
+        ({"base_commit": ""}, "base_commit"),
+    ]:
         with pytest.raises(ValueError, match=message):
             config(llm_server, tmp_path, repo, **kw)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from evolution_scripts import make_repo
 
 
@@ -31,9 +30,13 @@ def test_configuration_prompt_files_and_executor_examples(tmp_path, monkeypatch,
     from hyperfunc_core.domains import CalculatorDomain
 
     namespace = {"my_domain": CalculatorDomain(), "model": "openai/gpt-4o-mini"}
-    exec("from hyperfunc_core import MetaAgent, TaskAgent, AgentOptions, get_framework_tools\n"
-         "meta_agent = MetaAgent(AgentOptions(model=model))", namespace)
-    exec('''
+    exec(
+        "from hyperfunc_core import MetaAgent, TaskAgent, AgentOptions, get_framework_tools\n"
+        "meta_agent = MetaAgent(AgentOptions(model=model))",
+        namespace,
+    )
+    exec(
+        """
 from hyperfunc_core import GenerateLoopConfig
 
 config = GenerateLoopConfig(
@@ -48,17 +51,22 @@ config = GenerateLoopConfig(
     parent_selection="score_child_prop",# Which selection strategy
     eval_samples=10,                    # How many tasks per eval
 )
-''', namespace)
+""",
+        namespace,
+    )
     config = namespace["config"]
     assert config.max_generations == 5 and config.parent_selection == "score_child_prop"
     agent = config.task_agent_factory(CalculatorDomain().tools(None))
     assert [t.name for t in agent.options.tools] == ["calculate"]
 
-    exec('''
+    exec(
+        """
 from hyperfunc_core import create_executor
 
 executor = create_executor("local", {"repoPath": ".", "baseCommit": "HEAD"})
-''', namespace)
+""",
+        namespace,
+    )
     executor = namespace["executor"]
     executor.setup([])
     try:
@@ -67,7 +75,8 @@ executor = create_executor("local", {"repoPath": ".", "baseCommit": "HEAD"})
         executor.cleanup()
 
     (repo / "prompts").mkdir()
-    exec('''
+    exec(
+        """
 from hyperfunc_core import MetaAgent, TaskAgent, AgentOptions
 
 # Option 1: Pass prompt_file directly to agents
@@ -79,7 +88,9 @@ config = GenerateLoopConfig(
     domains=[my_domain], meta_agent=meta_agent, task_agent_factory=lambda t: TaskAgent(AgentOptions(model=model, tools=t)),
     prompts_dir="./prompts",  # creates meta_agent.txt + task_agent.txt
 )
-''', {**namespace, "GenerateLoopConfig": namespace["GenerateLoopConfig"]})
+""",
+        {**namespace, "GenerateLoopConfig": namespace["GenerateLoopConfig"]},
+    )
 
 
 def test_evaluator_examples(judge_settings):
@@ -91,10 +102,13 @@ def test_evaluator_examples(judge_settings):
     assert eval('static_evaluator("42", "42")', namespace) == 1.0
     assert eval('static_evaluator("42", "43")', namespace) == 0.0
     assert eval('static_evaluator(" 42 ", "42")', namespace) == 1.0
-    coro = eval('''llm_judge_evaluator("Good summary of the article", {
+    coro = eval(
+        """llm_judge_evaluator("Good summary of the article", {
     "description": "Summarize this article",
     "rubric": "Score based on completeness and accuracy",
-})''', namespace)
+})""",
+        namespace,
+    )
     assert asyncio.run(coro) == 0.85
     assert "Score based on completeness" in judge_settings.chat_requests()[-1].last_user_text
     assert eval("human_feedback_evaluator(4 / 5)", namespace) == 0.8
@@ -105,13 +119,15 @@ def test_single_eval_example_writes_predictions_and_report(llm_server, tmp_path)
     import json
 
     from evolution_scripts import task_agent
+
     from hyperfunc_core import AgentOptions, TaskAgent, run_harness
     from hyperfunc_core.domains import CalculatorDomain
 
     llm_server.responder = task_agent
     domain = CalculatorDomain()
-    agent = TaskAgent(AgentOptions(model="openai/gpt-4o-mini", api_base=llm_server.api_base, api_key="k",
-                                   tools=domain.tools(None)))
+    agent = TaskAgent(
+        AgentOptions(model="openai/gpt-4o-mini", api_base=llm_server.api_base, api_key="k", tools=domain.tools(None))
+    )
     summary = asyncio.run(run_harness(domain, agent, tmp_path / "calculator_eval"))
     assert summary.average_score == 0.5 and summary.n == 6
     predictions = json.loads((tmp_path / "calculator_eval/predictions.json").read_text())

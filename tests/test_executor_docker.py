@@ -17,15 +17,15 @@ import time
 from pathlib import Path
 
 import pytest
-
 from evolution_scripts import make_repo, meta_agent_breaks_the_tool, meta_agent_repairs, responder
+from prefect_workers import process_worker, wait_for_state, worker_env
+from test_evolution_loop import config
+
 from hyperfunc_core import load_archive, run_generate_loop
 from hyperfunc_core.agents import BashSession, WorkspaceEditor
 from hyperfunc_core.executors import PatchError, create_executor
 from hyperfunc_core.executors.commands import run_in_workspace
 from hyperfunc_core.testing import text
-from prefect_workers import process_worker, wait_for_state, worker_env
-from test_evolution_loop import config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,17 +52,29 @@ def docker_ready():
 def _repo_with_patch(tmp_path: Path) -> tuple[Path, Path]:
     repo = make_repo(tmp_path)
     patch = tmp_path / "gen1.diff"
-    patch.write_text(subprocess.run(["bash", "-c", "sed -i 's/result = a + b$/result = a * b/; 0,/a \\* b/s//a + b/' "
-                                     "calculator_tool.py && git diff && git checkout -q ."], cwd=repo,
-                                    capture_output=True, text=True, check=True).stdout)
+    patch.write_text(
+        subprocess.run(
+            [
+                "bash",
+                "-c",
+                "sed -i 's/result = a + b$/result = a * b/; 0,/a \\* b/s//a + b/' "
+                "calculator_tool.py && git diff && git checkout -q .",
+            ],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     assert "+        result = a * b" in patch.read_text()
     return repo, patch
 
 
 def test_the_workspace_is_isolated_and_the_interface_matches_the_local_executor(tmp_path):
     repo, patch = _repo_with_patch(tmp_path)
-    executor = create_executor("docker", {"repoPath": str(repo), "imageName": "hyperfunc-executor:latest",
-                                          "commandTimeoutS": 2})
+    executor = create_executor(
+        "docker", {"repoPath": str(repo), "imageName": "hyperfunc-executor:latest", "commandTimeoutS": 2}
+    )
     executor.setup([str(patch)])  # the lineage's patch is applied inside the container
     try:
         work = executor.get_workdir()
@@ -73,8 +85,9 @@ def test_the_workspace_is_isolated_and_the_interface_matches_the_local_executor(
 
         assert sh("id -u") == "1000" and sh("pwd") == work
         assert sh("grep CapEff /proc/self/status").endswith("0000000000000000")  # no capabilities at all
-        net = run_in_workspace(work, "python3 -c \"import urllib.request as u; u.urlopen('http://deb.debian.org', "
-                                     "timeout=3)\"", 30)
+        net = run_in_workspace(
+            work, "python3 -c \"import urllib.request as u; u.urlopen('http://deb.debian.org', timeout=3)\"", 30
+        )
         assert net.returncode != 0 and ("unreachable" in net.stderr or "resolution" in net.stderr), net.stderr
         outside = tmp_path / "outside.txt"  # a host path: not mounted, so this writes the container's own copy
         sh(f"mkdir -p {tmp_path} && echo escaped > {outside} && echo escaped > /tmp/escaped-{os.getpid()}")
@@ -135,8 +148,15 @@ def test_a_generation_on_docker_produces_the_same_archive_entries_as_on_local(ll
     repo = make_repo(tmp_path)
     (tmp_path / "local").mkdir()  # its database's folder: hyperfunc makes no folder a storage URL names
     local = run_generate_loop(config(llm_server, tmp_path / "local", repo, execution_mode="local"), orchestrate=False)
-    docker = run_generate_loop(config(llm_server, tmp_path / "docker", repo, execution_mode="docker",
-                                      storage=f"sqlite:///{tmp_path / 'docker.sqlite'}"))  # as a Prefect flow
+    docker = run_generate_loop(
+        config(
+            llm_server,
+            tmp_path / "docker",
+            repo,
+            execution_mode="docker",
+            storage=f"sqlite:///{tmp_path / 'docker.sqlite'}",
+        )
+    )  # as a Prefect flow
 
     assert docker.stop_reason == local.stop_reason == "perfect score"
     assert docker.generations_run == local.generations_run == ["initial", "1"]
@@ -148,18 +168,30 @@ def test_a_generation_on_docker_produces_the_same_archive_entries_as_on_local(ll
     assert (Path(docker.output_dir) / patch).read_text() == (Path(local.output_dir) / patch).read_text()
     meta = json.loads((Path(docker.output_dir) / "gen_1/metadata.json").read_text())
     assert meta["meta_agent"]["tool_calls"] == 3  # view, str_replace, and bash python3 run in the container
-    first_meta = next(r.body for r in llm_server.chat_requests() if "expert AI agent engineer" in str(r.body)
-                      and "/home/agent/inputs/" in str(r.body))
+    first_meta = next(
+        r.body
+        for r in llm_server.chat_requests()
+        if "expert AI agent engineer" in str(r.body) and "/home/agent/inputs/" in str(r.body)
+    )
     assert "calculator_eval" in str(first_meta)  # the parent's results were copied in; nothing else is mounted
     assert "result = a + b" in (repo / "calculator_tool.py").read_text()  # the user's repo is untouched
 
 
-def test_a_runaway_tool_is_killed_at_its_limit_and_the_generation_is_recorded_as_failed(llm_server, tmp_path,
-                                                                                       prefect_harness):
+def test_a_runaway_tool_is_killed_at_its_limit_and_the_generation_is_recorded_as_failed(
+    llm_server, tmp_path, prefect_harness
+):
     llm_server.responder = responder(meta_agent_breaks_the_tool)
     repo = make_repo(tmp_path)
-    result = run_generate_loop(config(llm_server, tmp_path, repo, execution_mode="docker", max_generations=1,
-                                      executor_options={"commandTimeoutS": 3}))
+    result = run_generate_loop(
+        config(
+            llm_server,
+            tmp_path,
+            repo,
+            execution_mode="docker",
+            max_generations=1,
+            executor_options={"commandTimeoutS": 3},
+        )
+    )
 
     archive = load_archive(result.output_dir)
     assert archive.entry("initial").valid_parent and archive.entry("initial").scores == {"calculator": 0.5}
@@ -209,10 +241,32 @@ def test_hyperfunc_evolve_runs_an_example_folder_in_docker(llm_server, tmp_path)
     llm_server.responder = responder(meta_agent_repairs)
     env = {**os.environ, "HYPERFUNC_HOME": str(tmp_path / "home"), "HYPERFUNC_LLM_API_KEY": "k"}
     hyperfunc = str(Path(sys.executable).parent / "hyperfunc")
-    done = subprocess.run([hyperfunc, "evolve", "calculator", "--repo", str(ROOT / "examples/calculator"),
-                           "--executor", "docker", "--local", "--generations", "1", "--model", "openai/gpt-4o-mini",
-                           "--api-base", llm_server.api_base, "--output", str(tmp_path / "evo"),
-                           "--prompts-dir", "prompts"], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [
+            hyperfunc,
+            "evolve",
+            "calculator",
+            "--repo",
+            str(ROOT / "examples/calculator"),
+            "--executor",
+            "docker",
+            "--local",
+            "--generations",
+            "1",
+            "--model",
+            "openai/gpt-4o-mini",
+            "--api-base",
+            llm_server.api_base,
+            "--output",
+            str(tmp_path / "evo"),
+            "--prompts-dir",
+            "prompts",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "stopped: perfect score" in done.stdout
     patch = (tmp_path / "evo/gen_1/agent_output/model_patch.diff").read_text()
@@ -223,13 +277,22 @@ def test_the_executor_commands_report_the_image_and_clean_up():
     hyperfunc = str(Path(sys.executable).parent / "hyperfunc")
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([hyperfunc, "executor", *args], capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "COLUMNS": "200"})
+        return subprocess.run(
+            [hyperfunc, "executor", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "200"},
+        )
 
     built = cli("build-image")  # scripts/test.sh built it: the same recipe is not built again
     assert built.returncode == 0 and "is up to date (recipe" in built.stdout, built.stdout + built.stderr
     status = cli("status")
-    assert status.returncode == 0 and "engine: engine" in status.stdout and "image: hyperfunc-executor:latest (" in status.stdout
+    assert (
+        status.returncode == 0
+        and "engine: engine" in status.stdout
+        and "image: hyperfunc-executor:latest (" in status.stdout
+    )
     assert cli("cleanup").stdout.startswith("removed 0 container(s)")
 
 
@@ -247,11 +310,24 @@ def test_a_prefect_cancel_of_a_docker_evolution_run_removes_its_container(llm_se
     pool, log = "docker-cancel-pool", tmp_path / "worker.log"
     apply_deployments(["weekly-calculator-evolution"], work_pool=pool, with_schedules=False)
     with process_worker(pool, worker_env(tmp_path, HYPERFUNC_LLM_API_KEY="k"), log):
-        run = run_deployment("evolution/weekly-calculator-evolution", timeout=0,
-                             parameters={"run_name": "cancel-me", "add_generations": None, "spec": {
-                                 "domain": "calculator", "repo": "examples/calculator", "prompts_dir": "prompts",
-                                 "model": "openai/gpt-4o-mini", "api_base": llm_server.api_base, "executor": "docker",
-                                 "generations": 1, "output": str(tmp_path / "evo")}})
+        run = run_deployment(
+            "evolution/weekly-calculator-evolution",
+            timeout=0,
+            parameters={
+                "run_name": "cancel-me",
+                "add_generations": None,
+                "spec": {
+                    "domain": "calculator",
+                    "repo": "examples/calculator",
+                    "prompts_dir": "prompts",
+                    "model": "openai/gpt-4o-mini",
+                    "api_base": llm_server.api_base,
+                    "executor": "docker",
+                    "generations": 1,
+                    "output": str(tmp_path / "evo"),
+                },
+            },
+        )
         wait_for_state(run.id, lambda s: s.is_running() or s.is_final(), 120, log)
         deadline = time.time() + 120  # wait until the run is inside a generation, waiting on the model
         while not (executor_containers() and llm_server.chat_requests()) and time.time() < deadline:

@@ -6,10 +6,9 @@ import logging
 import math
 
 import torch
+from hyper_systems import MLPSystem, layer1, layer2, mlp_examples, neg_mse
 
 from hyperfunc_core import Example, HyperSystem, TensorParam, hyperfunction
-
-from hyper_systems import MLPSystem, layer1, layer2, mlp_examples, neg_mse
 
 
 def perturbed(system, n, scale=0.3, seed=0):
@@ -139,6 +138,7 @@ def test_a_failing_candidate_scores_minus_inf_and_the_others_are_kept():
     s.register_hyperfunction(fragile, hp_init=torch.tensor([1.0]))
     data = [Example({"x": torch.tensor(1.0)}, torch.tensor(1.0))]
     errors = []
-    scores = s.evaluate_population([{"fragile": torch.tensor([1.0])}, {"fragile": torch.tensor([-1.0])}], data, neg_mse,
-                                   errors=errors)
+    scores = s.evaluate_population(
+        [{"fragile": torch.tensor([1.0])}, {"fragile": torch.tensor([-1.0])}], data, neg_mse, errors=errors
+    )
     assert scores[0] == 0.0 and scores[1] == -math.inf and "negative gain" in errors[1]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hyperfunc_core import Example, HyperSystem, LMParam, acall_llm, call_llm, hyperfunction
+from hyperfunc_core import Example, HyperSystem, LMParam, call_llm, hyperfunction
 from hyperfunc_core.llm import LLMGateway
 from hyperfunc_core.testing import assert_paced, error
 from hyperfunc_core.testing.sim_models import arithmetic_model
@@ -21,8 +21,9 @@ from arithmetic_agent import TRAIN, ArithmeticAgent, f1_metric  # noqa: E402
 
 def gateway(server, **kw) -> LLMGateway:
     kw.setdefault("max_concurrency", 32)
-    return LLMGateway("openai/scripted", api_base=server.api_base, api_key="k", backoff_base_s=0.02,
-                      backoff_max_s=0.1, **kw)
+    return LLMGateway(
+        "openai/scripted", api_base=server.api_base, api_key="k", backoff_base_s=0.02, backoff_max_s=0.1, **kw
+    )
 
 
 def population(system: HyperSystem, n: int, seed: int = 0) -> list[dict[str, torch.Tensor]]:
@@ -43,20 +44,33 @@ def test_lmparam_theta_becomes_the_requests_sampling(llm_server):
             return ask(question)
 
     s = S(llm=gateway(llm_server))
-    s.register_hyperfunction(ask, LMParam(temperature=0.25, top_p=0.5, presence_penalty=-0.5,
-                                          frequency_penalty=0.75, max_tokens_scale=0.3))
+    s.register_hyperfunction(
+        ask, LMParam(temperature=0.25, top_p=0.5, presence_penalty=-0.5, frequency_penalty=0.75, max_tokens_scale=0.3)
+    )
     s.evaluate([Example({"question": "What is 1 + 2?"}, "3")], f1_metric, collect_trace=True)
     body = llm_server.chat_requests()[-1].body
-    assert (body["temperature"], body["top_p"], body["presence_penalty"], body["frequency_penalty"],
-            body["max_tokens"]) == (0.25, 0.5, -0.5, 0.75, 30)
+    assert (
+        body["temperature"],
+        body["top_p"],
+        body["presence_penalty"],
+        body["frequency_penalty"],
+        body["max_tokens"],
+    ) == (0.25, 0.5, -0.5, 0.75, 30)
     (record,) = s.call_history()
-    assert record.meta["llm_requests"] == 1 and record.meta["prompt_tokens"] > 0 and record.meta["completion_tokens"] > 0
+    assert (
+        record.meta["llm_requests"] == 1 and record.meta["prompt_tokens"] > 0 and record.meta["completion_tokens"] > 0
+    )
 
     s.set_hp_state({"ask": torch.tensor([9.0, -3.0, 7.0, -7.0, 100.0])})  # out of range: clamped, still a legal request
     s.evaluate([Example({"question": "What is 1 + 2?"}, "3")], f1_metric)
     body = llm_server.chat_requests()[-1].body
-    assert (body["temperature"], body["top_p"], body["presence_penalty"], body["frequency_penalty"],
-            body["max_tokens"]) == (2.0, 0.01, 2.0, -2.0, 400)
+    assert (
+        body["temperature"],
+        body["top_p"],
+        body["presence_penalty"],
+        body["frequency_penalty"],
+        body["max_tokens"],
+    ) == (2.0, 0.01, 2.0, -2.0, 400)
     with pytest.raises(ValueError, match="hp: expected the LMParam"):
         call_llm("hi", hp=torch.zeros(5), gateway=gateway(llm_server))
     with pytest.raises(ValueError, match="max_tokens: expected a positive integer"):
@@ -82,8 +96,10 @@ def test_population_calls_go_out_concurrently_grouped_per_stage(llm_server):
 
     records = agent.call_history()
     assert len(records) == 24 and {r.candidate_index for r in records} == {0, 1, 2, 3}
-    assert {(r.hyperfunction, r.meta["stage"], r.meta["stage_calls"]) for r in records} == {("draft", 1, 12),
-                                                                                              ("polish", 2, 12)}
+    assert {(r.hyperfunction, r.meta["stage"], r.meta["stage_calls"]) for r in records} == {
+        ("draft", 1, 12),
+        ("polish", 2, 12),
+    }
     assert agent.last_evaluation().candidate_scores == scores
     # each candidate's score equals evaluating it alone
     for cand, score in zip(cands[:2], scores[:2]):

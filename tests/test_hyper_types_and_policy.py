@@ -17,7 +17,6 @@ from hyperfunc_core import (
     HyperSystem,
     LMParam,
     LoRAWeight,
-    MaxCallsExceeded,
     TensorParam,
     hyperfunction,
 )
@@ -37,7 +36,11 @@ def test_hp_types_shape_dim_and_round_trip():
     clamped = LMParam.from_tensor(torch.tensor([9.0, -1.0, 0.0, 0.0, 1.0]))
     assert clamped.temperature == 2.0 and clamped.top_p == 0.01
     assert LMParam(temperature=0.3).completion_kwargs(max_tokens=100)["max_tokens"] == 100
-    for bad in [lambda: LoRAWeight.create(0, 2), lambda: TensorParam.create(2, "x"), lambda: LoRAWeight.create(2, 2, noise_rank=0)]:
+    for bad in [
+        lambda: LoRAWeight.create(0, 2),
+        lambda: TensorParam.create(2, "x"),
+        lambda: LoRAWeight.create(2, 2, noise_rank=0),
+    ]:
         with pytest.raises(ValueError, match="shape|noise_rank"):
             bad()
 
@@ -106,8 +109,11 @@ def test_retries_alone_and_inside_evaluate_with_the_trace():
             return fn(x)
 
     s = S()
-    score = s.evaluate([Example({"x": torch.tensor(float(i))}, None) for i in range(3)], lambda p, e: float(p.sum()),
-                       collect_trace=True)
+    score = s.evaluate(
+        [Example({"x": torch.tensor(float(i))}, None) for i in range(3)],
+        lambda p, e: float(p.sum()),
+        collect_trace=True,
+    )
     assert math.isfinite(score)
     records = s.call_history()
     assert [r.attempts for r in records] == [2, 1, 1] and all(r.ok for r in records)
@@ -176,8 +182,12 @@ def test_max_calls_is_per_run_and_fails_only_that_candidate():
     g = Guarded()
     g.register_hyperfunction(step, hp_init=torch.tensor([1.0, 0.0, 0.0]))
     errors = []
-    scores = g.evaluate_population([{"step": torch.tensor([5.0, 0, 0])}, {"step": torch.tensor([0.1, 0, 0])}],
-                                   [Example({"x": torch.tensor(0.0)}, None)], lambda p, e: float(p.sum()), errors=errors)
+    scores = g.evaluate_population(
+        [{"step": torch.tensor([5.0, 0, 0])}, {"step": torch.tensor([0.1, 0, 0])}],
+        [Example({"x": torch.tensor(0.0)}, None)],
+        lambda p, e: float(p.sum()),
+        errors=errors,
+    )
     assert g.batched_refusal is not None  # float() on a tensor cannot be vmapped
     assert math.isfinite(scores[0]) and scores[1] == -math.inf and "max_calls" in errors[1] and errors[0] is None
 
@@ -273,8 +283,12 @@ def test_timeout_in_a_vmapped_forward_is_detected_when_the_call_returns():
     s = S()
     s.register_hyperfunction(slow_batched, torch.ones(3))
     errors: list = []
-    scores = s.evaluate_population([{"slow_batched": torch.ones(3)}] * 2, [Example({"x": torch.tensor(1.0)}, None)],
-                                   lambda p, e: p.sum(), errors=errors)
+    scores = s.evaluate_population(
+        [{"slow_batched": torch.ones(3)}] * 2,
+        [Example({"x": torch.tensor(1.0)}, None)],
+        lambda p, e: p.sum(),
+        errors=errors,
+    )
     # the overrun is raised after the body returned; the vmapped forward fails and each candidate is then run
     # on its own, where the same overrun stops waiting after timeout_s: every candidate is recorded as failed
     assert scores == [-math.inf, -math.inf] and all("timeout_s=0.05" in e for e in errors)
@@ -333,6 +347,10 @@ def test_timeout_of_a_staged_call_starts_when_its_stage_is_released():
     s.discover([Example({"x": 1.0}, None)])
     errors: list = []
     # the slow candidate's first stage holds the other's second call at the gate for 0.3 s > timeout_s
-    scores = s.evaluate_population([{"uneven_first": torch.ones(3)}, {"uneven_first": -torch.ones(3)}],
-                                   [Example({"x": 1.0}, None)], lambda p, e: 1.0, errors=errors)
+    scores = s.evaluate_population(
+        [{"uneven_first": torch.ones(3)}, {"uneven_first": -torch.ones(3)}],
+        [Example({"x": 1.0}, None)],
+        lambda p, e: 1.0,
+        errors=errors,
+    )
     assert errors == [None, None] and scores == [1.0, 1.0]

@@ -41,8 +41,9 @@ def test_retries_429_500_and_malformed_bodies(llm_server):
 
 
 def test_answers_without_choices_or_content_are_retried_then_an_llm_error(llm_server):
-    no_choices = malformed('{"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini", '
-                           '"choices": []}')
+    no_choices = malformed(
+        '{"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini", "choices": []}'
+    )
     llm_server.push(no_choices, text(""), text("at last"))
     gw = gateway_for(llm_server)
     reply = gw.complete("hi")
@@ -133,9 +134,16 @@ def test_concurrency_bound_holds_across_threads(llm_server):
 
 def test_native_tool_calls(llm_server):
     llm_server.push(tool_call("add", {"a": 2, "b": 3}), tool_call("add", "{not json"))
-    tools = [{"type": "function", "function": {"name": "add", "description": "Add two numbers",
-                                               "parameters": {"type": "object", "properties": {"a": {"type": "number"},
-                                                                                               "b": {"type": "number"}}}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "add",
+                "description": "Add two numbers",
+                "parameters": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}},
+            },
+        }
+    ]
     gw = gateway_for(llm_server)
     reply = gw.complete("add 2 and 3", tools=tools)
     assert [(c.name, c.arguments) for c in reply.tool_calls] == [("add", {"a": 2, "b": 3})]

@@ -9,7 +9,10 @@ from hyperfunc_core.testing import ScriptedLLMServer, error, malformed, text
 
 def test_script_order_records_and_exhaustion():
     with ScriptedLLMServer([text("one"), error(429, "later", retry_after=2), malformed("{oops")]) as server:
-        post = lambda: httpx.post(f"{server.api_base}/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "hi there"}]})
+        post = lambda: httpx.post(
+            f"{server.api_base}/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "hi there"}]},
+        )
         first = post().json()
         assert first["choices"][0]["message"]["content"] == "one" and first["usage"]["prompt_tokens"] == 2
         limited = post()

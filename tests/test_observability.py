@@ -41,8 +41,8 @@ Vec = TensorParam.create(2)
 
 
 def test_hyperfunction_llm_trial_and_es_step_spans_and_metrics(otel, llm_server, llm_gateway):
-    from hyperfunc_core.testing import error, text
     from hyperfunc_core.launch import run_sweep
+    from hyperfunc_core.testing import error, text
     from hyperfunc_core.tuning.sweep import prepare_sweep
 
     exporter, reader = otel
@@ -62,8 +62,15 @@ def test_hyperfunction_llm_trial_and_es_step_spans_and_metrics(otel, llm_server,
     with pytest.raises(Exception):
         llm_gateway.complete("again")
     run_sweep(prepare_sweep(lambda ctx, x: x, {"x": Float(0, 1)}, max_trials=2, seed=0), orchestrate=False)
-    s.optimize([Example({"x": torch.tensor(1.0)}, torch.tensor(0.0))], lambda p, e: -(p ** 2).mean(), orchestrate=False,
-               steps=2, steps_per_epoch=2, run_name="otel-es", storage="sqlite://")
+    s.optimize(
+        [Example({"x": torch.tensor(1.0)}, torch.tensor(0.0))],
+        lambda p, e: -(p**2).mean(),
+        orchestrate=False,
+        steps=2,
+        steps_per_epoch=2,
+        run_name="otel-es",
+        storage="sqlite://",
+    )
 
     spans = exporter.get_finished_spans()
     by_name = {}
@@ -113,26 +120,38 @@ def test_llm_calls_of_staged_hyperfunctions_nest_under_their_call_span(otel, llm
     assert len(calls) == 8 and len(llm) == 8
     assert all(sp.parent is not None and sp.parent.span_id in calls for sp in llm)  # context crossed the stage gate
     parents = [calls[sp.parent.span_id].attributes for sp in llm]
-    assert sorted({(a["hyperfunc.hyperfunction"], a["hyperfunc.stage"], a["hyperfunc.stage_calls"]) for a in parents}) == [
-        ("draft", 1, 4), ("polish", 2, 4)]
+    assert sorted(
+        {(a["hyperfunc.hyperfunction"], a["hyperfunc.stage"], a["hyperfunc.stage_calls"]) for a in parents}
+    ) == [("draft", 1, 4), ("polish", 2, 4)]
     assert all(a["hyperfunc.llm_requests"] == 1 and a["hyperfunc.prompt_tokens"] > 0 for a in parents)
 
 
 def test_each_evolution_generation_is_a_span_with_its_outcome(otel, llm_server, tmp_path):
     from evolution_scripts import make_repo, meta_agent_repairs, responder
+
     from hyperfunc_core import AgentOptions, GenerateLoopConfig, MetaAgent, TaskAgent, run_generate_loop
     from hyperfunc_core.domains import CalculatorDomain
 
     exporter, _ = otel
     llm_server.responder = responder(meta_agent_repairs)
     options = dict(model="openai/gpt-4o-mini", api_base=llm_server.api_base, api_key="k")
-    run_generate_loop(GenerateLoopConfig(
-        domains=[CalculatorDomain()], meta_agent=MetaAgent(AgentOptions(**options)),
-        task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
-        output_dir=str(tmp_path / "out"), repo_path=str(make_repo(tmp_path)), storage=f"sqlite:///{tmp_path}/db.sqlite",
-        max_generations=2), orchestrate=False)
-    spans = {sp.attributes["hyperfunc.gen_id"]: sp for sp in exporter.get_finished_spans()
-             if sp.name == "evolution.generation"}
+    run_generate_loop(
+        GenerateLoopConfig(
+            domains=[CalculatorDomain()],
+            meta_agent=MetaAgent(AgentOptions(**options)),
+            task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
+            output_dir=str(tmp_path / "out"),
+            repo_path=str(make_repo(tmp_path)),
+            storage=f"sqlite:///{tmp_path}/db.sqlite",
+            max_generations=2,
+        ),
+        orchestrate=False,
+    )
+    spans = {
+        sp.attributes["hyperfunc.gen_id"]: sp
+        for sp in exporter.get_finished_spans()
+        if sp.name == "evolution.generation"
+    }
     assert set(spans) == {"initial", "1"}
     assert spans["initial"].attributes["hyperfunc.score"] == 0.5
     assert spans["1"].attributes["hyperfunc.score"] == 1.0 and spans["1"].attributes["hyperfunc.parent_id"] == "initial"

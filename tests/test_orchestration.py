@@ -11,8 +11,9 @@ from flows.task_logs import quiet_task_logs
 
 def passes(level: int, task_name: str) -> bool:
     logger = logging.getLogger("prefect.task_runs")
-    record = logger.makeRecord(logger.name, level, __file__, 1, "Finished in state Completed()", (), None,
-                               extra={"task_name": task_name})
+    record = logger.makeRecord(
+        logger.name, level, __file__, 1, "Finished in state Completed()", (), None, extra={"task_name": task_name}
+    )
     return logger.filter(record)
 
 

@@ -32,9 +32,12 @@ def _task_states(run_name: str) -> dict[str, list[str]]:
 
     async def read() -> dict[str, list[str]]:
         async with get_client() as client:
-            flow_runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=run_name)))
+            flow_runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=run_name))
+            )
             runs = await client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in flow_runs])))
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in flow_runs]))
+            )
             out: dict[str, list[str]] = {}
             for run in runs:
                 out.setdefault(run.name, []).append(run.state.name)

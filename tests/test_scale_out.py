@@ -22,15 +22,24 @@ pytest.importorskip("prefect_dask")
 
 def objective(ctx, x: float, y: float) -> ObjectiveResult:
     ctx.report(step=0, distance=abs(x - 0.3))
-    return ObjectiveResult(score=-(x - 0.3) ** 2 - (y - 0.7) ** 2, metrics={"x": x})
+    return ObjectiveResult(score=-((x - 0.3) ** 2) - (y - 0.7) ** 2, metrics={"x": x})
 
 
 def test_a_sweep_on_dask_has_the_trials_and_results_of_the_thread_runner(tmp_path, prefect_harness):
     space = {"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)}
     seen = {}
     for runner in ("thread", "dask"):
-        result = tune(objective, space, strategy="random", max_trials=8, max_concurrent=2, seed=5, task_runner=runner,
-                      storage=f"sqlite:///{tmp_path / runner}.db", study_name="scale-out")
+        result = tune(
+            objective,
+            space,
+            strategy="random",
+            max_trials=8,
+            max_concurrent=2,
+            seed=5,
+            task_runner=runner,
+            storage=f"sqlite:///{tmp_path / runner}.db",
+            study_name="scale-out",
+        )
         assert result["counts"] == {"complete": 8}
         seen[runner] = sorted((t["number"], t["value"], tuple(sorted(t["params"].items()))) for t in result["trials"])
     assert seen["dask"] == seen["thread"]
@@ -42,12 +51,21 @@ def test_es_population_shards_on_dask_train_the_same_theta_as_on_threads(tmp_pat
     results = {}
     for runner in ("thread", "dask"):
         system = affine.AffineSystem()
-        results[runner] = system.optimize(affine.TRAIN, affine.mse_metric, run_name=f"shards-{runner}", steps=6,
-                                          steps_per_epoch=3, population_shards=2, task_runner=runner,
-                                          storage=f"sqlite:///{tmp_path / runner}.db")
+        results[runner] = system.optimize(
+            affine.TRAIN,
+            affine.mse_metric,
+            run_name=f"shards-{runner}",
+            steps=6,
+            steps_per_epoch=3,
+            population_shards=2,
+            task_runner=runner,
+            storage=f"sqlite:///{tmp_path / runner}.db",
+        )
     for name in results["thread"]["theta"]:
         assert torch.equal(results["dask"]["theta"][name], results["thread"]["theta"][name]), name
-    assert [m["train_score"] for m in results["dask"]["history"]] == [m["train_score"] for m in results["thread"]["history"]]
+    assert [m["train_score"] for m in results["dask"]["history"]] == [
+        m["train_score"] for m in results["thread"]["history"]
+    ]
     assert results["dask"]["train_score"] > affine.AffineSystem().evaluate(affine.TRAIN, affine.mse_metric)
 
 
@@ -64,15 +82,31 @@ def dask_cluster(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT / "examples" / "es"), str(ROOT)]),
-           "TUNING_LOG": str(tmp_path / "evaluations.log"),  # where tuning_objectives.logged writes, on the workers
-           "ES_METRIC_LOG": str(tmp_path / "metric.log")}  # where es_deploy_target.METRIC writes
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT / "examples" / "es"), str(ROOT)]),
+        "TUNING_LOG": str(tmp_path / "evaluations.log"),  # where tuning_objectives.logged writes, on the workers
+        "ES_METRIC_LOG": str(tmp_path / "metric.log"),
+    }  # where es_deploy_target.METRIC writes
     dask = str(Path(sys.executable).parent / "dask")
     logs = [open(tmp_path / f"dask-{i}.log", "w") for i in range(3)]
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                              env=env, stdout=logs[0], stderr=subprocess.STDOUT)]
-    procs += [subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--name", f"w{i}"],
-                               env=env, stdout=logs[i], stderr=subprocess.STDOUT) for i in (1, 2)]
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            env=env,
+            stdout=logs[0],
+            stderr=subprocess.STDOUT,
+        )
+    ]
+    procs += [
+        subprocess.Popen(
+            [dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--name", f"w{i}"],
+            env=env,
+            stdout=logs[i],
+            stderr=subprocess.STDOUT,
+        )
+        for i in (1, 2)
+    ]
     try:
         from distributed import Client
 
@@ -100,14 +134,22 @@ def dask_cluster(tmp_path):
             log.close()
 
 
-def test_a_sweep_runs_its_trials_on_a_dask_scheduler_and_two_worker_processes(tmp_path, prefect_harness,
-                                                                               dask_cluster, monkeypatch):
+def test_a_sweep_runs_its_trials_on_a_dask_scheduler_and_two_worker_processes(
+    tmp_path, prefect_harness, dask_cluster, monkeypatch
+):
     from tuning_objectives import logged
 
     monkeypatch.setenv("HYPERFUNC_DASK_ADDRESS", dask_cluster)
     log = tmp_path / "evaluations.log"  # the workers' TUNING_LOG (dask_cluster)
-    result = tune(logged, {"a": Int(0, 3), "b": Int(0, 3)}, strategy="grid", max_concurrent=2, task_runner="dask",
-                  storage=f"sqlite:///{tmp_path / 'dask.db'}", study_name="on-dask")
+    result = tune(
+        logged,
+        {"a": Int(0, 3), "b": Int(0, 3)},
+        strategy="grid",
+        max_concurrent=2,
+        task_runner="dask",
+        storage=f"sqlite:///{tmp_path / 'dask.db'}",
+        study_name="on-dask",
+    )
     assert result["counts"] == {"complete": 16}, result["trials"][0]["error"]
     evaluations = [line.split(",") for line in log.read_text().splitlines()]
     assert len(evaluations) == 16 and len({(a, b) for a, b, _ in evaluations}) == 16
@@ -117,8 +159,9 @@ def test_a_sweep_runs_its_trials_on_a_dask_scheduler_and_two_worker_processes(tm
     assert len(workers) == 2 and str(os.getpid()) not in workers  # both worker processes ran trials, the flow none
 
 
-def test_es_shards_run_on_dask_worker_processes_and_train_the_same_theta(tmp_path, prefect_harness, dask_cluster,
-                                                                        monkeypatch):
+def test_es_shards_run_on_dask_worker_processes_and_train_the_same_theta(
+    tmp_path, prefect_harness, dask_cluster, monkeypatch
+):
     import os
 
     import es_deploy_target as target  # its METRIC writes the pid of each process that calls it
@@ -129,8 +172,15 @@ def test_es_shards_run_on_dask_worker_processes_and_train_the_same_theta(tmp_pat
         if runner == "dask":
             monkeypatch.setenv("HYPERFUNC_DASK_ADDRESS", dask_cluster)
         results[runner] = target.AffineSystem().optimize(
-            target.TRAIN, target.METRIC, run_name=f"cluster-{runner}", steps=4, steps_per_epoch=2,
-            population_shards=2, task_runner=runner, storage=f"sqlite:///{tmp_path / runner}.db")
+            target.TRAIN,
+            target.METRIC,
+            run_name=f"cluster-{runner}",
+            steps=4,
+            steps_per_epoch=2,
+            population_shards=2,
+            task_runner=runner,
+            storage=f"sqlite:///{tmp_path / runner}.db",
+        )
     for name in results["thread"]["theta"]:
         assert torch.equal(results["dask"]["theta"][name], results["thread"]["theta"][name]), name
     callers = set((tmp_path / "metric.log").read_text().split())
@@ -141,5 +191,6 @@ def test_shards_cover_the_population_in_order():
     assert shards(32, 2) == [slice(0, 16), slice(16, 32)]
     assert [s.stop - s.start for s in shards(10, 3)] == [3, 3, 4]
     with pytest.raises(ValueError, match="population_shards: expected at most pop_size"):
-        affine.AffineSystem().optimize(affine.TRAIN, affine.mse_metric, orchestrate=False, population_shards=64,
-                                       storage="sqlite://")
+        affine.AffineSystem().optimize(
+            affine.TRAIN, affine.mse_metric, orchestrate=False, population_shards=64, storage="sqlite://"
+        )

@@ -43,7 +43,9 @@ def test_running_project_server_is_used(tmp_path, monkeypatch):
     _clear(monkeypatch)  # an exported PREFECT_HOME does not hide the project's running server
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "elsewhere"))
     configure_prefect(settings)
-    assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:4999/api" and os.environ["PREFECT_HOME"].endswith("elsewhere")
+    assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:4999/api" and os.environ["PREFECT_HOME"].endswith(
+        "elsewhere"
+    )
 
 
 def test_stale_server_file_is_ignored(tmp_path):

@@ -64,8 +64,17 @@ def test_evolution_and_es_tables(database_url):
         s.add_all([run, es])
         s.flush()
         s.add(Generation(run_id=run.id, gen_id="initial", valid_parent=True, score=0.5, patch_files=[]))
-        s.add(Generation(run_id=run.id, gen_id="1", parent_id="initial", score=0.75, patch_files=["gen_1/a.diff"],
-                         prompt_tokens=120, cost_usd=0.002))
+        s.add(
+            Generation(
+                run_id=run.id,
+                gen_id="1",
+                parent_id="initial",
+                score=0.75,
+                patch_files=["gen_1/a.diff"],
+                prompt_tokens=120,
+                cost_usd=0.002,
+            )
+        )
         s.add(ESEpoch(run_id=es.id, epoch=0, metrics={"loss": 0.3}, checkpoint_path="/tmp/es/epoch_0.pt"))
     with session_scope(database_url) as s:
         gens = s.exec(select(Generation).order_by(Generation.id)).all()
@@ -106,12 +115,15 @@ def test_bad_storage_urls_fail_before_any_work_and_make_no_folder(tmp_path):
 
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
-    for url, message in [("mysql://user:secret@db.example/x", "scheme 'mysql', which hyperfunc does not support; "
-                                                               "expected sqlite:///PATH.db"),
-                         (f"sqlite:///{tmp_path}/missing/dir/x.db", "folder .*missing/dir of the SQLite database "
-                                                                   ".* does not exist"),
-                         (f"sqlite:///{a_file}/x.db", f"{a_file} is a file, not a folder"),
-                         (f"sqlite:///{tmp_path}", "is a folder; the SQLite URL must name a file")]:
+    for url, message in [
+        (
+            "mysql://user:secret@db.example/x",
+            "scheme 'mysql', which hyperfunc does not support; expected sqlite:///PATH.db",
+        ),
+        (f"sqlite:///{tmp_path}/missing/dir/x.db", "folder .*missing/dir of the SQLite database .* does not exist"),
+        (f"sqlite:///{a_file}/x.db", f"{a_file} is a file, not a folder"),
+        (f"sqlite:///{tmp_path}", "is a folder; the SQLite URL must name a file"),
+    ]:
         with pytest.raises(ValueError, match=message) as info:
             tune(objective, {"x": Float(0, 1)}, max_trials=2, storage=url, study_name="s")
         assert "secret" not in str(info.value)

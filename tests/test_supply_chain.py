@@ -23,8 +23,11 @@ def _locked() -> dict[str, tuple[str, list[str]]]:
 
 def test_every_locked_package_is_pinned_with_a_hash_and_torch_is_left_to_setup():
     locked = _locked()
-    lines = [ln for ln in (ROOT / "scripts/requirements.lock").read_text().splitlines()
-             if ln.strip() and not ln.startswith("#") and not ln.strip().startswith("--hash")]
+    lines = [
+        ln
+        for ln in (ROOT / "scripts/requirements.lock").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#") and not ln.strip().startswith("--hash")
+    ]
     assert len(locked) == len(lines) > 100  # every requirement line parsed, each with its hash
     assert "torch" not in locked and "hyperfunc" not in locked
 
@@ -32,9 +35,11 @@ def test_every_locked_package_is_pinned_with_a_hash_and_torch_is_left_to_setup()
 def test_withdrawn_and_flagged_releases_are_excluded_everywhere():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     ours = {canonicalize_name(Requirement(r).name): Requirement(r) for r in project["dependencies"]}
-    constraints = {canonicalize_name(Requirement(r).name): Requirement(r)
-                   for r in (ROOT / "scripts/constraints.txt").read_text().splitlines()
-                   if r.strip() and not r.startswith("#")}
+    constraints = {
+        canonicalize_name(Requirement(r).name): Requirement(r)
+        for r in (ROOT / "scripts/constraints.txt").read_text().splitlines()
+        if r.strip() and not r.startswith("#")
+    }
     locked = _locked()
     for name, versions in WITHDRAWN.items():
         for version in versions:
@@ -45,8 +50,11 @@ def test_withdrawn_and_flagged_releases_are_excluded_everywhere():
 
 def test_the_installed_environment_is_exactly_the_lock_and_covers_the_project():
     locked = _locked()
-    wrong = {name: (metadata.version(name), version) for name, (version, _) in locked.items()
-             if metadata.version(name) != version}
+    wrong = {
+        name: (metadata.version(name), version)
+        for name, (version, _) in locked.items()
+        if metadata.version(name) != version
+    }
     assert not wrong, f"installed != locked: {wrong}; run scripts/setup.sh (or scripts/lock.sh after a change)"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     for spec in project["dependencies"] + project["optional-dependencies"]["dev"]:
@@ -55,4 +63,7 @@ def test_the_installed_environment_is_exactly_the_lock_and_covers_the_project():
         if name == "torch":
             continue
         assert name in locked, f"{name} is a dependency but not in the lock; run scripts/lock.sh"
-        assert SpecifierSet(str(requirement.specifier)).contains(locked[name][0], prereleases=True), (spec, locked[name])
+        assert SpecifierSet(str(requirement.specifier)).contains(locked[name][0], prereleases=True), (
+            spec,
+            locked[name],
+        )

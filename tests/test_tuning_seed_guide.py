@@ -31,7 +31,7 @@ def guide_blocks() -> list[tuple[str, str]]:
     blocks, heading = [], ""
     for part in re.split(r"(```python\n.*?```)", GUIDE.read_text(), flags=re.S):
         if part.startswith("```python"):
-            code = part[len("```python\n"):-3]
+            code = part[len("```python\n") : -3]
             assert "import hyperion" not in code
             blocks.append((heading, code.replace("from hyperion import", "from hyperfunc_core import")))
         else:
@@ -59,9 +59,17 @@ def standins() -> dict:
         "train_one_epoch": lambda model: 1.0 - score_of(**model),
         "train_epoch": lambda model, optimizer: 1.0 - score_of(**model),
         "validate": lambda model: score_of(**model),
-        "run_system": lambda **config: {"throughput": score_of(**config), "latency": 1.0, "error_rate": 0.0,
-                                        "cpu_usage": 0.5},
-        "validation_loss": 0.25, "validation_score": 0.8, "acc": 0.9, "f1": 0.7, "latency": 12.0,
+        "run_system": lambda **config: {
+            "throughput": score_of(**config),
+            "latency": 1.0,
+            "error_rate": 0.0,
+            "cpu_usage": 0.5,
+        },
+        "validation_loss": 0.25,
+        "validation_score": 0.8,
+        "acc": 0.9,
+        "f1": 0.7,
+        "latency": 12.0,
     }
 
 
@@ -84,8 +92,11 @@ def suggestion_responder(calls: list[int]):
         prompt = body["messages"][-1]["content"]
         if len(calls) % 4 == 0:
             return text("Let me think about that... probably a smaller learning rate?")
-        point = {"learning_rate": [0.001, 0.01, 0.1][len(calls) % 3], "batch_size": [32, 64, 128][len(calls) % 3],
-                 "layers": [2, 3, 4][(len(calls) // 3) % 3]}
+        point = {
+            "learning_rate": [0.001, 0.01, 0.1][len(calls) % 3],
+            "batch_size": [32, 64, 128][len(calls) % 3],
+            "layers": [2, 3, 4][(len(calls) // 3) % 3],
+        }
         if "Lineage" in prompt:
             return text(json.dumps({"children": [{"params": point, "rationale": "vary the depth"}]}))
         return text(json.dumps({"params": point, "rationale": f"call {len(calls)}"}))
@@ -150,16 +161,34 @@ def test_every_guide_example_runs_with_only_the_import_changed(tmp_path, monkeyp
 
     ran = {h: [(len(r["trials"]), r["counts"], round(r["_seconds"], 1)) for r in rs] for h, rs in results.items()}
 
-    expected_tunes = {"Quick Start": 1, "Random Search": 1, "Grid Search": 1, "Beam Search": 1, "LLM Agent": 1,
-                      "LLM Branching Agent": 1, "Custom Strategy Configuration": 1, "Early Stopping Policies": 3,
-                      "In-Memory Storage (Default)": 1, "SQLite Storage": 1, "Live Progress": 1,
-                      "Summary Statistics": 1, "Both Progress and Summary": 1, "Result Structure": 1,
-                      "Optimization Modes": 2, "Resource Limits": 1, "Custom Metrics": 1, "Executor Selection": 2,
-                      "Hyperparameter Tuning for ML Models": 1}
+    expected_tunes = {
+        "Quick Start": 1,
+        "Random Search": 1,
+        "Grid Search": 1,
+        "Beam Search": 1,
+        "LLM Agent": 1,
+        "LLM Branching Agent": 1,
+        "Custom Strategy Configuration": 1,
+        "Early Stopping Policies": 3,
+        "In-Memory Storage (Default)": 1,
+        "SQLite Storage": 1,
+        "Live Progress": 1,
+        "Summary Statistics": 1,
+        "Both Progress and Summary": 1,
+        "Result Structure": 1,
+        "Optimization Modes": 2,
+        "Resource Limits": 1,
+        "Custom Metrics": 1,
+        "Executor Selection": 2,
+        "Hyperparameter Tuning for ML Models": 1,
+    }
     assert {h: len(rs) for h, rs in results.items()} == expected_tunes, ran
     for heading, rs in results.items():
         for r in rs:
-            assert r["best"] is not None and set(r["best"]) >= {"trial_id", "params", "score", "metrics"}, (heading, ran)
+            assert r["best"] is not None and set(r["best"]) >= {"trial_id", "params", "score", "metrics"}, (
+                heading,
+                ran,
+            )
             assert r["counts"].get("failed", 0) == 0, (heading, r["trials"][0]["error"] if r["trials"] else None)
 
     assert len(results["Grid Search"][0]["trials"]) == 27

@@ -9,24 +9,34 @@ from hyperfunc_core import Bool, Choice, Float, Int
 from hyperfunc_core.tuning import Space, SpaceError
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"lr": Float(0.1, 0.1)}, "'lr': Float needs low < high"),
-    ({"lr": Float(0.0, 1.0, log=True)}, "'lr': Float\\(log=True\\) needs low > 0"),
-    ({"model": {"act": Choice([])}}, "'model.act': Choice needs at least one option"),
-    ({"n": Int(1.5, 4)}, "'n': Int low must be an integer"),
-    ({"f": object()}, "'f': unknown type object"),
-    ({"nested": {}}, "'nested': a nested space must not be empty"),
-    ({}, "space: expected a non-empty dict"),
-    ({"epochs": 50}, "no searchable parameter"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"lr": Float(0.1, 0.1)}, "'lr': Float needs low < high"),
+        ({"lr": Float(0.0, 1.0, log=True)}, "'lr': Float\\(log=True\\) needs low > 0"),
+        ({"model": {"act": Choice([])}}, "'model.act': Choice needs at least one option"),
+        ({"n": Int(1.5, 4)}, "'n': Int low must be an integer"),
+        ({"f": object()}, "'f': unknown type object"),
+        ({"nested": {}}, "'nested': a nested space must not be empty"),
+        ({}, "space: expected a non-empty dict"),
+        ({"epochs": 50}, "no searchable parameter"),
+    ],
+)
 def test_invalid_spaces_fail_naming_the_parameter(spec, message):
     with pytest.raises(SpaceError, match=message):
         Space(spec)
 
 
 def test_sampling_stays_in_bounds_and_log_scale_is_log():
-    space = Space({"lr": Float(1e-4, 1e-1, log=True), "n": Int(2, 8), "units": Int(64, 512, log=True),
-                   "opt": Choice(["adam", "sgd"]), "bn": Bool()})
+    space = Space(
+        {
+            "lr": Float(1e-4, 1e-1, log=True),
+            "n": Int(2, 8),
+            "units": Int(64, 512, log=True),
+            "opt": Choice(["adam", "sgd"]),
+            "bn": Bool(),
+        }
+    )
     rng = np.random.default_rng(0)
     points = [space.sample(rng) for _ in range(2000)]
     lrs = np.array([p["lr"] for p in points])
@@ -38,8 +48,13 @@ def test_sampling_stays_in_bounds_and_log_scale_is_log():
 
 
 def test_nested_spaces_and_fixed_values_reach_the_objective_unchanged():
-    space = Space({"model": {"n_layers": Int(2, 5), "block": {"act": Choice(["relu", "tanh"])}},
-                   "training": {"lr": Float(0.001, 0.1, log=True), "batch_size": Choice([32, 64])}, "epochs": 50})
+    space = Space(
+        {
+            "model": {"n_layers": Int(2, 5), "block": {"act": Choice(["relu", "tanh"])}},
+            "training": {"lr": Float(0.001, 0.1, log=True), "batch_size": Choice([32, 64])},
+            "epochs": 50,
+        }
+    )
     assert space.names == ["model.n_layers", "model.block.act", "training.lr", "training.batch_size"]
     nested = space.unflatten(space.sample(np.random.default_rng(1)))
     assert nested["epochs"] == 50 and set(nested["model"]) == {"n_layers", "block"}

@@ -8,15 +8,14 @@ import os
 import threading
 
 import pytest
+from tuning_objectives import branin, quadratic
 
 from hyperfunc_core import Bool, Choice, Float, Int, ObjectiveResult, Strategy, register_strategy
+from hyperfunc_core.launch import run_sweep
 from hyperfunc_core.testing import text
 from hyperfunc_core.tuning.early_stopping import MedianStoppingPolicy
 from hyperfunc_core.tuning.strategies import Suggestion
-from hyperfunc_core.launch import run_sweep
 from hyperfunc_core.tuning.sweep import prepare_sweep
-
-from tuning_objectives import branin, quadratic
 
 
 def run(objective, space, **kw):
@@ -24,7 +23,9 @@ def run(objective, space, **kw):
 
 
 def test_random_search_respects_max_trials_and_bounds():
-    result = run(quadratic, {"x": Float(-3, 3), "y": Float(0, 4)}, strategy="random", max_trials=12, max_concurrent=3, seed=1)
+    result = run(
+        quadratic, {"x": Float(-3, 3), "y": Float(0, 4)}, strategy="random", max_trials=12, max_concurrent=3, seed=1
+    )
     assert len(result["trials"]) == 12 and result["counts"] == {"complete": 12}
     assert all(-3 <= t["params"]["x"] <= 3 for t in result["trials"])
     best = result["best"]
@@ -48,8 +49,14 @@ def test_grid_with_a_float_needs_resolution():
 
 
 def test_beam_search_expands_the_best_parents_depth_by_depth():
-    result = run(quadratic, {"x": Float(-5, 5), "y": Float(-5, 5)}, strategy="beam_search",
-                 strategy_kwargs={"K": 2, "width": 3, "max_depth": 3}, max_concurrent=3, seed=3)
+    result = run(
+        quadratic,
+        {"x": Float(-5, 5), "y": Float(-5, 5)},
+        strategy="beam_search",
+        strategy_kwargs={"K": 2, "width": 3, "max_depth": 3},
+        max_concurrent=3,
+        seed=3,
+    )
     trials = result["trials"]
     assert len(trials) == 6 + 3 * 6  # roots K*width, then K*width per depth
     by_id = {t["trial_id"]: t for t in trials}
@@ -65,7 +72,9 @@ def test_beam_search_expands_the_best_parents_depth_by_depth():
 
 def test_bayesian_beats_random_on_branin():
     space = {"x1": Float(-5, 10), "x2": Float(0, 15)}
-    bayes = [run(branin, space, strategy="bayesian", mode="min", max_trials=40, seed=s)["best"]["value"] for s in range(3)]
+    bayes = [
+        run(branin, space, strategy="bayesian", mode="min", max_trials=40, seed=s)["best"]["value"] for s in range(3)
+    ]
     rand = [run(branin, space, strategy="random", mode="min", max_trials=40, seed=s)["best"]["value"] for s in range(3)]
     assert sorted(bayes)[1] < 0.45  # the optimum is 0.397887
     assert sorted(bayes)[1] < sorted(rand)[1]
@@ -74,12 +83,15 @@ def test_bayesian_beats_random_on_branin():
 def test_bayesian_handles_mixed_spaces_and_concurrency():
     def objective(ctx, lr, layers, opt, bn):
         return -abs(math.log10(lr) + 2) - abs(layers - 3) + (opt == "adam") + 0.5 * bn
+
     space = {"lr": Float(1e-4, 1e-1, log=True), "layers": Int(1, 6), "opt": Choice(["adam", "sgd"]), "bn": Bool()}
     result = run(objective, space, strategy="bayesian", max_trials=30, max_concurrent=3, seed=0)
     assert result["counts"] == {"complete": 30}
     startup = [t["value"] for t in result["trials"] if t["info"]["model"] == "sobol-startup"]
     assert len(startup) == 8 and result["best"]["score"] > max(startup)  # the model improved on its design
-    assert all(isinstance(t["params"]["layers"], int) and t["params"]["opt"] in ("adam", "sgd") for t in result["trials"])
+    assert all(
+        isinstance(t["params"]["layers"], int) and t["params"]["opt"] in ("adam", "sgd") for t in result["trials"]
+    )
 
 
 class Ladder(Strategy):
@@ -100,7 +112,9 @@ def test_custom_strategy_class_and_registered_name():
     result = run(quadratic, {"x": Float(-3, 3)}, strategy=Ladder, strategy_kwargs={"step": 1.0}, max_trials=4)
     assert [t["params"]["x"] for t in result["trials"]] == [-1.0, 0.0, 1.0, 2.0]
     register_strategy("custom_strategy", Ladder)
-    result = run(quadratic, {"x": Float(-3, 3)}, strategy="custom_strategy", strategy_kwargs={"step": 0.25}, max_trials=2)
+    result = run(
+        quadratic, {"x": Float(-3, 3)}, strategy="custom_strategy", strategy_kwargs={"step": 0.25}, max_trials=2
+    )
     assert [t["params"]["x"] for t in result["trials"]] == [-1.75, -1.5]
     with pytest.raises(ValueError, match="strategy_kwargs for 'ladder'.*bogus"):
         prepare_sweep(quadratic, {"x": Float(-3, 3)}, strategy=Ladder, strategy_kwargs={"bogus": 1})
@@ -111,10 +125,15 @@ def test_custom_strategy_class_and_registered_name():
 def test_bad_arguments_fail_before_any_trial():
     calls = []
     objective = lambda ctx, x: calls.append(x) or 0.0
-    for kwargs, message in [({"mode": "best"}, "mode"), ({"max_concurrent": 0}, "max_concurrent"),
-                            ({"executor": "gpu"}, "executor"), ({"max_trials": -1}, "max_trials"),
-                            ({"early_stopping": "sometimes"}, "early_stopping"),
-                            ({"storage": 42}, "storage"), ({"max_time_s": 0}, "max_time_s")]:
+    for kwargs, message in [
+        ({"mode": "best"}, "mode"),
+        ({"max_concurrent": 0}, "max_concurrent"),
+        ({"executor": "gpu"}, "executor"),
+        ({"max_trials": -1}, "max_trials"),
+        ({"early_stopping": "sometimes"}, "early_stopping"),
+        ({"storage": 42}, "storage"),
+        ({"max_time_s": 0}, "max_time_s"),
+    ]:
         with pytest.raises(ValueError, match=message):
             prepare_sweep(objective, {"x": Float(0, 1)}, **kwargs)
     lock = threading.Lock()
@@ -131,8 +150,10 @@ def test_failures_are_recorded_and_the_sweep_goes_on():
             return float("nan")
         if x < 0.75:
             import time
+
             time.sleep(2)
         return x
+
     result = run(objective, {"x": Choice([0.1, 0.3, 0.6, 0.9])}, strategy="grid", trial_timeout_s=0.5, max_concurrent=2)
     by_x = {t["params"]["x"]: t for t in result["trials"]}
     assert by_x[0.1]["state"] == "failed" and "RuntimeError: diverged" in by_x[0.1]["error"]
@@ -148,7 +169,8 @@ def test_non_finite_values_are_failed_trials_and_the_strategy_keeps_working(stra
             return math.inf  # "infinitely good": a broken objective, never the best
         if x < 0.1:
             return -math.inf
-        return -(x - 0.5) ** 2
+        return -((x - 0.5) ** 2)
+
     result = run(objective, {"x": Float(0.0, 1.0)}, strategy=strategy, max_trials=30, seed=3)
     failed = [t for t in result["trials"] if t["state"] == "failed"]
     assert failed and all("non-finite value" in t["error"] for t in failed)
@@ -160,6 +182,7 @@ def test_non_finite_values_are_failed_trials_and_the_strategy_keeps_working(stra
 def test_metric_and_mode_pick_the_best():
     def objective(ctx, x):
         return ObjectiveResult(score=x, metrics={"loss": (x - 0.3) ** 2})
+
     result = run(objective, {"x": Choice([0.1, 0.3, 0.9])}, strategy="grid", metric="loss", mode="min")
     assert result["best"]["params"] == {"x": 0.3} and result["best"]["value"] == 0.0
     missing = run(objective, {"x": Choice([0.1])}, strategy="grid", metric="f1_score")
@@ -182,9 +205,17 @@ def test_early_stopping_prunes_laggards_with_their_reports():
             if ctx.should_stop():
                 break
         return ObjectiveResult(score=quality, metrics={"steps": step + 1})
-    sweep = prepare_sweep(objective, {"quality": Choice([1.0, 0.9, 0.8, 0.01, 0.02])}, strategy="grid",
-                          early_stopping="aggressive", early_stopping_kwargs={"check_interval": 10, "min_trials": 3},
-                          metric="val_loss", mode="min", max_concurrent=1)
+
+    sweep = prepare_sweep(
+        objective,
+        {"quality": Choice([1.0, 0.9, 0.8, 0.01, 0.02])},
+        strategy="grid",
+        early_stopping="aggressive",
+        early_stopping_kwargs={"check_interval": 10, "min_trials": 3},
+        metric="val_loss",
+        mode="min",
+        max_concurrent=1,
+    )
     result = run_sweep(sweep, orchestrate=False)
     by_q = {t["params"]["quality"]: t for t in result["trials"]}
     assert all(by_q[q]["state"] == "complete" for q in (1.0, 0.9, 0.8))
@@ -201,8 +232,15 @@ def test_beam_prune_kills_branches_behind_the_beam():
             if ctx.should_stop():
                 break
         return x
-    result = run(objective, {"x": Float(0, 1)}, strategy="beam_search", max_concurrent=1, seed=0,
-                 strategy_kwargs={"K": 1, "width": 3, "max_depth": 2, "prune": True})
+
+    result = run(
+        objective,
+        {"x": Float(0, 1)},
+        strategy="beam_search",
+        max_concurrent=1,
+        seed=0,
+        strategy_kwargs={"K": 1, "width": 3, "max_depth": 2, "prune": True},
+    )
     pruned = [t for t in result["trials"] if t["state"] == "pruned"]
     assert pruned and all(t["info"]["depth"] >= 1 and "beam_search" in t["info"]["pruned_by"] for t in pruned)
 
@@ -216,18 +254,25 @@ def test_process_executor_streams_reports_and_fails_cleanly():
 
 def test_process_executor_ships_lambdas_and_records_a_crashing_process():
     offset = 10.0  # a closure: shipped by value, as a notebook's function would be
-    fine = run_sweep(prepare_sweep(lambda ctx, x: x + offset, {"x": Choice([1.0, 2.0])}, strategy="grid",
-                                     executor="process"), orchestrate=False)
+    fine = run_sweep(
+        prepare_sweep(lambda ctx, x: x + offset, {"x": Choice([1.0, 2.0])}, strategy="grid", executor="process"),
+        orchestrate=False,
+    )
     assert fine["best"]["score"] == 12.0
-    crash = run_sweep(prepare_sweep(lambda ctx, x: os._exit(3), {"x": Choice([1.0])}, strategy="grid",
-                                      executor="process"), orchestrate=False)
+    crash = run_sweep(
+        prepare_sweep(lambda ctx, x: os._exit(3), {"x": Choice([1.0])}, strategy="grid", executor="process"),
+        orchestrate=False,
+    )
     assert crash["counts"] == {"failed": 1} and "exited with code 3" in crash["trials"][0]["error"]
 
 
 def llm_suggestions(llm_server, answers):
     llm_server.push(*[text(a) for a in answers])
     from hyperfunc_core.llm import LLMGateway
-    return LLMGateway("openai/gpt-4o-mini", api_base=llm_server.api_base, api_key="k", backoff_base_s=0.01, max_retries=0)
+
+    return LLMGateway(
+        "openai/gpt-4o-mini", api_base=llm_server.api_base, api_key="k", backoff_base_s=0.01, max_retries=0
+    )
 
 
 def test_llm_agent_uses_validates_and_falls_back(llm_server):
@@ -238,9 +283,14 @@ def test_llm_agent_uses_validates_and_falls_back(llm_server):
         json.dumps({"params": {"lr": 0.001, "opt": "rmsprop"}, "rationale": "rmsprop is not in the space"}),
     ]
     gateway = llm_suggestions(llm_server, answers)
-    result = run(lambda ctx, lr, opt: -lr, {"lr": Float(1e-4, 1e-1, log=True), "opt": Choice(["adam", "sgd"])},
-                 strategy="llm_agent", strategy_kwargs={"llm": gateway, "exploration_rate": 0.0, "max_history": 5},
-                 max_trials=4, seed=0)
+    result = run(
+        lambda ctx, lr, opt: -lr,
+        {"lr": Float(1e-4, 1e-1, log=True), "opt": Choice(["adam", "sgd"])},
+        strategy="llm_agent",
+        strategy_kwargs={"llm": gateway, "exploration_rate": 0.0, "max_history": 5},
+        max_trials=4,
+        seed=0,
+    )
     t = result["trials"]
     assert t[0]["params"] == {"lr": 0.01, "opt": "adam"} and t[0]["info"]["rationale"] == "start near the usual default"
     assert t[1]["params"] == {"lr": 0.1, "opt": "sgd"} and any("clipped" in n for n in t[1]["info"]["notes"])
@@ -252,20 +302,36 @@ def test_llm_agent_uses_validates_and_falls_back(llm_server):
 
 def test_llm_agent_falls_back_when_the_llm_errors(llm_server):
     from hyperfunc_core.testing import error
+
     llm_server.default = error(500, "down")
     gateway = llm_suggestions(llm_server, [])
-    result = run(lambda ctx, x: x, {"x": Float(0, 1)}, strategy="llm_agent",
-                 strategy_kwargs={"llm": gateway, "exploration_rate": 0.0}, max_trials=3, seed=0)
+    result = run(
+        lambda ctx, x: x,
+        {"x": Float(0, 1)},
+        strategy="llm_agent",
+        strategy_kwargs={"llm": gateway, "exploration_rate": 0.0},
+        max_trials=3,
+        seed=0,
+    )
     assert result["counts"] == {"complete": 3}
-    assert all(t["info"]["source"] == "fallback" and "LLMError" in t["info"]["fallback_reason"] for t in result["trials"])
+    assert all(
+        t["info"]["source"] == "fallback" and "LLMError" in t["info"]["fallback_reason"] for t in result["trials"]
+    )
 
     from hyperfunc_core.testing import error as fail  # a 429 retried once, then an answer: the trial says so
+
     llm_server.default = None
     llm_server.push(fail(429, "slow down"), text(json.dumps({"params": {"x": 0.5}})))
     retried = llm_suggestions(llm_server, [])
     retried.max_retries = 2
-    again = run(lambda ctx, x: x, {"x": Float(0, 1)}, strategy="llm_agent",
-                strategy_kwargs={"llm": retried, "exploration_rate": 0.0}, max_trials=1, seed=0)
+    again = run(
+        lambda ctx, x: x,
+        {"x": Float(0, 1)},
+        strategy="llm_agent",
+        strategy_kwargs={"llm": retried, "exploration_rate": 0.0},
+        max_trials=1,
+        seed=0,
+    )
     assert again["trials"][0]["info"]["source"] == "llm" and again["trials"][0]["info"]["llm_failed_attempts"] == 1
 
 
@@ -275,26 +341,47 @@ def test_llm_branching_agent_builds_a_tree_from_llm_variations(llm_server):
         if "Lineage" not in prompt:
             return text("nonsense")
         parent = json.loads(prompt.split("root first: ")[1].split("\n")[0])[-1]["params"]
-        return text(json.dumps({"children": [{"params": {"x": min(1.0, parent["x"] + 0.1 * (i + 1))},
-                                              "rationale": f"step {i}"} for i in range(2)]}))
+        return text(
+            json.dumps(
+                {
+                    "children": [
+                        {"params": {"x": min(1.0, parent["x"] + 0.1 * (i + 1))}, "rationale": f"step {i}"}
+                        for i in range(2)
+                    ]
+                }
+            )
+        )
+
     llm_server.responder = responder
     gateway = llm_suggestions(llm_server, [])
-    result = run(lambda ctx, x: x, {"x": Float(0, 1)}, strategy="llm_branching_agent", seed=1, max_concurrent=2,
-                 strategy_kwargs={"llm": gateway, "max_depth": 2, "beam_width": 2, "branch_factor": 2,
-                                  "enable_pruning": False})
+    result = run(
+        lambda ctx, x: x,
+        {"x": Float(0, 1)},
+        strategy="llm_branching_agent",
+        seed=1,
+        max_concurrent=2,
+        strategy_kwargs={"llm": gateway, "max_depth": 2, "beam_width": 2, "branch_factor": 2, "enable_pruning": False},
+    )
     trials = result["trials"]
     assert len(trials) == 4 + 2 * 4
     children = [t for t in trials if t["info"]["depth"] > 0]
     assert all(t["info"]["source"] == "llm" and t["info"]["rationale"].startswith("step") for t in children)
     assert len(llm_server.chat_requests()) == 4  # one call per parent per depth
     llm_server.responder = lambda body: text("no idea")
-    garbage = run(lambda ctx, x: x, {"x": Float(0, 1)}, strategy="llm_branching_agent", seed=1,
-                  strategy_kwargs={"llm": gateway, "max_depth": 1, "beam_width": 1, "branch_factor": 2})
+    garbage = run(
+        lambda ctx, x: x,
+        {"x": Float(0, 1)},
+        strategy="llm_branching_agent",
+        seed=1,
+        strategy_kwargs={"llm": gateway, "max_depth": 1, "beam_width": 1, "branch_factor": 2},
+    )
     assert {t["info"]["source"] for t in garbage["trials"] if t["info"]["depth"] == 1} == {"fallback"}
 
 
 def test_progress_bar_and_summary_table(capsys):
-    result = run(quadratic, {"x": Float(-3, 3)}, max_trials=6, study_name="shown", show_progress=True, show_summary=True)
+    result = run(
+        quadratic, {"x": Float(-3, 3)}, max_trials=6, study_name="shown", show_progress=True, show_summary=True
+    )
     out = capsys.readouterr().out
     assert "study shown: top 6 by score (max)" in out and "6/6" in out and "best" in out
     assert result["best"]["trial_id"] in out
@@ -307,8 +394,9 @@ def test_bayesian_acquisition_polish_survives_non_finite_points():
     from hyperfunc_core.tuning.space import Space
     from hyperfunc_core.tuning.strategies import make_strategy
 
-    strategy = make_strategy("bayesian", Space({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)}), mode="max", seed=0,
-                             kwargs=None)
+    strategy = make_strategy(
+        "bayesian", Space({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)}), mode="max", seed=0, kwargs=None
+    )
     rng = np.random.default_rng(0)
     x = rng.random((8, 2))
     y = -((x - 0.3) ** 2).sum(1)

@@ -8,18 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import postgres_url_or_skip
 
 from hyperfunc_core import Choice, Float, Int
 from hyperfunc_core.launch import run_sweep
 from hyperfunc_core.tuning.sweep import prepare_sweep
 
-from conftest import postgres_url_or_skip
-
 TESTS = Path(__file__).parent
 
 
 def read_log(path: Path) -> list[tuple[int, int]]:
-    return [tuple(int(v) for v in line.split(",")[:2]) for line in path.read_text().splitlines()] if path.exists() else []
+    return (
+        [tuple(int(v) for v in line.split(",")[:2]) for line in path.read_text().splitlines()] if path.exists() else []
+    )
 
 
 def test_study_resumes_and_reuses_finished_trials(database_url, tmp_path, monkeypatch):
@@ -28,11 +29,19 @@ def test_study_resumes_and_reuses_finished_trials(database_url, tmp_path, monkey
     log = tmp_path / "calls.log"
     monkeypatch.setenv("TUNING_LOG", str(log))
     space = {"a": Int(0, 9), "b": Int(0, 9)}
-    first = run_sweep(prepare_sweep(logged, space, strategy="random", max_trials=5, storage=database_url,
-                                      study_name="resume-me", seed=1), orchestrate=False)
+    first = run_sweep(
+        prepare_sweep(
+            logged, space, strategy="random", max_trials=5, storage=database_url, study_name="resume-me", seed=1
+        ),
+        orchestrate=False,
+    )
     assert len(first["trials"]) == 5 and len(read_log(log)) == 5
-    second = run_sweep(prepare_sweep(logged, space, strategy="random", max_trials=8, storage=database_url,
-                                       study_name="resume-me", seed=2), orchestrate=False)
+    second = run_sweep(
+        prepare_sweep(
+            logged, space, strategy="random", max_trials=8, storage=database_url, study_name="resume-me", seed=2
+        ),
+        orchestrate=False,
+    )
     assert second["resumed_trials"] == 5 and len(second["trials"]) == 8
     assert len(read_log(log)) == 8  # only the three new trials ran
     assert [t["trial_id"] for t in second["trials"][:5]] == [t["trial_id"] for t in first["trials"]]
@@ -46,11 +55,14 @@ def test_study_resumes_and_reuses_finished_trials(database_url, tmp_path, monkey
 
 def test_reports_are_stored_as_they_happen(database_url):
     from sqlmodel import select
-
-    from hyperfunc_core.storage import Trial, TrialReport, session_scope
     from tuning_objectives import quadratic
 
-    run_sweep(prepare_sweep(quadratic, {"x": Float(0, 2)}, max_trials=2, storage=database_url, study_name="rep"), orchestrate=False)
+    from hyperfunc_core.storage import Trial, TrialReport, session_scope
+
+    run_sweep(
+        prepare_sweep(quadratic, {"x": Float(0, 2)}, max_trials=2, storage=database_url, study_name="rep"),
+        orchestrate=False,
+    )
     with session_scope(database_url) as s:
         assert len(s.exec(select(TrialReport)).all()) == 6
         assert {t.state for t in s.exec(select(Trial)).all()} == {"complete"}
@@ -100,13 +112,14 @@ def test_crash_mid_sweep_then_resume_loses_and_reruns_nothing(tmp_path):
     before = read_log(log)
     assert (2, 3) in before and 0 < len(before) < 24
     from hyperfunc_core.tuning.study_store import SQLStudyStore
+
     store = SQLStudyStore(url)
     store.open("crashy", metric="score", mode="max", strategy="grid", space={}, settings={})
     finished_before = {(t.params["a"], t.params["b"]) for t in store.trials() if t.state == "complete"}
     assert len(finished_before) >= 10 and (2, 3) not in finished_before
     resumed = _worker(url, log, "crashy")
     assert resumed.wait(timeout=180) == 0
-    after = read_log(log)[len(before):]
+    after = read_log(log)[len(before) :]
     assert not finished_before & set(after)  # no finished trial ran again
     assert set(before) | set(after) == {(a, b) for a in range(4) for b in range(6)}
     states = [t.state for t in store.trials()]
@@ -161,20 +174,40 @@ def test_a_trial_whose_heartbeat_stopped_on_another_host_is_reclaimed(tmp_path):
     from datetime import timedelta
 
     from sqlmodel import select
+    from tuning_objectives import quadratic
 
     from hyperfunc_core.storage import Trial, session_scope, utcnow
     from hyperfunc_core.tuning.study_store import SQLStudyStore
-    from tuning_objectives import quadratic
 
     url = f"sqlite:///{tmp_path / 'beats.db'}"
-    run_sweep(prepare_sweep(quadratic, {"x": Int(0, 9)}, strategy="random", max_trials=3, storage=url,
-                              study_name="beats", seed=0), orchestrate=False)
+    run_sweep(
+        prepare_sweep(
+            quadratic, {"x": Int(0, 9)}, strategy="random", max_trials=3, storage=url, study_name="beats", seed=0
+        ),
+        orchestrate=False,
+    )
     with session_scope(url) as s:
         study_id = s.exec(select(Trial.study_id)).first()
-        s.add(Trial(study_id=study_id, number=3, trial_id="trial_elsewhere", params={"x": 5}, worker="elsewhere:1",
-                    heartbeat_at=utcnow() - timedelta(minutes=10)))
-        s.add(Trial(study_id=study_id, number=4, trial_id="trial_alive", params={"x": 6}, worker="elsewhere:2",
-                    heartbeat_at=utcnow()))
+        s.add(
+            Trial(
+                study_id=study_id,
+                number=3,
+                trial_id="trial_elsewhere",
+                params={"x": 5},
+                worker="elsewhere:1",
+                heartbeat_at=utcnow() - timedelta(minutes=10),
+            )
+        )
+        s.add(
+            Trial(
+                study_id=study_id,
+                number=4,
+                trial_id="trial_alive",
+                params={"x": 6},
+                worker="elsewhere:2",
+                heartbeat_at=utcnow(),
+            )
+        )
     store = SQLStudyStore(url)
     store.open("beats", metric="score", mode="max", strategy="random", space={}, settings={})
     assert store.recover_interrupted() == 1
@@ -192,32 +225,42 @@ def test_a_trial_whose_heartbeat_stopped_on_another_host_is_reclaimed(tmp_path):
 
 def test_a_study_holding_an_infinite_value_from_an_older_version_resumes_under_bayesian(tmp_path):
     from sqlmodel import select
+    from tuning_objectives import quadratic
 
     from hyperfunc_core.storage import Trial, session_scope
-    from tuning_objectives import quadratic
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     space = {"x": Float(-2.0, 2.0)}
-    run_sweep(prepare_sweep(quadratic, space, strategy="bayesian", max_trials=6, storage=url, study_name="old", seed=0), orchestrate=False)
+    run_sweep(
+        prepare_sweep(quadratic, space, strategy="bayesian", max_trials=6, storage=url, study_name="old", seed=0),
+        orchestrate=False,
+    )
     with session_scope(url) as s:  # as an older version stored it: a "complete" trial valued +inf
         row = s.exec(select(Trial).where(Trial.number == 2)).one()
         row.value = row.score = float("inf")
         s.add(row)
-    resumed = run_sweep(prepare_sweep(quadratic, space, strategy="bayesian", max_trials=10, storage=url,
-                                        study_name="old", seed=1), orchestrate=False)
+    resumed = run_sweep(
+        prepare_sweep(quadratic, space, strategy="bayesian", max_trials=10, storage=url, study_name="old", seed=1),
+        orchestrate=False,
+    )
     assert len(resumed["trials"]) == 10 and resumed["counts"].get("complete") == 10
     assert resumed["best"]["value"] != float("inf")  # the broken value is never the best
 
 
 def test_a_study_keeps_its_spec_and_a_worker_rebuilds_it_or_says_why_it_cannot(tmp_path):
+    from tuning_objectives import quadratic
+
     from hyperfunc_core.tuning.spec import InProcessOnly
     from hyperfunc_core.tuning.sweep import reopen_sweep
-    from tuning_objectives import quadratic
 
     url = f"sqlite:///{tmp_path / 'spec.db'}"
     space = {"x": Int(0, 9), "opt": {"name": Choice(["a", "b"])}, "fixed": 3}
-    run_sweep(prepare_sweep(quadratic, {"x": Int(0, 9)}, strategy="random", max_trials=3, storage=url,
-                            study_name="named", seed=0), orchestrate=False)
+    run_sweep(
+        prepare_sweep(
+            quadratic, {"x": Int(0, 9)}, strategy="random", max_trials=3, storage=url, study_name="named", seed=0
+        ),
+        orchestrate=False,
+    )
     again = reopen_sweep("named", url, add_trials=2)  # what a retried or scheduled flow run does
     assert again.setup.objective is not quadratic and again.setup.objective.__qualname__ == "quadratic"
     assert again.max_trials == 5 and again.replayed == 3 and again.spec["options"]["strategy"] == "random"

@@ -24,8 +24,9 @@ import time
 from pathlib import Path
 
 import pytest
+from evolution_scripts import make_repo, responder
+from test_evolution_loop import config
 
-from evolution_scripts import make_repo, responder, task_agent
 from hyperfunc_core import AgentOptions, TaskAgent, load_archive, run_generate_loop
 from hyperfunc_core.agents import BashSession, WorkspaceEditor
 from hyperfunc_core.domains import CalculatorDomain
@@ -35,7 +36,6 @@ from hyperfunc_core.executors.base import check_mode
 from hyperfunc_core.executors.commands import WorkspaceFiles, run_in_workspace
 from hyperfunc_core.executors.workspace import reap_dead_workspaces
 from hyperfunc_core.testing import text, tool_call
-from test_evolution_loop import config
 
 
 def _sandbox_or_skip() -> None:
@@ -59,8 +59,11 @@ def _docker_or_skip() -> None:
         pytest.skip(f"no Docker engine or executor image here ({engine}; {image})")
 
 
-MODES = [pytest.param("local"), pytest.param("sandbox", marks=pytest.mark.sandbox),
-         pytest.param("docker", marks=pytest.mark.docker)]
+MODES = [
+    pytest.param("local"),
+    pytest.param("sandbox", marks=pytest.mark.sandbox),
+    pytest.param("docker", marks=pytest.mark.docker),
+]
 
 
 def _executor(mode: str, repo: Path, **options):
@@ -75,6 +78,7 @@ def _executor(mode: str, repo: Path, **options):
 
 def _snapshot(repo: Path) -> dict:
     """Everything of a repository an agent could have changed: refs, config, hooks, status, worktrees, files."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
 
@@ -84,10 +88,16 @@ def _snapshot(repo: Path) -> dict:
         if path.is_file():
             files.update(path.read_bytes())
     hooks = {p.name: p.read_bytes() for p in sorted((repo / ".git/hooks").iterdir())}
-    return {"refs": git("for-each-ref"), "config": (repo / ".git/config").read_bytes(), "hooks": hooks,
-            "status": git("status", "--porcelain"), "worktrees": git("worktree", "list", "--porcelain"),
-            "objects": git("count-objects", "-v"), "files": files.hexdigest(),
-            "packed": (repo / ".git/packed-refs").read_bytes() if (repo / ".git/packed-refs").exists() else b""}
+    return {
+        "refs": git("for-each-ref"),
+        "config": (repo / ".git/config").read_bytes(),
+        "hooks": hooks,
+        "status": git("status", "--porcelain"),
+        "worktrees": git("worktree", "list", "--porcelain"),
+        "objects": git("count-objects", "-v"),
+        "files": files.hexdigest(),
+        "packed": (repo / ".git/packed-refs").read_bytes() if (repo / ".git/packed-refs").exists() else b"",
+    }
 
 
 # -- the user's repository ---------------------------------------------------------------
@@ -98,13 +108,17 @@ def test_git_attacks_from_the_metaagents_bash_leave_the_users_repository_byte_id
     executor = _executor(mode, repo)
     try:
         shell = BashSession(executor.get_workdir(), timeout_s=60)
-        for attack in ["git -c user.name=x -c user.email=x@x commit -q --allow-empty -m evil && "
-                       "git update-ref refs/heads/main HEAD && git update-ref refs/heads/master HEAD",
-                       "git config core.hooksPath /tmp/evil-hooks && mkdir -p .git/hooks && "
-                       "printf '#!/bin/sh\\ntouch /tmp/pwned\\n' > .git/hooks/pre-commit",
-                       "git gc -q --prune=now", "echo escaped > ../escaped.txt", "echo '[evil]' >> .git/config",
-                       "git worktree add -q ../wt HEAD 2>&1; git branch -f main HEAD",
-                       f"git -C {repo} update-ref refs/heads/sneaky HEAD 2>&1 || true" if mode != "local" else "true"]:
+        for attack in [
+            "git -c user.name=x -c user.email=x@x commit -q --allow-empty -m evil && "
+            "git update-ref refs/heads/main HEAD && git update-ref refs/heads/master HEAD",
+            "git config core.hooksPath /tmp/evil-hooks && mkdir -p .git/hooks && "
+            "printf '#!/bin/sh\\ntouch /tmp/pwned\\n' > .git/hooks/pre-commit",
+            "git gc -q --prune=now",
+            "echo escaped > ../escaped.txt",
+            "echo '[evil]' >> .git/config",
+            "git worktree add -q ../wt HEAD 2>&1; git branch -f main HEAD",
+            f"git -C {repo} update-ref refs/heads/sneaky HEAD 2>&1 || true" if mode != "local" else "true",
+        ]:
             shell.run(attack)
         patch = executor.diff()
         assert ".git/" not in patch  # the workspace's own git is never part of a change
@@ -208,8 +222,11 @@ def test_hard_links_fifos_and_huge_files_are_refused_quickly(tmp_path):
 
 # -- background processes -----------------------------------------------------------------
 def _running(pattern: str) -> list[str]:
-    return [line for line in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
-            if line.strip() == pattern]
+    return [
+        line
+        for line in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
+        if line.strip() == pattern
+    ]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -241,12 +258,12 @@ def _meta_agent_plants_a_prompts_link(host_folder: Path):
         if not tool_results(body):
             return tool_call("bash", {"command": f"rm -rf prompts && ln -s {host_folder} prompts && ls -l prompts"})
         return text("Moved the prompts.")
+
     return meta
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_a_prompts_link_planted_by_the_agent_leaks_nothing_and_writes_nothing_on_the_host(llm_server, tmp_path,
-                                                                                        mode):
+def test_a_prompts_link_planted_by_the_agent_leaks_nothing_and_writes_nothing_on_the_host(llm_server, tmp_path, mode):
     if mode == "sandbox":
         _sandbox_or_skip()
     if mode == "docker":
@@ -257,12 +274,17 @@ def test_a_prompts_link_planted_by_the_agent_leaks_nothing_and_writes_nothing_on
     try:
         repo = make_repo(tmp_path)
         llm_server.responder = responder(_meta_agent_plants_a_prompts_link(host_only))
-        result = run_generate_loop(config(llm_server, tmp_path, repo, execution_mode=mode, max_generations=1,
-                                          prompts_dir="prompts"), orchestrate=False)
+        result = run_generate_loop(
+            config(llm_server, tmp_path, repo, execution_mode=mode, max_generations=1, prompts_dir="prompts"),
+            orchestrate=False,
+        )
         archive = load_archive(result.output_dir)
         planted = archive.entry("1")
-        assert not planted.valid_parent and "symbolic link" in planted.metadata["error"] or \
-            "link" in planted.metadata["error"], planted.metadata
+        assert (
+            not planted.valid_parent
+            and "symbolic link" in planted.metadata["error"]
+            or "link" in planted.metadata["error"]
+        ), planted.metadata
         assert not any("HOST-ONLY-SECRET" in json.dumps(r.body) for r in llm_server.chat_requests())
         # the next generation's workspace replays the link; scaffolding refuses it instead of writing through it
         patch = Path(result.output_dir) / "gen_1/agent_output/model_patch.diff"
@@ -285,8 +307,14 @@ def test_a_tool_file_swapped_for_a_link_fails_the_evaluation(llm_server, tmp_pat
         os.symlink(tmp_path / "elsewhere.py", work / "calculator_tool.py")
         options = dict(model="openai/gpt-4o-mini", api_base=llm_server.api_base, api_key="k")
         with pytest.raises(ValueError, match="calculator_tool.py in the workspace is a link"):
-            evaluate_workspace([CalculatorDomain()], lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
-                               work, tmp_path / "eval", 2, None)
+            evaluate_workspace(
+                [CalculatorDomain()],
+                lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
+                work,
+                tmp_path / "eval",
+                2,
+                None,
+            )
         files = WorkspaceFiles(work)
         assert files.kind("calculator_tool.py") == "link" and files.kind("README.md") == "file"
     finally:
@@ -315,8 +343,9 @@ def test_the_base_commit_is_pinned_for_every_generation_resume_and_replay(llm_se
 
     # the user (or an agent) moves the branch: a commit that breaks the tool outright
     moved = _commit(repo, "calculator_tool.py", "raise SystemExit('the new HEAD is broken')\n")
-    loop = EvolutionLoop(config(llm_server, tmp_path, repo, execution_mode="local", max_generations=1,
-                                run_name="pinned"))
+    loop = EvolutionLoop(
+        config(llm_server, tmp_path, repo, execution_mode="local", max_generations=1, run_name="pinned")
+    )
     assert loop.base_commit == base != moved
     executor = loop._make_executor()
     executor.setup([])
@@ -324,21 +353,30 @@ def test_the_base_commit_is_pinned_for_every_generation_resume_and_replay(llm_se
         assert "SystemExit" not in (Path(executor.get_workdir()) / "calculator_tool.py").read_text()
     finally:
         executor.cleanup()
-    outcome = replay_generation("pinned", "initial", url=cfg.storage, model="openai/gpt-4o-mini",
-                                api_base=llm_server.api_base, api_key="k")
+    outcome = replay_generation(
+        "pinned", "initial", url=cfg.storage, model="openai/gpt-4o-mini", api_base=llm_server.api_base, api_key="k"
+    )
     assert outcome.reproduced, outcome  # scored on the recorded commit, not on the broken HEAD
 
     with pytest.raises(ValueError, match=f"base_commit: this run started from commit {base}; 'HEAD~0'"):
-        EvolutionLoop(config(llm_server, tmp_path, repo, execution_mode="local", base_commit="HEAD~0",
-                             run_name="pinned"))
+        EvolutionLoop(
+            config(llm_server, tmp_path, repo, execution_mode="local", base_commit="HEAD~0", run_name="pinned")
+        )
     # history rewritten: the recorded commit is gone, and the resume says so before any work
-    subprocess.run(["bash", "-c", "git checkout -q --orphan fresh && git -c user.name=t -c user.email=t@t commit -qm "
-                                  "fresh && git branch -D master main 2>/dev/null; git reflog expire --expire=now --all"
-                                  " && git gc -q --prune=now"], cwd=repo, check=True)
+    subprocess.run(
+        [
+            "bash",
+            "-c",
+            "git checkout -q --orphan fresh && git -c user.name=t -c user.email=t@t commit -qm "
+            "fresh && git branch -D master main 2>/dev/null; git reflog expire --expire=now --all"
+            " && git gc -q --prune=now",
+        ],
+        cwd=repo,
+        check=True,
+    )
     generations = sorted(Path(first.output_dir).glob("gen_*"))
     with pytest.raises(ValueError, match=f"base_commit: this run started from commit {base}, which is no longer"):
-        EvolutionLoop(config(llm_server, tmp_path, repo, execution_mode="local", max_generations=1,
-                             run_name="pinned"))
+        EvolutionLoop(config(llm_server, tmp_path, repo, execution_mode="local", max_generations=1, run_name="pinned"))
     assert sorted(Path(first.output_dir).glob("gen_*")) == generations
 
 
@@ -364,8 +402,13 @@ def test_the_sandbox_has_no_network_no_writes_outside_no_secrets_and_caps_each_c
 
         net = sh(f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3)\"")
         assert net.returncode != 0 and "refused" in net.stderr.lower(), net.stderr
-        for target in (outside / "x", Path("/etc/hyperfunc-x"), Path(os.path.expanduser("~")) / "hyperfunc-x",
-                       Path("/var/tmp/hyperfunc-x"), repo / "x"):
+        for target in (
+            outside / "x",
+            Path("/etc/hyperfunc-x"),
+            Path(os.path.expanduser("~")) / "hyperfunc-x",
+            Path("/var/tmp/hyperfunc-x"),
+            repo / "x",
+        ):
             assert sh(f"echo escaped > {target}").returncode != 0
             assert not target.exists()
         assert sh("echo mine > /tmp/scratch && cat /tmp/scratch").stdout == "mine\n"  # a private /tmp
@@ -376,12 +419,14 @@ def test_the_sandbox_has_no_network_no_writes_outside_no_secrets_and_caps_each_c
         assert sh("grep CapEff /proc/self/status").stdout.strip().endswith("0000000000000000")
         if os.geteuid() == 0:
             assert sh("id -u").stdout.strip() == "65534" and sh("ls /root").returncode != 0
-            bomb = ("import os, time\nn = 0\nfor i in range(200):\n    try:\n        pid = os.fork()\n"
-                    "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(5)\n        os._exit(0)\n"
-                    "    n += 1\nprint(n, flush=True)\nos._exit(0)\n")
+            bomb = (
+                "import os, time\nn = 0\nfor i in range(200):\n    try:\n        pid = os.fork()\n"
+                "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(5)\n        os._exit(0)\n"
+                "    n += 1\nprint(n, flush=True)\nos._exit(0)\n"
+            )
             forks = sh(f"python3 -c '{bomb}'")
             assert int(forks.stdout.strip()) < 64, forks.output  # the process limit holds
-        memory = sh("python3 -c \"b = bytearray(1 << 30)\"")
+        memory = sh('python3 -c "b = bytearray(1 << 30)"')
         assert memory.returncode != 0 and "MemoryError" in memory.stderr
         started = time.monotonic()
         runaway = sh("sleep 600; echo never", 600)
@@ -415,20 +460,31 @@ def test_a_workspace_of_a_killed_run_is_reaped_by_the_next_one(tmp_path):
     repo = make_repo(tmp_path)
     work_root = tmp_path / "work"
     work_root.mkdir()
-    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import time
         from hyperfunc_core.executors import create_executor
         ex = create_executor("local", {{"repoPath": {str(repo)!r}, "workRoot": {str(work_root)!r}}})
         ex.setup([])
         print(ex.get_workdir(), flush=True)
         time.sleep(600)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     left = Path(child.stdout.readline().strip())
     assert left.is_dir()
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    assert left.is_dir() and subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True,
-                                            text=True).stdout.count("\n") == 1  # nothing registered in the user's repo
+    assert (
+        left.is_dir()
+        and subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True).stdout.count("\n")
+        == 1
+    )  # nothing registered in the user's repo
     mine = create_executor("local", {"repoPath": str(repo), "workRoot": str(work_root)})
     mine.setup([])  # reaps the dead run's folder first
     try:

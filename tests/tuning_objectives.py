@@ -16,7 +16,11 @@ def quadratic(ctx, x: float, y: float = 0.0) -> ObjectiveResult:
 
 
 def branin(ctx, x1: float, x2: float) -> float:
-    return (x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10
+    return (
+        (x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2
+        + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1)
+        + 10
+    )
 
 
 def logged(ctx, a: int, b: int) -> float:

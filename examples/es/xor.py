@@ -1,11 +1,11 @@
 """XOR needs composition: a hidden layer then an output layer solve it, one linear layer cannot.
 
-    .venv/bin/hyperfunc train examples/es/xor.py:XORSystem
+.venv/bin/hyperfunc train examples/es/xor.py:XORSystem
 """
 
 import torch
 
-from hyperfunc_core import Example, ESHybridSystemOptimizer, HyperSystem, TensorParam, hyperfunction
+from hyperfunc_core import ESHybridSystemOptimizer, Example, HyperSystem, TensorParam, hyperfunction
 
 HIDDEN = 4
 HiddenLayer = TensorParam.create(HIDDEN, 3, noise_rank=2)  # weights and bias: (hidden, 2 inputs + 1)
@@ -54,8 +54,11 @@ class SingleLayerSystem(HyperSystem):
         return single_layer(x)
 
 
-TRAIN = [Example({"x": torch.tensor([a, b], dtype=torch.float32)}, torch.tensor(float(int(a) ^ int(b))))
-         for a in (0.0, 1.0) for b in (0.0, 1.0)]
+TRAIN = [
+    Example({"x": torch.tensor([a, b], dtype=torch.float32)}, torch.tensor(float(int(a) ^ int(b))))
+    for a in (0.0, 1.0)
+    for b in (0.0, 1.0)
+]
 
 
 def neg_bce(preds, expected) -> torch.Tensor:

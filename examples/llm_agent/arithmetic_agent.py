@@ -11,7 +11,7 @@ scores low until ES cools it down.
 
 from __future__ import annotations
 
-from hyperfunc_core import Example, ESHybridSystemOptimizer, HyperSystem, LMParam, acall_llm, hyperfunction
+from hyperfunc_core import ESHybridSystemOptimizer, Example, HyperSystem, LMParam, acall_llm, hyperfunction
 from hyperfunc_core.llm import LLMGateway
 from hyperfunc_core.testing.sim_models import token_f1
 
@@ -19,8 +19,11 @@ from hyperfunc_core.testing.sim_models import token_f1
 @hyperfunction(hp_type=LMParam, retries=1, timeout_s=60)
 async def draft(question: str, hp: LMParam) -> str:
     """Answer the question with the number only."""
-    response = await acall_llm([{"role": "system", "content": "Answer with the number only."},
-                                {"role": "user", "content": question}], hp, max_tokens=16)
+    response = await acall_llm(
+        [{"role": "system", "content": "Answer with the number only."}, {"role": "user", "content": question}],
+        hp,
+        max_tokens=16,
+    )
     return (response.content or "").strip()
 
 

@@ -48,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         out.print(f"[dim]simulated model at {server.api_base}[/dim]")
     else:
         model, api_base, api_key = args.model, args.api_base, None
-    gateway = LLMGateway(model, api_base=api_base, api_key=api_key, max_concurrency=16,
-                         requests_per_minute=args.requests_per_minute)
+    gateway = LLMGateway(
+        model, api_base=api_base, api_key=api_key, max_concurrency=16, requests_per_minute=args.requests_per_minute
+    )
     try:
         agent = ArithmeticAgent(llm=gateway)
         before = agent.evaluate(TRAIN, f1_metric)
@@ -75,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
 def _show(out, result: RunResult) -> None:
     tokens = sum(c.meta.get("prompt_tokens", 0) + c.meta.get("completion_tokens", 0) for c in result.calls)
     answer = result.output if result.ok else f"[red]{result.error}[/red]"
-    out.print(f"  {result.inputs.get('question')!s:<22} -> {answer}   "
-              f"[dim]{result.latency_s * 1000:.0f} ms, {len(result.calls)} calls, {tokens} tokens[/dim]")
+    out.print(
+        f"  {result.inputs.get('question')!s:<22} -> {answer}   "
+        f"[dim]{result.latency_s * 1000:.0f} ms, {len(result.calls)} calls, {tokens} tokens[/dim]"
+    )
 
 
 def _interactive(runtime, out) -> None:
@@ -97,12 +100,20 @@ def _summary(out, runtime, gateway: LLMGateway) -> None:
     for column in ("hyperfunction", "calls", "errors", "retries", "p50 ms", "p99 ms"):
         table.add_column(column, justify="right" if column != "hyperfunction" else "left")
     for name, s in runtime.call_summary().items():
-        table.add_row(name, str(s.calls), str(s.errors), str(s.retries), f"{s.latency_p50_s * 1000:.0f}",
-                      f"{s.latency_p99_s * 1000:.0f}")
+        table.add_row(
+            name,
+            str(s.calls),
+            str(s.errors),
+            str(s.retries),
+            f"{s.latency_p50_s * 1000:.0f}",
+            f"{s.latency_p99_s * 1000:.0f}",
+        )
     out.print(table)
     totals = gateway.usage
-    out.print(f"LLM requests {totals.requests}, failed attempts {totals.failed_attempts}, "
-              f"tokens {totals.total_tokens}, cost ${totals.cost_usd:.4f}")
+    out.print(
+        f"LLM requests {totals.requests}, failed attempts {totals.failed_attempts}, "
+        f"tokens {totals.total_tokens}, cost ${totals.cost_usd:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-COLORS = {"red": (0.9, 0.1, 0.1), "green": (0.1, 0.8, 0.2), "blue": (0.15, 0.2, 0.9), "yellow": (0.9, 0.85, 0.1),
-          "purple": (0.6, 0.15, 0.75)}
+COLORS = {
+    "red": (0.9, 0.1, 0.1),
+    "green": (0.1, 0.8, 0.2),
+    "blue": (0.15, 0.2, 0.9),
+    "yellow": (0.9, 0.85, 0.1),
+    "purple": (0.6, 0.15, 0.75),
+}
 SHAPES = ("circle", "square")
 SIZE = 32
 

@@ -17,7 +17,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import COLORS, SHAPES, dataset, features  # noqa: E402
 
-from hyperfunc_core import Example, ESHybridSystemOptimizer, HyperSystem, TensorParam, hyperfunction  # noqa: E402
+from hyperfunc_core import ESHybridSystemOptimizer, Example, HyperSystem, TensorParam, hyperfunction  # noqa: E402
 
 HIDDEN = 8
 ColorMLPWeights = TensorParam.create(HIDDEN + len(COLORS), HIDDEN + 1, noise_rank=4)  # both layers, with biases
@@ -43,8 +43,19 @@ def classify_shape(fill: torch.Tensor, hp) -> torch.Tensor:
 
 class ShapeClassifier(HyperSystem):
     def __init__(self, **kw) -> None:
-        kw.setdefault("system_optimizer", ESHybridSystemOptimizer(
-            steps=100, pop_size=64, sigma=0.3, lr=0.08, batch_size=64, seed=0, sigma_schedule="cosine", sigma_min=0.05))
+        kw.setdefault(
+            "system_optimizer",
+            ESHybridSystemOptimizer(
+                steps=100,
+                pop_size=64,
+                sigma=0.3,
+                lr=0.08,
+                batch_size=64,
+                seed=0,
+                sigma_schedule="cosine",
+                sigma_min=0.05,
+            ),
+        )
         super().__init__(**kw)
 
     def run(self, color: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
@@ -69,7 +80,7 @@ def log_likelihood(preds: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
 def accuracy(preds: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
     """Share of images whose colour and shape are both right."""
     color_ok = preds[:, : len(COLORS)].argmax(1) == expected[:, 0].long()
-    shape_ok = preds[:, len(COLORS):].argmax(1) == expected[:, 1].long()
+    shape_ok = preds[:, len(COLORS) :].argmax(1) == expected[:, 1].long()
     return (color_ok & shape_ok).float().mean()
 
 

@@ -4,5 +4,16 @@ from hyperfunc_core.agents.agent import AgentOptions, AgentRun, MetaAgent, TaskA
 from hyperfunc_core.agents.prompts import render, scaffold_prompts
 from hyperfunc_core.agents.tools import BashSession, FrameworkTools, Tool, WorkspaceEditor, get_framework_tools
 
-__all__ = ["AgentOptions", "AgentRun", "BashSession", "FrameworkTools", "MetaAgent", "TaskAgent", "Tool",
-           "WorkspaceEditor", "get_framework_tools", "render", "scaffold_prompts"]
+__all__ = [
+    "AgentOptions",
+    "AgentRun",
+    "BashSession",
+    "FrameworkTools",
+    "MetaAgent",
+    "TaskAgent",
+    "Tool",
+    "WorkspaceEditor",
+    "get_framework_tools",
+    "render",
+    "scaffold_prompts",
+]

@@ -50,8 +50,10 @@ class AgentOptions:
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ValueError(f"max_retries: expected an integer >= 0, got {self.max_retries!r}")
         if self.model is not None and (not isinstance(self.model, str) or not self.model.strip()):
-            raise ValueError(f"model: expected a litellm model string such as 'openai/gpt-4o-mini' or None "
-                             f"(the configured default), got {self.model!r}")
+            raise ValueError(
+                f"model: expected a litellm model string such as 'openai/gpt-4o-mini' or None "
+                f"(the configured default), got {self.model!r}"
+            )
         if self.tools is not None and not isinstance(self.tools, (list, FrameworkTools)):
             raise ValueError(f"tools: expected a list of Tool or get_framework_tools(), got {self.tools!r}")
 
@@ -71,9 +73,13 @@ class _Agent:
 
     def __init__(self, options: AgentOptions | None = None) -> None:
         self.options = options or AgentOptions()
-        self.gateway = self.options.gateway or LLMGateway(self.options.model, api_base=self.options.api_base,
-                                                          api_key=self.options.api_key, timeout_s=self.options.timeout_s,
-                                                          max_retries=self.options.max_retries)
+        self.gateway = self.options.gateway or LLMGateway(
+            self.options.model,
+            api_base=self.options.api_base,
+            api_key=self.options.api_key,
+            timeout_s=self.options.timeout_s,
+            max_retries=self.options.max_retries,
+        )
         self.workdir: Path | None = None
 
     @property
@@ -149,19 +155,34 @@ class MetaAgent(_Agent):
 
     default_prompt = META_AGENT_PROMPT
 
-    async def arun(self, repo_path: str | Path, eval_path: str | Path, parent_score: float | None = None,
-                   iterations_left: int | None = None) -> AgentRun:
+    async def arun(
+        self,
+        repo_path: str | Path,
+        eval_path: str | Path,
+        parent_score: float | None = None,
+        iterations_left: int | None = None,
+    ) -> AgentRun:
         self.workdir = Path(repo_path)
         framework = self.options.tools if isinstance(self.options.tools, FrameworkTools) else get_framework_tools()
         extra = list(self.options.tools) if isinstance(self.options.tools, list) else []  # besides bash and editor
         bound = framework.bind(repo_path) + extra
-        prompt = render(self.prompt_template(), repoPath=str(repo_path), evalPath=str(eval_path),
-                        scoreContext=score_context(parent_score), iterationsContext=iterations_context(iterations_left))
+        prompt = render(
+            self.prompt_template(),
+            repoPath=str(repo_path),
+            evalPath=str(eval_path),
+            scoreContext=score_context(parent_score),
+            iterationsContext=iterations_context(iterations_left),
+        )
         try:
             return await self._loop(prompt, bound)
         finally:
             framework.close()
 
-    def forward(self, repo_path: str | Path, eval_path: str | Path, parent_score: float | None = None,
-                iterations_left: int | None = None) -> AgentRun:
+    def forward(
+        self,
+        repo_path: str | Path,
+        eval_path: str | Path,
+        parent_score: float | None = None,
+        iterations_left: int | None = None,
+    ) -> AgentRun:
         return run_coroutine(self.arun(repo_path, eval_path, parent_score, iterations_left))

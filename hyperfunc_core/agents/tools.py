@@ -42,8 +42,10 @@ class Tool:
     fn: Callable[..., Any]
 
     def schema(self) -> dict:
-        return {"type": "function", "function": {"name": self.name, "description": self.description,
-                                                 "parameters": self.parameters}}
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
 
     async def acall(self, arguments: dict) -> str:
         result = self.fn(**arguments)
@@ -103,15 +105,21 @@ class BashSession:
             return "error: command: expected a non-empty shell command"
         with self._lock:
             marker = f"__hyperfunc_state_{uuid.uuid4().hex}__"
-            done = run_in_workspace(self.workdir, ["bash", "--noprofile", "--norc", "-c", _SESSION_STEP, "session",
-                                                   command, marker], timeout_s or self.timeout_s, input=self.state)
+            done = run_in_workspace(
+                self.workdir,
+                ["bash", "--noprofile", "--norc", "-c", _SESSION_STEP, "session", command, marker],
+                timeout_s or self.timeout_s,
+                input=self.state,
+            )
             output, found, state = done.stdout.rpartition(f"\n{marker}\n")
             if not found:
                 output = done.stdout
             if done.timed_out:
-                return truncate(output.rstrip("\n")) + (f"\nerror: the command timed out after {done.limit_s:g} s "
-                                                        f"and was killed, with everything it started; cd and "
-                                                        f"variables are as they were before it")
+                return truncate(output.rstrip("\n")) + (
+                    f"\nerror: the command timed out after {done.limit_s:g} s "
+                    f"and was killed, with everything it started; cd and "
+                    f"variables are as they were before it"
+                )
             if found:
                 self.state = state
             status = "" if done.returncode == 0 else f"\n[exit status {done.returncode}]"
@@ -134,8 +142,16 @@ class WorkspaceEditor:
         self.root = Path(self.files.root)
         self._history: dict[str, list[str | None]] = {}
 
-    def __call__(self, command: str, path: str, file_text: str | None = None, old_str: str | None = None,
-                 new_str: str | None = None, insert_line: int | None = None, view_range: list[int] | None = None) -> str:
+    def __call__(
+        self,
+        command: str,
+        path: str,
+        file_text: str | None = None,
+        old_str: str | None = None,
+        new_str: str | None = None,
+        insert_line: int | None = None,
+        view_range: list[int] | None = None,
+    ) -> str:
         try:
             rel = "/".join(parts_of(str(self.root), path)) or "."
             if command == "view":
@@ -217,18 +233,31 @@ class FrameworkTools:
         shell, editor = BashSession(workdir, self.bash_timeout_s), WorkspaceEditor(workdir)
         self.sessions.append(shell)
         return [
-            Tool("bash", f"Run a shell command in the workspace (a persistent bash; timeout {self.bash_timeout_s:g} s; "
-                         f"long output is cut).",
-                 {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]},
-                 lambda command: shell.run(command)),
-            Tool("editor", "View or edit files inside the workspace: view, create, str_replace, insert, undo_edit.",
-                 {"type": "object", "properties": {
-                     "command": {"type": "string", "enum": ["view", "create", "str_replace", "insert", "undo_edit"]},
-                     "path": {"type": "string"}, "file_text": {"type": "string"}, "old_str": {"type": "string"},
-                     "new_str": {"type": "string"}, "insert_line": {"type": "integer"},
-                     "view_range": {"type": "array", "items": {"type": "integer"}}},
-                  "required": ["command", "path"]},
-                 editor),
+            Tool(
+                "bash",
+                f"Run a shell command in the workspace (a persistent bash; timeout {self.bash_timeout_s:g} s; "
+                f"long output is cut).",
+                {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]},
+                lambda command: shell.run(command),
+            ),
+            Tool(
+                "editor",
+                "View or edit files inside the workspace: view, create, str_replace, insert, undo_edit.",
+                {
+                    "type": "object",
+                    "properties": {
+                        "command": {"type": "string", "enum": ["view", "create", "str_replace", "insert", "undo_edit"]},
+                        "path": {"type": "string"},
+                        "file_text": {"type": "string"},
+                        "old_str": {"type": "string"},
+                        "new_str": {"type": "string"},
+                        "insert_line": {"type": "integer"},
+                        "view_range": {"type": "array", "items": {"type": "integer"}},
+                    },
+                    "required": ["command", "path"],
+                },
+                editor,
+            ),
         ]
 
     def close(self) -> None:

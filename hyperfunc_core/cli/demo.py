@@ -21,8 +21,13 @@ def demo(
 
     out = console()
     try:
-        result = run_demo(trials, steps, generations, offline=True if offline else None,
-                          say=lambda text: out.print(f"\n[bold cyan]{text}[/]"))
+        result = run_demo(
+            trials,
+            steps,
+            generations,
+            offline=True if offline else None,
+            say=lambda text: out.print(f"\n[bold cyan]{text}[/]"),
+        )
     except (ValueError, FileNotFoundError) as exc:
         raise typer.BadParameter(str(exc)) from None
     out.print(f"\n[bold]Demo {result.name} finished.[/]")
@@ -33,7 +38,11 @@ def demo(
         out.print("  (evolution ran on the scripted offline model; set HYPERFUNC_MODEL to use a real one)")
     home = get_settings().resolved_home
     out.print(f"\nReports are markdown files with PNG plots beside them (under {home / 'runs'}).")
-    out.print("Prefect UI: run [bold].venv/bin/hyperfunc server[/] and open http://127.0.0.1:4200 - these runs are "
-              "in this project's Prefect database.")
-    out.print("History: [bold].venv/bin/hyperfunc runs[/]; re-run one: [bold].venv/bin/hyperfunc replay "
-              f"{result.name}-branin[/]")
+    out.print(
+        "Prefect UI: run [bold].venv/bin/hyperfunc server[/] and open http://127.0.0.1:4200 - these runs are "
+        "in this project's Prefect database."
+    )
+    out.print(
+        "History: [bold].venv/bin/hyperfunc runs[/]; re-run one: [bold].venv/bin/hyperfunc replay "
+        f"{result.name}-branin[/]"
+    )

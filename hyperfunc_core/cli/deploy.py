@@ -31,5 +31,7 @@ def deploy(
     for item in applied:
         when = "no schedule" if no_schedules else item.spec.schedule_text()
         out.print(f"[bold]{item.full_name}[/] ({item.id}): {when}; pool {item.pool}")
-    out.print(f"start a worker: prefect worker start --pool {applied[0].pool if applied else 'hyperfunc-process'} "
-              f"(from the project folder, with HYPERFUNC_PROJECT_DIR=$PWD)")
+    out.print(
+        f"start a worker: prefect worker start --pool {applied[0].pool if applied else 'hyperfunc-process'} "
+        f"(from the project folder, with HYPERFUNC_PROJECT_DIR=$PWD)"
+    )

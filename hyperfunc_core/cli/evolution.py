@@ -30,14 +30,24 @@ def run_evolution(domain_name: str, repo: str, *, local: bool = False, **options
 
     result = evolve_domain(domain_name, repo, orchestrate=not local, **options)
     show_archive(result.output_dir)
-    console().print(f"stopped: {result.stop_reason}; best generation {result.best_gen} "
-                    f"(score {result.best_score}); LLM cost ${result.cost_usd:.4f}; report: {result.report}")
+    console().print(
+        f"stopped: {result.stop_reason}; best generation {result.best_gen} "
+        f"(score {result.best_score}); LLM cost ${result.cost_usd:.4f}; report: {result.report}"
+    )
     console().print(f"agent code ran in {result.execution}")
     return result
 
 
-def run_evaluation(domain_name: str, workdir: str | None, *, model: str | None = None, api_base: str | None = None,
-                   api_key: str | None = None, output: str | None = None, eval_samples: int | None = None):
+def run_evaluation(
+    domain_name: str,
+    workdir: str | None,
+    *,
+    model: str | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    output: str | None = None,
+    eval_samples: int | None = None,
+):
     """One evaluation of the TaskAgent on the domain: predictions.json and report.json, no archive."""
     from hyperfunc_core.concurrency import run_coroutine
     from hyperfunc_core.domains import run_harness
@@ -51,8 +61,10 @@ def run_evaluation(domain_name: str, workdir: str | None, *, model: str | None =
         agent.options.prompt_file = "prompts/task_agent.txt"  # the example's editable prompt
     out = Path(output or f"outputs/{domain_name}_eval")
     summary = run_coroutine(run_harness(domain, agent, out, num_samples=eval_samples))
-    console().print(f"{domain_name}: average score {summary.average_score:.3f} over {summary.n} tasks "
-                    f"({summary.errors} errors); results in {out}")
+    console().print(
+        f"{domain_name}: average score {summary.average_score:.3f} over {summary.n} tasks "
+        f"({summary.errors} errors); results in {out}"
+    )
     return summary
 
 
@@ -84,9 +96,15 @@ def show_archive(run: str, storage: str | None = None) -> str:
     for g in data.archive:
         e = data.entry(g)
         usage = e.metadata.get("usage", {})
-        table.add_row(str(g), str(e.parent_id), "" if e.score is None else f"{e.score:.3f}", str(e.valid_parent),
-                      str(usage.get("total_tokens", 0)), f"{usage.get('cost_usd', 0.0):.4f}",
-                      str(e.metadata.get("error") or "")[:60])
+        table.add_row(
+            str(g),
+            str(e.parent_id),
+            "" if e.score is None else f"{e.score:.3f}",
+            str(e.valid_parent),
+            str(usage.get("total_tokens", 0)),
+            f"{usage.get('cost_usd', 0.0):.4f}",
+            str(e.metadata.get("error") or "")[:60],
+        )
     out.print(table)
     return tree
 
@@ -105,15 +123,31 @@ def evolve(
     prompts_dir: Optional[str] = typer.Option(None, help="Editable prompt files, relative to the repository."),
     run_name: Optional[str] = typer.Option(None),
     local: bool = typer.Option(False, "--local", help="Run the plain loop instead of the Prefect flow."),
-    executor: str = typer.Option("auto", help="Where generations run: auto (the strongest that starts here), "
-                                              "docker (a container per generation; see `hyperfunc executor`), "
-                                              "sandbox (bubblewrap) or local (no isolation)."),
+    executor: str = typer.Option(
+        "auto",
+        help="Where generations run: auto (the strongest that starts here), "
+        "docker (a container per generation; see `hyperfunc executor`), "
+        "sandbox (bubblewrap) or local (no isolation).",
+    ),
     image: Optional[str] = typer.Option(None, help="The Docker executor's image (default hyperfunc-executor:latest)."),
 ) -> None:
     """Evolve DOMAIN's agent: the MetaAgent edits the repository, generation after generation."""
-    run_evolution(domain, repo, generations=generations, model=model, api_base=api_base, output=output,
-                  parent_selection=parent_selection, eval_samples=eval_samples, budget=budget, prompts_dir=prompts_dir,
-                  local=local, run_name=run_name, executor=executor, image=image)
+    run_evolution(
+        domain,
+        repo,
+        generations=generations,
+        model=model,
+        api_base=api_base,
+        output=output,
+        parent_selection=parent_selection,
+        eval_samples=eval_samples,
+        budget=budget,
+        prompts_dir=prompts_dir,
+        local=local,
+        run_name=run_name,
+        executor=executor,
+        image=image,
+    )
 
 
 @app.command()
@@ -130,8 +164,10 @@ def evaluate(
 
 
 @archive_app.command("show")
-def archive_show(run: str = typer.Argument(..., help="A run folder or a stored run name"),
-                 storage: Optional[str] = typer.Option(None)) -> None:
+def archive_show(
+    run: str = typer.Argument(..., help="A run folder or a stored run name"),
+    storage: Optional[str] = typer.Option(None),
+) -> None:
     """Print RUN's family tree with scores, and its generations."""
     show_archive(run, storage)
 
@@ -147,15 +183,34 @@ def example_main(domain: str, example_file: str, argv: list[str] | None = None) 
     parser.add_argument("--eval-samples", type=int)
     parser.add_argument("--output")
     parser.add_argument("--local", action="store_true", help="the plain loop instead of the Prefect flow")
-    parser.add_argument("--executor", choices=["auto", "local", "sandbox", "docker"], default="auto",
-                        help="where generations run (auto: the strongest that starts here; docker: build the image "
-                             "first, hyperfunc executor build-image)")
+    parser.add_argument(
+        "--executor",
+        choices=["auto", "local", "sandbox", "docker"],
+        default="auto",
+        help="where generations run (auto: the strongest that starts here; docker: build the image "
+        "first, hyperfunc executor build-image)",
+    )
     args = parser.parse_args(argv)
     if args.mode == "eval":
-        run_evaluation(domain, str(folder), model=args.model, api_base=args.api_base,
-                       output=args.output or str(folder / "outputs" / f"{domain}_eval"), eval_samples=args.eval_samples)
+        run_evaluation(
+            domain,
+            str(folder),
+            model=args.model,
+            api_base=args.api_base,
+            output=args.output or str(folder / "outputs" / f"{domain}_eval"),
+            eval_samples=args.eval_samples,
+        )
     else:
-        run_evolution(domain, str(folder), generations=args.generations, model=args.model, api_base=args.api_base,
-                      output=args.output or str(folder / "outputs" / f"{domain}_evolution"), prompts_dir="prompts",
-                      eval_samples=args.eval_samples, local=args.local, executor=args.executor)
+        run_evolution(
+            domain,
+            str(folder),
+            generations=args.generations,
+            model=args.model,
+            api_base=args.api_base,
+            output=args.output or str(folder / "outputs" / f"{domain}_evolution"),
+            prompts_dir="prompts",
+            eval_samples=args.eval_samples,
+            local=args.local,
+            executor=args.executor,
+        )
     return 0

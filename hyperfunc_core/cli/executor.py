@@ -25,9 +25,14 @@ def build_image(
     from hyperfunc_core.executors import image
 
     try:
-        image.build_base_image(name or image.DEFAULT_IMAGE, suite=suite or image.DEFAULT_SUITE,
-                               mirror=mirror or image.DEFAULT_MIRROR, packages=package or (), force=force,
-                               log=console().print)
+        image.build_base_image(
+            name or image.DEFAULT_IMAGE,
+            suite=suite or image.DEFAULT_SUITE,
+            mirror=mirror or image.DEFAULT_MIRROR,
+            packages=package or (),
+            force=force,
+            log=console().print,
+        )
     except (PermissionError, FileNotFoundError, RuntimeError, ValueError) as exc:
         console().print(f"[red]{exc}[/]")
         raise typer.Exit(1)
@@ -47,7 +52,9 @@ def status(name: str = typer.Option(None, help="Image name (default hyperfunc-ex
     from hyperfunc_core.executors.docker import executor_containers
 
     for container in executor_containers(all_hosts=True):
-        console().print(f"container: {container.name} ({container.status}, pid {container.labels.get('hyperfunc.owner_pid')})")
+        console().print(
+            f"container: {container.name} ({container.status}, pid {container.labels.get('hyperfunc.owner_pid')})"
+        )
     if not image_ok:
         raise typer.Exit(1)
 

@@ -23,23 +23,32 @@ def runs(
 
     if engine not in (None, "tuning", "training", "evolution"):
         raise typer.BadParameter(f"--engine: expected tuning, training or evolution, got {engine!r}")
-    found = [r for r in list_runs(storage, with_prefect=not no_prefect)
-             if engine is None or r.engine == engine][:limit]
+    found = [r for r in list_runs(storage, with_prefect=not no_prefect) if engine is None or r.engine == engine][:limit]
     table = Table(title=f"{len(found)} runs")
     for column in ("engine", "run", "status", "started", "duration", "best", "prefect", "detail"):
         table.add_column(column)
     for r in found:
-        table.add_row(r.engine, r.name, r.status, r.started_at.strftime("%Y-%m-%d %H:%M") if r.started_at else "",
-                      "" if r.duration_s is None else f"{r.duration_s:.1f}s", "" if r.best is None else f"{r.best:.6g}",
-                      r.flow_state or "", r.detail)
+        table.add_row(
+            r.engine,
+            r.name,
+            r.status,
+            r.started_at.strftime("%Y-%m-%d %H:%M") if r.started_at else "",
+            "" if r.duration_s is None else f"{r.duration_s:.1f}s",
+            "" if r.best is None else f"{r.best:.6g}",
+            r.flow_state or "",
+            r.detail,
+        )
     console().print(table)
 
 
 @app.command()
 def replay(
     run: str = typer.Argument(..., help="A study, ES run or evolution run name."),
-    item: Optional[str] = typer.Option(None, "--item", help="Trial number, epoch number or generation id "
-                                                           "(default: best trial, last epoch, best generation)."),
+    item: Optional[str] = typer.Option(
+        None,
+        "--item",
+        help="Trial number, epoch number or generation id (default: best trial, last epoch, best generation).",
+    ),
     storage: Optional[str] = typer.Option(None, help="Database URL; default: this project's database."),
     model: Optional[str] = typer.Option(None, help="Evolution: the TaskAgent's model (default: the run's)."),
     api_base: Optional[str] = typer.Option(None, help="Evolution: the model's endpoint."),

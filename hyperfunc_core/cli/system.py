@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hyperfunc_core.cli import app
-from hyperfunc_core.settings import SERVER_FILE, get_settings, running_server
+from hyperfunc_core.settings import SERVER_FILE, get_settings
 
 console = Console()
 
@@ -124,8 +124,13 @@ def doctor() -> None:
     table.add_row("default model", settings.model)
     ok_all = True
     optional = ("docker", "executor image", "sandbox")  # only their executors need them
-    for name, check in (("database", _check_database), ("prefect api", _check_prefect), ("docker", _check_docker),
-                        ("executor image", _check_executor_image), ("sandbox", _check_sandbox)):
+    for name, check in (
+        ("database", _check_database),
+        ("prefect api", _check_prefect),
+        ("docker", _check_docker),
+        ("executor image", _check_executor_image),
+        ("sandbox", _check_sandbox),
+    ):
         started = time.perf_counter()
         ok, detail = check()
         mark = "[green]ok[/]" if ok else ("[yellow]missing[/]" if name in optional else "[red]unreachable[/]")

@@ -28,19 +28,34 @@ def train(
     from hyperfunc_core.jobs import train_target
 
     with target_errors():
-        result = train_target(target, train_var, metric_var, options_var, orchestrate=not local, steps=steps,
-                              steps_per_epoch=steps_per_epoch, batch_size=batch_size, run_name=run_name,
-                              storage=storage)
+        result = train_target(
+            target,
+            train_var,
+            metric_var,
+            options_var,
+            orchestrate=not local,
+            steps=steps,
+            steps_per_epoch=steps_per_epoch,
+            batch_size=batch_size,
+            run_name=run_name,
+            storage=storage,
+        )
     out = console()
-    out.print(f"ES run [bold]{result['run_name']}[/]: {result['steps']} steps in {result['epochs']} epochs"
-              + (f" (resumed at epoch {result['resumed_from_epoch']})" if result["resumed_from_epoch"] is not None else ""))
-    out.print(f"train score {result['train_score']:.6g}"
-              + (f", val score {result['val_score']:.6g}" if result["val_score"] is not None else ""))
+    out.print(
+        f"ES run [bold]{result['run_name']}[/]: {result['steps']} steps in {result['epochs']} epochs"
+        + (f" (resumed at epoch {result['resumed_from_epoch']})" if result["resumed_from_epoch"] is not None else "")
+    )
+    out.print(
+        f"train score {result['train_score']:.6g}"
+        + (f", val score {result['val_score']:.6g}" if result["val_score"] is not None else "")
+    )
     out.print(f"report: {result['report']}")
 
 
 @app.command("es-runs")
-def es_runs(storage: Optional[str] = typer.Option(None, help="Database URL; default: this project's database.")) -> None:
+def es_runs(
+    storage: Optional[str] = typer.Option(None, help="Database URL; default: this project's database."),
+) -> None:
     """List ES training runs with their epochs and latest scores."""
     from sqlmodel import select
 
@@ -53,7 +68,13 @@ def es_runs(storage: Optional[str] = typer.Option(None, help="Database URL; defa
         for run in session.exec(select(ESRun).order_by(ESRun.id)).all():
             epochs = session.exec(select(ESEpoch).where(ESEpoch.run_id == run.id).order_by(ESEpoch.epoch)).all()
             last = epochs[-1].metrics if epochs else {}
-            fmt = (lambda v: "" if v is None else f"{v:.6g}")
-            table.add_row(run.name, run.status, str(len(epochs)), fmt(last.get("train_score")),
-                          fmt(last.get("val_score")), run.output_dir)
+            fmt = lambda v: "" if v is None else f"{v:.6g}"
+            table.add_row(
+                run.name,
+                run.status,
+                str(len(epochs)),
+                fmt(last.get("train_score")),
+                fmt(last.get("val_score")),
+                run.output_dir,
+            )
     console().print(table)

@@ -16,7 +16,9 @@ def tune(
     target: str = typer.Argument(..., help="FILE:OBJECTIVE, e.g. sweep.py:objective"),
     space_var: str = typer.Option("SPACE", help="Name of the search-space dict in FILE."),
     options_var: str = typer.Option("TUNE_OPTIONS", help="Name of an optional dict of tune() options in FILE."),
-    strategy: Optional[str] = typer.Option(None, help="random, grid, beam_search, bayesian, llm_agent, llm_branching_agent"),
+    strategy: Optional[str] = typer.Option(
+        None, help="random, grid, beam_search, bayesian, llm_agent, llm_branching_agent"
+    ),
     max_trials: Optional[int] = typer.Option(None),
     max_concurrent: Optional[int] = typer.Option(None),
     metric: Optional[str] = typer.Option(None),
@@ -31,13 +33,28 @@ def tune(
     from hyperfunc_core.jobs import tune_target
 
     with target_errors():
-        result = tune_target(target, space_var, options_var, strategy=strategy, max_trials=max_trials,
-                             max_concurrent=max_concurrent, metric=metric, mode=mode, storage=storage,
-                             study_name=study_name, early_stopping=early_stopping, executor=executor, seed=seed,
-                             show_progress=True, show_summary=True)
+        result = tune_target(
+            target,
+            space_var,
+            options_var,
+            strategy=strategy,
+            max_trials=max_trials,
+            max_concurrent=max_concurrent,
+            metric=metric,
+            mode=mode,
+            storage=storage,
+            study_name=study_name,
+            early_stopping=early_stopping,
+            executor=executor,
+            seed=seed,
+            show_progress=True,
+            show_summary=True,
+        )
     best = result["best"]
-    console().print(f"study [bold]{result['study_name']}[/]: best {result['metric']} = "
-                  f"{best['value'] if best else 'n/a'} with {best['params'] if best else '-'}")
+    console().print(
+        f"study [bold]{result['study_name']}[/]: best {result['metric']} = "
+        f"{best['value'] if best else 'n/a'} with {best['params'] if best else '-'}"
+    )
     console().print(f"report: {result['report']}")
 
 
@@ -48,7 +65,9 @@ def _url(storage: Optional[str]) -> str:
 
 
 @app.command()
-def studies(storage: Optional[str] = typer.Option(None, help="Database URL; default: this project's database.")) -> None:
+def studies(
+    storage: Optional[str] = typer.Option(None, help="Database URL; default: this project's database."),
+) -> None:
     """List the studies in a database with their trial counts and best values."""
     from hyperfunc_core.tuning.study_store import list_studies
 
@@ -57,9 +76,16 @@ def studies(storage: Optional[str] = typer.Option(None, help="Database URL; defa
         table.add_column(column)
     for row in list_studies(_url(storage)):
         counts = row["counts"]
-        table.add_row(row["name"], row["strategy"], f"{row['metric']} ({row['mode']})", str(sum(counts.values())),
-                      str(counts.get("complete", 0)), str(counts.get("failed", 0)), str(counts.get("pruned", 0)),
-                      "" if row["best"] is None else f"{row['best']:.6g}")
+        table.add_row(
+            row["name"],
+            row["strategy"],
+            f"{row['metric']} ({row['mode']})",
+            str(sum(counts.values())),
+            str(counts.get("complete", 0)),
+            str(counts.get("failed", 0)),
+            str(counts.get("pruned", 0)),
+            "" if row["best"] is None else f"{row['best']:.6g}",
+        )
     console().print(table)
 
 
@@ -82,6 +108,12 @@ def study(
     for column in ("#", "trial", "state", found.metric, "params", "error"):
         table.add_column(column)
     for t in store.trials():
-        table.add_row(str(t.number), t.trial_id, t.state, "" if t.value is None else f"{t.value:.6g}", str(t.params),
-                      (t.error or "").splitlines()[0] if t.error else "")
+        table.add_row(
+            str(t.number),
+            t.trial_id,
+            t.state,
+            "" if t.value is None else f"{t.value:.6g}",
+            str(t.params),
+            (t.error or "").splitlines()[0] if t.error else "",
+        )
     console().print(table)

@@ -5,6 +5,19 @@ from hyperfunc_core.domains.builtin import BUILTIN_DOMAINS, BashDomain, Calculat
 from hyperfunc_core.domains.evaluators import human_feedback_evaluator, llm_judge_evaluator, static_evaluator
 from hyperfunc_core.domains.harness import run_harness
 
-__all__ = ["BUILTIN_DOMAINS", "BashDomain", "CalculatorDomain", "Domain", "DomainConfig", "DomainTask", "EvalResult",
-           "JsonTasksDomain", "ReportSummary", "get_domain", "human_feedback_evaluator", "llm_judge_evaluator",
-           "run_harness", "static_evaluator"]
+__all__ = [
+    "BUILTIN_DOMAINS",
+    "BashDomain",
+    "CalculatorDomain",
+    "Domain",
+    "DomainConfig",
+    "DomainTask",
+    "EvalResult",
+    "JsonTasksDomain",
+    "ReportSummary",
+    "get_domain",
+    "human_feedback_evaluator",
+    "llm_judge_evaluator",
+    "run_harness",
+    "static_evaluator",
+]

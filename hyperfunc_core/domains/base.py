@@ -62,20 +62,16 @@ class Domain(ABC):
     config: DomainConfig
 
     @abstractmethod
-    async def load_tasks(self, subset: str, num_samples: int | None = None) -> list[DomainTask]:
-        ...
+    async def load_tasks(self, subset: str, num_samples: int | None = None) -> list[DomainTask]: ...
 
     @abstractmethod
-    async def evaluate(self, prediction: str, task: DomainTask) -> float:
-        ...
+    async def evaluate(self, prediction: str, task: DomainTask) -> float: ...
 
     @abstractmethod
-    def format_input(self, task: DomainTask) -> str:
-        ...
+    def format_input(self, task: DomainTask) -> str: ...
 
     @abstractmethod
-    async def report(self, results: list[EvalResult]) -> ReportSummary:
-        ...
+    async def report(self, results: list[EvalResult]) -> ReportSummary: ...
 
     # -- optional hooks the evolution loop calls ---------------------------------------
     def tools(self, workdir: Path | None) -> list[Tool]:
@@ -94,8 +90,11 @@ class JsonTasksDomain(Domain):
 
     async def load_tasks(self, subset: str, num_samples: int | None = None) -> list[DomainTask]:
         raw = json.loads(self.tasks_file.read_text())
-        tasks = [DomainTask(str(t["id"]), t["inputs"], t.get("expected"), t.get("metadata", {}))
-                 for t in raw if t.get("split", subset) == subset]
+        tasks = [
+            DomainTask(str(t["id"]), t["inputs"], t.get("expected"), t.get("metadata", {}))
+            for t in raw
+            if t.get("split", subset) == subset
+        ]
         if not tasks:
             raise ValueError(f"subset: no {self.config.name} tasks in split {subset!r} ({self.tasks_file})")
         return tasks[:num_samples] if num_samples else tasks
@@ -109,12 +108,20 @@ class JsonTasksDomain(Domain):
         if self.config.evaluator == "static":
             return static_evaluator(prediction, task.expected)
         if self.config.evaluator == "llm_judge":
-            return await llm_judge_evaluator(prediction, {"description": self.format_input(task),
-                                                          "rubric": task.metadata.get("rubric", str(task.expected))},
-                                             gateway=self.judge)
+            return await llm_judge_evaluator(
+                prediction,
+                {"description": self.format_input(task), "rubric": task.metadata.get("rubric", str(task.expected))},
+                gateway=self.judge,
+            )
         return human_feedback_evaluator(task.metadata.get("rating", 0.0))
 
     async def report(self, results: list[EvalResult]) -> ReportSummary:
         n = len(results)
-        return ReportSummary(self.config.name, self.config.subset, sum(r.score for r in results) / n if n else 0.0, n,
-                             sum(r.score >= 1.0 for r in results), sum(r.error is not None for r in results))
+        return ReportSummary(
+            self.config.name,
+            self.config.subset,
+            sum(r.score for r in results) / n if n else 0.0,
+            n,
+            sum(r.score >= 1.0 for r in results),
+            sum(r.error is not None for r in results),
+        )

@@ -77,18 +77,28 @@ class CalculatorDomain(JsonTasksDomain):
         python = runner_for(cwd).python
 
         async def calculate(expression: str) -> str:
-            done = await asyncio.to_thread(run_in_workspace, cwd, [python, "-c", _CALL_TOOL, str(path), "calculate",
-                                                                    str(expression)], self.tool_timeout_s)
+            done = await asyncio.to_thread(
+                run_in_workspace,
+                cwd,
+                [python, "-c", _CALL_TOOL, str(path), "calculate", str(expression)],
+                self.tool_timeout_s,
+            )
             if done.timed_out:
-                raise CommandTimeout(f"calculate({expression!r}): {self.tool_file} ran past {done.limit_s:g} s "
-                                     f"and was killed")
+                raise CommandTimeout(
+                    f"calculate({expression!r}): {self.tool_file} ran past {done.limit_s:g} s and was killed"
+                )
             if done.returncode != 0:
                 return f"error: {self.tool_file} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}"
             return done.stdout.strip()
 
-        return [Tool("calculate", "Evaluate an arithmetic expression 'a op b' (op: + - * /).",
-                     {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
-                     calculate)]
+        return [
+            Tool(
+                "calculate",
+                "Evaluate an arithmetic expression 'a op b' (op: + - * /).",
+                {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
+                calculate,
+            )
+        ]
 
     async def evaluate(self, prediction: str, task: DomainTask) -> float:
         try:
@@ -113,8 +123,11 @@ def get_domain(name: str, **options: Any) -> JsonTasksDomain:
     if name == "calculator":
         return CalculatorDomain(**options)
     if name in ("scoring", "factcheck", "paper_review"):
-        return JsonTasksDomain(options.pop("config", None) or DomainConfig(name), options.pop("tasks_file", DATA / f"{name}.json"),
-                               **options)
+        return JsonTasksDomain(
+            options.pop("config", None) or DomainConfig(name),
+            options.pop("tasks_file", DATA / f"{name}.json"),
+            **options,
+        )
     raise ValueError(f"domain: expected one of bash, scoring, factcheck, calculator, paper_review; got {name!r}")
 
 

@@ -24,10 +24,13 @@ async def llm_judge_evaluator(prediction: str, task: dict, gateway: Any = None) 
     if not isinstance(task, dict) or "description" not in task:
         raise ValueError("task: expected a dict with 'description' (and optionally 'rubric')")
     gw = gateway or default_gateway()
-    prompt = (f"Task: {task['description']}\nRubric: {task.get('rubric', 'correctness')}\n"
-              f"Answer to grade:\n{prediction}\n\nReply with a single number between 0 and 1.")
-    response = await gw.acomplete([{"role": "system", "content": "You are a strict grader."},
-                                   {"role": "user", "content": prompt}], temperature=0)
+    prompt = (
+        f"Task: {task['description']}\nRubric: {task.get('rubric', 'correctness')}\n"
+        f"Answer to grade:\n{prediction}\n\nReply with a single number between 0 and 1."
+    )
+    response = await gw.acomplete(
+        [{"role": "system", "content": "You are a strict grader."}, {"role": "user", "content": prompt}], temperature=0
+    )
     found = _NUMBER.search(response.content or "")
     return min(1.0, max(0.0, float(found.group()))) if found else 0.0
 

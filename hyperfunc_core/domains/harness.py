@@ -26,8 +26,14 @@ from hyperfunc_core.llm import LLMError
 INVALIDATING = (CommandTimeout, UnsafePath, LLMError)
 
 
-async def run_harness(domain: Domain, agent: Any, out_dir: str | Path | None = None, subset: str | None = None,
-                      num_samples: int | None = None, concurrency: int | None = None) -> ReportSummary:
+async def run_harness(
+    domain: Domain,
+    agent: Any,
+    out_dir: str | Path | None = None,
+    subset: str | None = None,
+    num_samples: int | None = None,
+    concurrency: int | None = None,
+) -> ReportSummary:
     subset = subset or domain.config.subset
     tasks = await domain.load_tasks(subset, num_samples if num_samples is not None else domain.config.num_samples)
     bound = asyncio.Semaphore(concurrency or domain.config.concurrency)
@@ -54,12 +60,18 @@ async def run_harness(domain: Domain, agent: Any, out_dir: str | Path | None = N
         write_results(out_dir, results, summary)
     if faults:
         first = faults[0]
-        what = ("hit a time limit" if isinstance(first, CommandTimeout) else "met an unsafe path"
-                if isinstance(first, UnsafePath) else "could not be evaluated: their LLM calls failed")
+        what = (
+            "hit a time limit"
+            if isinstance(first, CommandTimeout)
+            else "met an unsafe path"
+            if isinstance(first, UnsafePath)
+            else "could not be evaluated: their LLM calls failed"
+        )
         message = f"{len(faults)} of {len(results)} {domain.config.name} tasks {what}; first: {first}"
         if isinstance(first, LLMError):
-            raise LLMError(message, model=first.model, endpoint=first.endpoint, status=first.status,
-                           attempts=first.attempts) from first
+            raise LLMError(
+                message, model=first.model, endpoint=first.endpoint, status=first.status, attempts=first.attempts
+            ) from first
         raise type(first)(message) from first
     return summary
 
@@ -67,7 +79,15 @@ async def run_harness(domain: Domain, agent: Any, out_dir: str | Path | None = N
 def write_results(out_dir: str | Path, results: list[EvalResult], summary: ReportSummary) -> None:
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    predictions = [{"questionId": r.task_id, "prediction": r.prediction, "score": r.score, "expected": r.expected,
-                    "error": r.error} for r in results]
+    predictions = [
+        {
+            "questionId": r.task_id,
+            "prediction": r.prediction,
+            "score": r.score,
+            "expected": r.expected,
+            "error": r.error,
+        }
+        for r in results
+    ]
     (folder / "predictions.json").write_text(json.dumps(predictions, indent=2, default=str))
     (folder / "report.json").write_text(json.dumps(summary.as_json(), indent=2))

@@ -51,4 +51,4 @@ class Layout:
     def unflatten(self, vector: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named tensors from a (size,) vector or a (P, size) batch (then each is (P, *shape))."""
         lead = vector.shape[:-1]
-        return {b.name: vector[..., b.offset:b.offset + b.size].reshape(*lead, *b.shape) for b in self.blocks}
+        return {b.name: vector[..., b.offset : b.offset + b.size].reshape(*lead, *b.shape) for b in self.blocks}

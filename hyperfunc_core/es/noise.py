@@ -21,8 +21,9 @@ def step_generator(seed: int, step: int, device: torch.device | str = "cpu") -> 
     return gen
 
 
-def sample_noise(layout: Layout, n: int, gen: torch.Generator, low_rank: bool = True,
-                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def sample_noise(
+    layout: Layout, n: int, gen: torch.Generator, low_rank: bool = True, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """(n, layout.size) perturbations with unit per-entry variance, drawn on the CPU for reproducibility."""
     out = torch.empty(n, layout.size, dtype=dtype)
     for block in layout.blocks:
@@ -32,7 +33,7 @@ def sample_noise(layout: Layout, n: int, gen: torch.Generator, low_rank: bool = 
             a = torch.randn(n, m, r, generator=gen, dtype=dtype)
             b = torch.randn(n, k, r, generator=gen, dtype=dtype)
             eps = (a @ b.transpose(1, 2)) / math.sqrt(r)
-            out[:, block.offset:block.offset + block.size] = eps.reshape(n, -1)
+            out[:, block.offset : block.offset + block.size] = eps.reshape(n, -1)
         else:
-            out[:, block.offset:block.offset + block.size] = torch.randn(n, block.size, generator=gen, dtype=dtype)
+            out[:, block.offset : block.offset + block.size] = torch.randn(n, block.size, generator=gen, dtype=dtype)
     return out

@@ -19,8 +19,16 @@ class OptimizerState:
     extra: dict = field(default_factory=dict)
 
 
-def adam(params: torch.Tensor, grad: torch.Tensor, state: OptimizerState, *, lr: float, beta1: float = 0.9,
-         beta2: float = 0.999, eps: float = 1e-8) -> tuple[torch.Tensor, OptimizerState]:
+def adam(
+    params: torch.Tensor,
+    grad: torch.Tensor,
+    state: OptimizerState,
+    *,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+) -> tuple[torch.Tensor, OptimizerState]:
     m = torch.zeros_like(params) if state.m is None else state.m
     v = torch.zeros_like(params) if state.v is None else state.v
     t = state.step + 1
@@ -30,8 +38,15 @@ def adam(params: torch.Tensor, grad: torch.Tensor, state: OptimizerState, *, lr:
     return params + lr * m_hat / (v_hat.sqrt() + eps), OptimizerState(t, m, v)
 
 
-def clipup(params: torch.Tensor, grad: torch.Tensor, state: OptimizerState, *, lr: float, momentum: float = 0.9,
-           max_speed: float | None = None) -> tuple[torch.Tensor, OptimizerState]:
+def clipup(
+    params: torch.Tensor,
+    grad: torch.Tensor,
+    state: OptimizerState,
+    *,
+    lr: float,
+    momentum: float = 0.9,
+    max_speed: float | None = None,
+) -> tuple[torch.Tensor, OptimizerState]:
     """ClipUp (Toklu et al. 2020): a normalised step with momentum and a speed limit."""
     max_speed = 2 * lr if max_speed is None else max_speed
     velocity = torch.zeros_like(params) if state.m is None else state.m
@@ -44,8 +59,9 @@ def clipup(params: torch.Tensor, grad: torch.Tensor, state: OptimizerState, *, l
     return params + velocity, OptimizerState(state.step + 1, velocity, None)
 
 
-def sgd(params: torch.Tensor, grad: torch.Tensor, state: OptimizerState, *, lr: float,
-        momentum: float = 0.0) -> tuple[torch.Tensor, OptimizerState]:
+def sgd(
+    params: torch.Tensor, grad: torch.Tensor, state: OptimizerState, *, lr: float, momentum: float = 0.0
+) -> tuple[torch.Tensor, OptimizerState]:
     velocity = grad if state.m is None or momentum == 0 else momentum * state.m + grad
     return params + lr * velocity, OptimizerState(state.step + 1, velocity, None)
 

@@ -61,7 +61,9 @@ class ESConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.fitness_shaping not in ("centered_ranks", "standardize", "none"):
-            raise ValueError(f"fitness_shaping: expected 'centered_ranks', 'standardize' or 'none', got {self.fitness_shaping!r}")
+            raise ValueError(
+                f"fitness_shaping: expected 'centered_ranks', 'standardize' or 'none', got {self.fitness_shaping!r}"
+            )
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay: expected a number >= 0, got {self.weight_decay!r}")
         sigma_at(0, self.sigma, self.sigma_schedule, self.sigma_decay, self.sigma_min, self.steps)  # validates the name
@@ -84,8 +86,13 @@ class ESState:
     best_score: float = -math.inf
 
     def to_dict(self) -> dict:
-        return {"theta": self.theta, "step": self.step, "best_theta": self.best_theta, "best_score": self.best_score,
-                "opt": {"step": self.opt.step, "m": self.opt.m, "v": self.opt.v}}
+        return {
+            "theta": self.theta,
+            "step": self.step,
+            "best_theta": self.best_theta,
+            "best_score": self.best_score,
+            "opt": {"step": self.opt.step, "m": self.opt.m, "v": self.opt.v},
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "ESState":
@@ -125,8 +132,14 @@ def shape_fitness(config: ESConfig, scores: torch.Tensor) -> torch.Tensor:
     return finite
 
 
-def tell(config: ESConfig, layout: Layout, state: ESState, eps: torch.Tensor, scores: torch.Tensor,
-         candidates: torch.Tensor | None = None) -> ESState:
+def tell(
+    config: ESConfig,
+    layout: Layout,
+    state: ESState,
+    eps: torch.Tensor,
+    scores: torch.Tensor,
+    candidates: torch.Tensor | None = None,
+) -> ESState:
     """One update from the population's scores (higher is better); tracks the best candidate seen."""
     scores = torch.as_tensor(scores, dtype=torch.float32).reshape(-1).cpu()
     if scores.numel() != eps.shape[0]:

@@ -15,6 +15,19 @@ from hyperfunc_core.evolution.archive import (
 from hyperfunc_core.evolution.ensemble import ensemble
 from hyperfunc_core.evolution.selection import STRATEGIES, parent_weights, select_parent
 
-__all__ = ["ArchiveData", "ArchiveEntry", "STRATEGIES", "ensemble", "get_patch_files", "get_score",
-           "is_starting_node", "load_archive", "load_gen_metadata", "parent_weights", "save_archive",
-           "save_gen_metadata", "select_parent", "update_archive"]
+__all__ = [
+    "ArchiveData",
+    "ArchiveEntry",
+    "STRATEGIES",
+    "ensemble",
+    "get_patch_files",
+    "get_score",
+    "is_starting_node",
+    "load_archive",
+    "load_gen_metadata",
+    "parent_weights",
+    "save_archive",
+    "save_gen_metadata",
+    "select_parent",
+    "update_archive",
+]

@@ -121,8 +121,10 @@ def load_gen_metadata(output_dir: str | Path, gen_id: str | int) -> dict:
     except (ValueError, UnicodeDecodeError) as exc:
         aside = path.with_name(f"metadata.damaged-{int(time.time())}.json")
         os.replace(path, aside)
-        message = (f"evolution run {Path(output_dir).name}: {path} is damaged ({str(exc)[:120]}); set aside as "
-                   f"{aside.name}, generation {gen_id} runs again from its start")
+        message = (
+            f"evolution run {Path(output_dir).name}: {path} is damaged ({str(exc)[:120]}); set aside as "
+            f"{aside.name}, generation {gen_id} runs again from its start"
+        )
         logging.getLogger("hyperfunc").warning(message)
         warnings.warn(message, RuntimeWarning, stacklevel=2)
         return {}

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from hyperfunc_core.agents.agent import MetaAgent, TaskAgent
-from hyperfunc_core.concurrency import run_coroutine
 from hyperfunc_core.agents.prompts import scaffold_prompts
 from hyperfunc_core.agents.tools import FrameworkTools, Tool
+from hyperfunc_core.concurrency import run_coroutine
 from hyperfunc_core.domains.base import Domain
 from hyperfunc_core.domains.harness import run_harness
 from hyperfunc_core.evolution.archive import (
@@ -79,26 +79,37 @@ class GenerateLoopConfig:
             raise ValueError(f"meta_agent: expected a MetaAgent, got {self.meta_agent!r}")
         if not callable(self.task_agent_factory):
             raise ValueError("task_agent_factory: expected a callable tools -> TaskAgent")
-        if isinstance(self.max_generations, bool) or not isinstance(self.max_generations, int) or self.max_generations < 0:
+        if (
+            isinstance(self.max_generations, bool)
+            or not isinstance(self.max_generations, int)
+            or self.max_generations < 0
+        ):
             raise ValueError(f"max_generations: expected an integer >= 0, got {self.max_generations!r}")
         if self.parent_selection not in STRATEGIES:
-            raise ValueError(f"parent_selection: expected one of {', '.join(STRATEGIES)}, got {self.parent_selection!r}")
+            raise ValueError(
+                f"parent_selection: expected one of {', '.join(STRATEGIES)}, got {self.parent_selection!r}"
+            )
         if self.execution_mode not in ("auto", *MODES):
-            raise ValueError(f"execution_mode: expected 'auto', 'local', 'sandbox' or 'docker', "
-                             f"got {self.execution_mode!r}")
+            raise ValueError(
+                f"execution_mode: expected 'auto', 'local', 'sandbox' or 'docker', got {self.execution_mode!r}"
+            )
         if not isinstance(self.base_commit, str) or not self.base_commit:
             raise ValueError(f"base_commit: expected a commit (a SHA, a branch or HEAD), got {self.base_commit!r}")
         if self.budget_usd is not None and self.budget_usd < 0:
             raise ValueError(f"budget_usd: expected a number >= 0 or None, got {self.budget_usd!r}")
         if self.tools is not None and not isinstance(self.tools, FrameworkTools):
             raise ValueError("tools: expected get_framework_tools() (the MetaAgent's bash and editor)")
-        if isinstance(self.eval_samples, bool) or self.eval_samples is not None and (
-                not isinstance(self.eval_samples, int) or self.eval_samples < 1):
+        if (
+            isinstance(self.eval_samples, bool)
+            or self.eval_samples is not None
+            and (not isinstance(self.eval_samples, int) or self.eval_samples < 1)
+        ):
             raise ValueError(f"eval_samples: expected an integer >= 1 or None (every task), got {self.eval_samples!r}")
         out = Path(self.output_dir)
         if out.exists() and not out.is_dir():
-            raise ValueError(f"output_dir: {out} is a file; expected a folder for the run (or a path that does not "
-                             f"exist yet)")
+            raise ValueError(
+                f"output_dir: {out} is a file; expected a folder for the run (or a path that does not exist yet)"
+            )
         if self.storage is not None:
             from hyperfunc_core.storage.engine import check_url
 
@@ -153,12 +164,16 @@ def pin_base_commit(recorded: dict, repo_path: str, base_commit: str) -> str:
     try:
         locate_source(repo_path, recorded)
     except ValueError:
-        raise ValueError(f"base_commit: this run started from commit {recorded}, which is no longer in "
-                         f"{Path(repo_path).resolve()}; restore it (git fetch, or undo the rewrite) or start a new "
-                         f"run in another output_dir") from None
+        raise ValueError(
+            f"base_commit: this run started from commit {recorded}, which is no longer in "
+            f"{Path(repo_path).resolve()}; restore it (git fetch, or undo the rewrite) or start a new "
+            f"run in another output_dir"
+        ) from None
     if base_commit != "HEAD" and locate_source(repo_path, base_commit).commit != recorded:
-        raise ValueError(f"base_commit: this run started from commit {recorded}; {base_commit!r} is another commit "
-                         f"(start a new run in another output_dir for another base)")
+        raise ValueError(
+            f"base_commit: this run started from commit {recorded}; {base_commit!r} is another commit "
+            f"(start a new run in another output_dir for another base)"
+        )
     return recorded
 
 
@@ -168,11 +183,16 @@ def refuse_changed_run(output_dir: Path, recorded: dict, identity: dict) -> None
     Scores of generations made under other settings cannot be compared (or used to choose
     parents) with new ones; a changed setting is refused before any work, naming it.
     """
-    changed = [f"{key} was {recorded[key]!r}, now {value!r}" for key, value in identity.items()
-               if key in recorded and recorded[key] != value]
+    changed = [
+        f"{key} was {recorded[key]!r}, now {value!r}"
+        for key, value in identity.items()
+        if key in recorded and recorded[key] != value
+    ]
     if changed:
-        raise ValueError(f"output_dir: the run in {output_dir} was started with other settings ({'; '.join(changed)});"
-                         f" its scores cannot be compared with new ones: use another output_dir")
+        raise ValueError(
+            f"output_dir: the run in {output_dir} was started with other settings ({'; '.join(changed)});"
+            f" its scores cannot be compared with new ones: use another output_dir"
+        )
 
 
 def _write_json(path: Path, value: dict) -> None:
@@ -194,13 +214,22 @@ class EvolutionLoop:
         self.execution_mode, self.execution_detail = check_mode(config.execution_mode, config.executor_options)
         recorded = read_run_file(self.output_dir)
         self.base_commit = pin_base_commit(recorded, config.repo_path, config.base_commit)
-        identity = {"repo_path": str(Path(config.repo_path).resolve()),
-                    "domains": [d.config.name for d in config.domains], "eval_samples": config.eval_samples}
+        identity = {
+            "repo_path": str(Path(config.repo_path).resolve()),
+            "domains": [d.config.name for d in config.domains],
+            "eval_samples": config.eval_samples,
+        }
         refuse_changed_run(self.output_dir, recorded, identity)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(self.output_dir / RUN_FILE, {"base_commit": self.base_commit, **identity,
-                                                 "execution_mode": self.execution_mode,
-                                                 "execution": self.execution_detail})
+        _write_json(
+            self.output_dir / RUN_FILE,
+            {
+                "base_commit": self.base_commit,
+                **identity,
+                "execution_mode": self.execution_mode,
+                "execution": self.execution_detail,
+            },
+        )
         self.archive = load_archive(self.output_dir)
         if config.prompts_dir:
             prompts = Path(config.prompts_dir)
@@ -246,13 +275,28 @@ class EvolutionLoop:
         meta = load_gen_metadata(self.output_dir, gen_id)
         if "parent_genid" in meta:  # resumed: the choice was made before the crash
             return meta["parent_genid"]
-        parent = None if gen_id == INITIAL else select_parent(
-            self.archive, self.config.parent_selection, random.Random(f"{self.config.seed}-{gen_id}"))
-        save_gen_metadata(self.output_dir, gen_id, {
-            "gen_id": gen_id, "parent_genid": parent, "run_eval": False, "meta_agent_done": False,
-            "prev_patch_files": get_patch_files(self.output_dir, parent) if parent is not None else [],
-            "curr_patch_files": [], "started_at": time.time(), "execution_mode": self.execution_mode,
-            "base_commit": self.base_commit})
+        parent = (
+            None
+            if gen_id == INITIAL
+            else select_parent(
+                self.archive, self.config.parent_selection, random.Random(f"{self.config.seed}-{gen_id}")
+            )
+        )
+        save_gen_metadata(
+            self.output_dir,
+            gen_id,
+            {
+                "gen_id": gen_id,
+                "parent_genid": parent,
+                "run_eval": False,
+                "meta_agent_done": False,
+                "prev_patch_files": get_patch_files(self.output_dir, parent) if parent is not None else [],
+                "curr_patch_files": [],
+                "started_at": time.time(),
+                "execution_mode": self.execution_mode,
+                "base_commit": self.base_commit,
+            },
+        )
         return parent
 
     def open_executor(self, gen_id: str) -> Executor:
@@ -269,15 +313,25 @@ class EvolutionLoop:
         eval_path = gen_dir(self.output_dir, parent_id) / f"{domain}_eval"
         entry = self.archive.entry(parent_id)
         left = self.config.max_generations - int(gen_id)
-        run = run_coroutine(self.config.meta_agent.arun(executor.get_workdir(), executor.expose(str(eval_path)),
-                                                        entry.score, left))
+        run = run_coroutine(
+            self.config.meta_agent.arun(executor.get_workdir(), executor.expose(str(eval_path)), entry.score, left)
+        )
         patch = executor.diff()
         patch_path = gen_dir(self.output_dir, gen_id) / PATCH_FILE
         patch_path.parent.mkdir(parents=True, exist_ok=True)
         patch_path.write_text(patch)
-        summary = {"output": run.output[:2000], "steps": run.steps, "tool_calls": len(run.tool_calls), "usage": run.usage}
-        meta.update(meta_agent_done=True, curr_patch_files=[str(patch_path)], meta_agent=summary,
-                    usage=_add(meta.get("usage", {}), run.usage))
+        summary = {
+            "output": run.output[:2000],
+            "steps": run.steps,
+            "tool_calls": len(run.tool_calls),
+            "usage": run.usage,
+        }
+        meta.update(
+            meta_agent_done=True,
+            curr_patch_files=[str(patch_path)],
+            meta_agent=summary,
+            usage=_add(meta.get("usage", {}), run.usage),
+        )
         save_gen_metadata(self.output_dir, gen_id, meta)
         return summary
 
@@ -292,9 +346,15 @@ class EvolutionLoop:
         spent: dict = {}
         scores = None
         try:
-            scores, _ = evaluate_workspace(self.config.domains, self.config.task_agent_factory, executor.get_workdir(),
-                                           gen_dir(self.output_dir, gen_id), self.config.eval_samples,
-                                           self.config.prompts_dir, spent)
+            scores, _ = evaluate_workspace(
+                self.config.domains,
+                self.config.task_agent_factory,
+                executor.get_workdir(),
+                gen_dir(self.output_dir, gen_id),
+                self.config.eval_samples,
+                self.config.prompts_dir,
+                spent,
+            )
         finally:  # what the evaluation spent (retries included) is kept even when it failed
             meta = load_gen_metadata(self.output_dir, gen_id)
             meta["usage"] = _add(meta.get("usage", {}), spent)
@@ -308,12 +368,24 @@ class EvolutionLoop:
         meta = load_gen_metadata(self.output_dir, gen_id)
         meta.update(valid_parent=valid, error=error, finished_at=time.time())
         save_gen_metadata(self.output_dir, gen_id, meta)
-        entry = ArchiveEntry(gen_id, meta.get("parent_genid"), get_patch_files(self.output_dir, gen_id), scores,
-                             {"usage": meta.get("usage", {}), "error": error}, valid)
+        entry = ArchiveEntry(
+            gen_id,
+            meta.get("parent_genid"),
+            get_patch_files(self.output_dir, gen_id),
+            scores,
+            {"usage": meta.get("usage", {}), "error": error},
+            valid,
+        )
         self.archive = update_archive(self.output_dir, self.archive, entry)
         self.generations_run.append(gen_id)
-        telemetry.set_attributes(self._span, parent_id=entry.parent_id, score=entry.score,
-                                 valid_parent=valid, error=error, cost_usd=meta.get("usage", {}).get("cost_usd"))
+        telemetry.set_attributes(
+            self._span,
+            parent_id=entry.parent_id,
+            score=entry.score,
+            valid_parent=valid,
+            error=error,
+            cost_usd=meta.get("usage", {}).get("cost_usd"),
+        )
         self._mirror(entry, meta)
         return GenerationOutcome(gen_id, entry.parent_id, scores, valid, error, meta.get("usage", {}))
 
@@ -336,8 +408,9 @@ class EvolutionLoop:
         while gen_id is not None or (reason := self.stop_reason()) is None:
             gen_id = gen_id or self.next_gen_id()
             try:
-                outcome = runner.stage("evolution-generation", self.run_generation, gen_id, runner,
-                                       label=f"gen-{gen_id}")
+                outcome = runner.stage(
+                    "evolution-generation", self.run_generation, gen_id, runner, label=f"gen-{gen_id}"
+                )
             except BudgetExceededError:
                 return "budget"
             if on_generation is not None:
@@ -370,23 +443,43 @@ class EvolutionLoop:
                 except BudgetExceededError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a crashed MetaAgent: recorded, the loop goes on
-                    return runner.run("archive", self.record, gen_id, {}, False,
-                                      f"meta agent: {type(exc).__name__}: {exc}", label=f"{label}-archive")
+                    return runner.run(
+                        "archive",
+                        self.record,
+                        gen_id,
+                        {},
+                        False,
+                        f"meta agent: {type(exc).__name__}: {exc}",
+                        label=f"{label}-archive",
+                    )
             try:
                 scores = runner.run("evaluate", self.evaluate, gen_id, executor, label=f"{label}-evaluate")
             except BudgetExceededError:
                 raise
             except Exception as exc:  # noqa: BLE001 - e.g. a tool file the MetaAgent broke on import
-                return runner.run("archive", self.record, gen_id, {}, False, f"evaluate: {type(exc).__name__}: {exc}",
-                                  label=f"{label}-archive")
+                return runner.run(
+                    "archive",
+                    self.record,
+                    gen_id,
+                    {},
+                    False,
+                    f"evaluate: {type(exc).__name__}: {exc}",
+                    label=f"{label}-archive",
+                )
             return runner.run("archive", self.record, gen_id, scores, True, label=f"{label}-archive")
         finally:
             executor.cleanup()
 
     def write_report(self, stop_reason: str | None) -> Report:
         """``report.md`` and ``archive_tree.png`` in the run's folder."""
-        self.report = evolution_report(self.output_dir, stop_reason, self.cost_usd, self.archive,
-                                       execution=self.execution_detail, base_commit=self.base_commit)
+        self.report = evolution_report(
+            self.output_dir,
+            stop_reason,
+            self.cost_usd,
+            self.archive,
+            execution=self.execution_detail,
+            base_commit=self.base_commit,
+        )
         return self.report
 
     def result(self, stop_reason: str) -> LoopResult:
@@ -395,15 +488,22 @@ class EvolutionLoop:
             best = self.archive.best()
             self._close_run(stop_reason)
             report = self.report or self.write_report(stop_reason)
-            self.finished = LoopResult(str(self.output_dir), self.archive, str(best.gen_id) if best else None,
-                                       best.score if best else None, stop_reason, self.cost_usd,
-                                       list(self.generations_run), str(report.path), self.execution_detail)
+            self.finished = LoopResult(
+                str(self.output_dir),
+                self.archive,
+                str(best.gen_id) if best else None,
+                best.score if best else None,
+                stop_reason,
+                self.cost_usd,
+                list(self.generations_run),
+                str(report.path),
+                self.execution_detail,
+            )
         return self.finished
 
     # -- internals ---------------------------------------------------------------------
     def _make_executor(self) -> Executor:
-        options = {"repoPath": self.config.repo_path, "baseCommit": self.base_commit,
-                   **self.config.executor_options}
+        options = {"repoPath": self.config.repo_path, "baseCommit": self.base_commit, **self.config.executor_options}
         return create_executor(self.execution_mode, options)
 
     def _open_run(self) -> int | None:
@@ -416,17 +516,22 @@ class EvolutionLoop:
         with session_scope(self.config.storage) as session:
             run = session.exec(select(EvolutionRun).where(EvolutionRun.name == name)).first()
             if run is None:
-                run = EvolutionRun(name=name, output_dir=str(self.output_dir),
-                                   config={"max_generations": self.config.max_generations,
-                                           "parent_selection": self.config.parent_selection,
-                                           "domains": [d.config.name for d in self.config.domains],
-                                           "model": self.config.meta_agent.gateway.model,
-                                           "repo_path": str(Path(self.config.repo_path).resolve()),
-                                           "base_commit": self.base_commit,
-                                           "prompts_dir": self.config.prompts_dir,
-                                           "eval_samples": self.config.eval_samples,
-                                           "execution_mode": self.execution_mode},
-                                   spec=self.config.spec or {"in_process": ["agents and domains given as objects"]})
+                run = EvolutionRun(
+                    name=name,
+                    output_dir=str(self.output_dir),
+                    config={
+                        "max_generations": self.config.max_generations,
+                        "parent_selection": self.config.parent_selection,
+                        "domains": [d.config.name for d in self.config.domains],
+                        "model": self.config.meta_agent.gateway.model,
+                        "repo_path": str(Path(self.config.repo_path).resolve()),
+                        "base_commit": self.base_commit,
+                        "prompts_dir": self.config.prompts_dir,
+                        "eval_samples": self.config.eval_samples,
+                        "execution_mode": self.execution_mode,
+                    },
+                    spec=self.config.spec or {"in_process": ["agents and domains given as objects"]},
+                )
             run.config = {**run.config, "execution_mode": self.execution_mode}  # the mode of this start
             run.status = "running"
             session.add(run)
@@ -442,12 +547,18 @@ class EvolutionLoop:
 
         usage = meta.get("usage", {})
         with session_scope(self.config.storage) as session:
-            row = session.exec(select(Generation).where(Generation.run_id == self.run_id,
-                                                        Generation.gen_id == str(entry.gen_id))).first()
+            row = session.exec(
+                select(Generation).where(Generation.run_id == self.run_id, Generation.gen_id == str(entry.gen_id))
+            ).first()
             row = row or Generation(run_id=self.run_id, gen_id=str(entry.gen_id))
             row.parent_id = None if entry.parent_id is None else str(entry.parent_id)
             row.status, row.valid_parent = ("finished" if entry.valid_parent else "failed"), entry.valid_parent
-            row.score, row.scores, row.patch_files, row.error = entry.score, entry.scores, entry.patch_files, meta.get("error")
+            row.score, row.scores, row.patch_files, row.error = (
+                entry.score,
+                entry.scores,
+                entry.patch_files,
+                meta.get("error"),
+            )
             row.prompt_tokens = int(usage.get("prompt_tokens", 0))
             row.completion_tokens = int(usage.get("completion_tokens", 0))
             row.cost_usd = float(usage.get("cost_usd", 0.0))
@@ -470,7 +581,11 @@ class EvolutionLoop:
                     totals[k] += int(usage.get(k, 0))
             run.status, run.finished_at = f"finished: {stop_reason}", utcnow()
             run.best_score = best.score if best else None
-            run.prompt_tokens, run.completion_tokens, run.cost_usd = totals["prompt_tokens"], totals["completion_tokens"], self.cost_usd
+            run.prompt_tokens, run.completion_tokens, run.cost_usd = (
+                totals["prompt_tokens"],
+                totals["completion_tokens"],
+                self.cost_usd,
+            )
             session.add(run)
             session.commit()
 
@@ -498,9 +613,15 @@ def open_workspace(executor: Executor, patch_files: list[str], prompts_dir: str 
     return executor
 
 
-def evaluate_workspace(domains: list[Domain], task_agent_factory: Callable[[list[Tool]], TaskAgent], workdir: str | Path,
-                       out_root: Path, eval_samples: int | None, prompts_dir: str | None,
-                       spent: dict | None = None) -> tuple[dict[str, float], dict]:
+def evaluate_workspace(
+    domains: list[Domain],
+    task_agent_factory: Callable[[list[Tool]], TaskAgent],
+    workdir: str | Path,
+    out_root: Path,
+    eval_samples: int | None,
+    prompts_dir: str | None,
+    spent: dict | None = None,
+) -> tuple[dict[str, float], dict]:
     """The TaskAgent on every domain in ``workdir``; results under ``out_root/<domain>_eval``; (scores, usage).
 
     ``spent`` (a dict) is kept up to date as each domain finishes, failed ones included, so a
@@ -518,8 +639,9 @@ def evaluate_workspace(domains: list[Domain], task_agent_factory: Callable[[list
             agent.options.prompt_file = str(Path(prompts_dir) / "task_agent.txt")
         before = agent.gateway.usage.as_dict()
         try:
-            summary = run_coroutine(run_harness(domain, agent, out_root / f"{domain.config.name}_eval",
-                                                num_samples=eval_samples))
+            summary = run_coroutine(
+                run_harness(domain, agent, out_root / f"{domain.config.name}_eval", num_samples=eval_samples)
+            )
         finally:
             usage = _add(usage, agent.gateway.usage.since(before))
             spent.update(usage)

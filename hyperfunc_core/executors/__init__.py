@@ -8,5 +8,17 @@ from hyperfunc_core.executors.local import LocalExecutor
 from hyperfunc_core.executors.safe_files import UnsafePath
 from hyperfunc_core.executors.sandbox import SandboxExecutor
 
-__all__ = ["CommandTimeout", "DockerExecutor", "Executor", "LocalExecutor", "PatchError", "SandboxExecutor",
-           "UnsafePath", "WorkspaceFiles", "check_mode", "create_executor", "run_in_workspace", "strongest_mode"]
+__all__ = [
+    "CommandTimeout",
+    "DockerExecutor",
+    "Executor",
+    "LocalExecutor",
+    "PatchError",
+    "SandboxExecutor",
+    "UnsafePath",
+    "WorkspaceFiles",
+    "check_mode",
+    "create_executor",
+    "run_in_workspace",
+    "strongest_mode",
+]

@@ -68,13 +68,16 @@ def create_executor(kind: str, options: dict[str, Any] | None = None) -> Executo
     if kind == "sandbox":
         from hyperfunc_core.executors.sandbox import SandboxExecutor
 
-        return SandboxExecutor(**common, **_snake(options, {"memory", "pidsLimit", "fileSize", "commandTimeoutS",
-                                                            "workRoot"}))
+        return SandboxExecutor(
+            **common, **_snake(options, {"memory", "pidsLimit", "fileSize", "commandTimeoutS", "workRoot"})
+        )
     if kind == "docker":
         from hyperfunc_core.executors.docker import DockerExecutor
 
-        return DockerExecutor(**common, **_snake(options, {"imageName", "cpus", "memory", "network", "commandTimeoutS",
-                                                           "pidsLimit", "workRoot"}))
+        return DockerExecutor(
+            **common,
+            **_snake(options, {"imageName", "cpus", "memory", "network", "commandTimeoutS", "pidsLimit", "workRoot"}),
+        )
     raise ValueError(f"kind: expected 'auto', 'local', 'sandbox' or 'docker', got {kind!r}")
 
 
@@ -130,5 +133,4 @@ def _snake(options: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise ValueError(f"options: unknown {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}")
-    return {"".join("_" + c.lower() if c.isupper() else c for c in key): value
-            for key, value in options.items()}
+    return {"".join("_" + c.lower() if c.isupper() else c for c in key): value for key, value in options.items()}

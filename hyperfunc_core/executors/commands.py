@@ -139,12 +139,15 @@ def runner_for(path: str | Path | None) -> CommandRunner:
 
 # Runs the command (``$@``) under ``timeout`` in a process group of its own, then kills that whole group:
 # whatever the command left running in the background is gone when it returns, in every mode.
-_ONE_GROUP = ('limit=$1; shift; exec 3<&0; timeout -s KILL "$limit" "$@" <&3 3<&- & child=$!; exec 3<&-; '
-              'wait "$child" 2>/dev/null; status=$?; kill -KILL -- "-$child" 2>/dev/null; exit "$status"')
+_ONE_GROUP = (
+    'limit=$1; shift; exec 3<&0; timeout -s KILL "$limit" "$@" <&3 3<&- & child=$!; exec 3<&-; '
+    'wait "$child" 2>/dev/null; status=$?; kill -KILL -- "-$child" 2>/dev/null; exit "$status"'
+)
 
 
-def run_in_workspace(workdir: str | Path, command: str | list[str], timeout_s: float,
-                     input: str | None = None) -> CommandResult:
+def run_in_workspace(
+    workdir: str | Path, command: str | list[str], timeout_s: float, input: str | None = None
+) -> CommandResult:
     """Run ``command`` (a shell string or an argv) in ``workdir``, killed at ``timeout_s`` (or the runner's cap).
 
     Nothing the command started outlives it: its process group is killed when it returns (and,
@@ -155,12 +158,20 @@ def run_in_workspace(workdir: str | Path, command: str | list[str], timeout_s: f
     runner = runner_for(workdir)
     limit = runner.limit(timeout_s)
     inner = ["bash", "-c", command] if isinstance(command, str) else list(command)
-    argv = runner.argv(["bash", "-c", _ONE_GROUP, "one-group", f"{limit:g}s", *inner], str(workdir),
-                       stdin=input is not None)
+    argv = runner.argv(
+        ["bash", "-c", _ONE_GROUP, "one-group", f"{limit:g}s", *inner], str(workdir), stdin=input is not None
+    )
     try:
-        done = subprocess.run(argv, cwd=runner.local_cwd(str(workdir)), input=input, capture_output=True, text=True,
-                              stdin=None if input is not None else subprocess.DEVNULL, timeout=limit + 15,
-                              start_new_session=True)
+        done = subprocess.run(
+            argv,
+            cwd=runner.local_cwd(str(workdir)),
+            input=input,
+            capture_output=True,
+            text=True,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            timeout=limit + 15,
+            start_new_session=True,
+        )
     except subprocess.TimeoutExpired as exc:  # the wrapper itself hung (an unresponsive engine)
         runner.kill_all()
         return CommandResult(-9, _text(exc.stdout), _text(exc.stderr), True, limit)

@@ -66,31 +66,50 @@ class DockerRunner(CommandRunner):
 
     def kill_all(self) -> None:
         """Kill every process of the user in the container (its idle init is root's and stays)."""
-        subprocess.run(["docker", "exec", "-u", self.user, self.container, "bash", "-c", "kill -9 -1"],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            ["docker", "exec", "-u", self.user, self.container, "bash", "-c", "kill -9 -1"],
+            capture_output=True,
+            timeout=60,
+        )
 
     def file_request(self, request: dict) -> dict:
         """The ``safe_files`` operation inside the container, as the container's user."""
-        done = run_in_workspace(request["root"], [self.python, "-I", "-S", "-c", _FILE_OPS], FILE_OP_TIMEOUT_S,
-                                input=json.dumps(request))
+        done = run_in_workspace(
+            request["root"], [self.python, "-I", "-S", "-c", _FILE_OPS], FILE_OP_TIMEOUT_S, input=json.dumps(request)
+        )
         try:
             return json.loads(done.stdout)
         except ValueError:
-            return {"error": f"the file helper failed in the container: {done.output.strip()[-300:] or done.returncode}"}
+            return {
+                "error": f"the file helper failed in the container: {done.output.strip()[-300:] or done.returncode}"
+            }
 
 
 class DockerExecutor(WorkspaceExecutor):
     mode = "docker"
 
-    def __init__(self, repo_path: str | Path = ".", base_commit: str = "HEAD", image_name: str = DEFAULT_IMAGE,
-                 cpus: float = 1.0, memory: str = "1g", network: str = "none", command_timeout_s: float = 120.0,
-                 pids_limit: int = 256, work_root: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        repo_path: str | Path = ".",
+        base_commit: str = "HEAD",
+        image_name: str = DEFAULT_IMAGE,
+        cpus: float = 1.0,
+        memory: str = "1g",
+        network: str = "none",
+        command_timeout_s: float = 120.0,
+        pids_limit: int = 256,
+        work_root: str | Path | None = None,
+    ) -> None:
         super().__init__(repo_path, base_commit, work_root)
         if not isinstance(image_name, str) or not image_name:
             raise ValueError(f"imageName: expected a Docker image name, got {image_name!r}")
         if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or cpus <= 0:
             raise ValueError(f"cpus: expected a number of CPUs > 0, got {cpus!r}")
-        if isinstance(command_timeout_s, bool) or not isinstance(command_timeout_s, (int, float)) or command_timeout_s <= 0:
+        if (
+            isinstance(command_timeout_s, bool)
+            or not isinstance(command_timeout_s, (int, float))
+            or command_timeout_s <= 0
+        ):
             raise ValueError(f"commandTimeoutS: expected seconds > 0, got {command_timeout_s!r}")
         if isinstance(pids_limit, bool) or not isinstance(pids_limit, int) or pids_limit < 16:
             raise ValueError(f"pidsLimit: expected an integer >= 16, got {pids_limit!r}")
@@ -109,8 +128,10 @@ class DockerExecutor(WorkspaceExecutor):
         try:
             client.images.get(self.image_name)
         except Exception as exc:  # noqa: BLE001 - docker.errors.ImageNotFound and API errors alike
-            raise ValueError(f"imageName: no Docker image {self.image_name!r} ({type(exc).__name__}); "
-                             f"build it with `hyperfunc executor build-image --name {self.image_name}`") from exc
+            raise ValueError(
+                f"imageName: no Docker image {self.image_name!r} ({type(exc).__name__}); "
+                f"build it with `hyperfunc executor build-image --name {self.image_name}`"
+            ) from exc
         self._client = client
         super().setup(patch_files)
 
@@ -149,12 +170,23 @@ class DockerExecutor(WorkspaceExecutor):
         hand_tree_to(self._workdir, AGENT_UID, AGENT_UID)
         workdir = str(self._workdir)
         self._container = self._client.containers.run(
-            self.image_name, ["sleep", "infinity"], detach=True, init=True, name=f"hyperfunc-gen-{uuid.uuid4().hex[:12]}",
+            self.image_name,
+            ["sleep", "infinity"],
+            detach=True,
+            init=True,
+            name=f"hyperfunc-gen-{uuid.uuid4().hex[:12]}",
             labels={LABEL: "1", OWNER_PID: str(os.getpid()), OWNER_HOST: socket.gethostname()},
-            network_mode=self.network, nano_cpus=int(self.cpus * 1e9), mem_limit=self.memory,
-            memswap_limit=self.memory, pids_limit=self.pids_limit, cap_drop=["ALL"],
-            security_opt=["no-new-privileges"], volumes={workdir: {"bind": workdir, "mode": "rw"}},
-            working_dir=workdir, environment={"HOME": AGENT_HOME, "PYTHONDONTWRITEBYTECODE": "1"})
+            network_mode=self.network,
+            nano_cpus=int(self.cpus * 1e9),
+            mem_limit=self.memory,
+            memswap_limit=self.memory,
+            pids_limit=self.pids_limit,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            volumes={workdir: {"bind": workdir, "mode": "rw"}},
+            working_dir=workdir,
+            environment={"HOME": AGENT_HOME, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
         _LIVE[self._container.id] = self._container
         _install_exit_handlers()
         bind_runner(self._workdir, DockerRunner(self._container.name, self.user, self.command_timeout_s))

@@ -26,8 +26,14 @@ BASE_PACKAGES = ("python3", "git", "patch", "procps", "ca-certificates")
 AGENT_UID = 1000
 AGENT_HOME = "/home/agent"
 RECIPE_LABEL = "hyperfunc.recipe"
-_PRUNE = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/cache/apt/archives",
-          "var/lib/apt/lists")
+_PRUNE = (
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "var/cache/apt/archives",
+    "var/lib/apt/lists",
+)
 
 
 def docker_client(timeout: int = 60) -> Any:
@@ -60,15 +66,24 @@ def image_status(name: str = DEFAULT_IMAGE) -> tuple[bool, str]:
         image = docker_client(timeout=5).images.get(name)
     except Exception as exc:  # noqa: BLE001
         missing = type(exc).__name__ == "ImageNotFound"
-        return False, (f"{name} not built (hyperfunc executor build-image)" if missing
-                       else f"{name}: {type(exc).__name__}: {str(exc)[:120]}")
+        return False, (
+            f"{name} not built (hyperfunc executor build-image)"
+            if missing
+            else f"{name}: {type(exc).__name__}: {str(exc)[:120]}"
+        )
     size = image.attrs.get("Size", 0) / 1e6
     return True, f"{name} ({size:.0f} MB, recipe {image.labels.get(RECIPE_LABEL, '?')})"
 
 
-def build_base_image(name: str = DEFAULT_IMAGE, *, suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MIRROR,
-                     packages: Sequence[str] = (), force: bool = False,
-                     log: Callable[[str], None] = print) -> str:
+def build_base_image(
+    name: str = DEFAULT_IMAGE,
+    *,
+    suite: str = DEFAULT_SUITE,
+    mirror: str = DEFAULT_MIRROR,
+    packages: Sequence[str] = (),
+    force: bool = False,
+    log: Callable[[str], None] = print,
+) -> str:
     """Build (or keep, when its recipe is unchanged) the executor's base image; returns its id."""
     if not isinstance(name, str) or not name or name != name.strip():
         raise ValueError(f"name: expected an image name such as {DEFAULT_IMAGE}, got {name!r}")
@@ -87,22 +102,33 @@ def build_base_image(name: str = DEFAULT_IMAGE, *, suite: str = DEFAULT_SUITE, m
         except Exception:  # noqa: BLE001 - not there yet: build it
             pass
     if os.geteuid() != 0:
-        raise PermissionError("build-image: debootstrap needs root; run it as root (sudo hyperfunc executor build-image)")
+        raise PermissionError(
+            "build-image: debootstrap needs root; run it as root (sudo hyperfunc executor build-image)"
+        )
     if shutil.which("debootstrap") is None:
         raise FileNotFoundError("build-image: debootstrap is not installed (apt-get install -y debootstrap)")
     with tempfile.TemporaryDirectory(prefix="hyperfunc-rootfs-") as scratch:
         root = Path(scratch) / "rootfs"
         log(f"debootstrap {suite} with {', '.join(spec['packages'])} from {mirror} ...")
-        _step(["debootstrap", "--variant=minbase", f"--include={','.join(spec['packages'])}", suite, str(root), mirror],
-              "debootstrap")
-        _step(["chroot", str(root), "useradd", "--create-home", "--uid", str(AGENT_UID), "--shell", "/bin/bash",
-               "agent"], "useradd")
+        _step(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(spec['packages'])}", suite, str(root), mirror],
+            "debootstrap",
+        )
+        _step(
+            ["chroot", str(root), "useradd", "--create-home", "--uid", str(AGENT_UID), "--shell", "/bin/bash", "agent"],
+            "useradd",
+        )
         (root / AGENT_HOME.lstrip("/")).chmod(0o1777)  # also usable by a non-root host user's uid
         for part in _PRUNE:
             shutil.rmtree(root / part, ignore_errors=True)
         log(f"importing {name} ...")
-        changes = [f"ENV HOME={AGENT_HOME}", "ENV LANG=C.UTF-8", f"WORKDIR {AGENT_HOME}",
-                   f"LABEL {RECIPE_LABEL}={digest}", 'CMD ["sleep", "infinity"]']
+        changes = [
+            f"ENV HOME={AGENT_HOME}",
+            "ENV LANG=C.UTF-8",
+            f"WORKDIR {AGENT_HOME}",
+            f"LABEL {RECIPE_LABEL}={digest}",
+            'CMD ["sleep", "infinity"]',
+        ]
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         args = ["docker", "import", *[a for c in changes for a in ("--change", c)], "-", name]
         done = subprocess.run(args, stdin=tar.stdout, capture_output=True, text=True)

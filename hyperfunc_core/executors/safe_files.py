@@ -60,8 +60,10 @@ def _open_dir(root_fd: int, parts: list[str], create: bool = False) -> tuple[int
                 nxt = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
                 _hand_over(nxt, root_fd)
             except OSError as exc:
-                raise UnsafePath(f"{'/'.join(parts[: i + 1])} is not a folder inside the workspace "
-                                 f"(a symbolic link or a file): {exc.strerror}") from None
+                raise UnsafePath(
+                    f"{'/'.join(parts[: i + 1])} is not a folder inside the workspace "
+                    f"(a symbolic link or a file): {exc.strerror}"
+                ) from None
             os.close(fd)
             fd = nxt
         return fd, made
@@ -212,7 +214,7 @@ class Workspace:
             os.ftruncate(fd, 0)
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
         return made, previous
@@ -253,8 +255,9 @@ class Workspace:
                         out.append(rel + ("/" if is_dir else ""))
                         if is_dir:
                             try:
-                                sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                              dir_fd=fd)
+                                sub = os.open(
+                                    entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
+                                )
                             except OSError:
                                 continue
                             stack.append((sub, rel))
@@ -279,7 +282,7 @@ class Workspace:
             raise UnsafePath(f"{path} is a {found['kind']}; only files and folders are copied out")
         os.makedirs(destination, exist_ok=True)
         for rel in self.listing(path, limit=1 << 62):
-            inner = rel[len("/".join(parts)):].lstrip("/") if parts else rel
+            inner = rel[len("/".join(parts)) :].lstrip("/") if parts else rel
             target = os.path.join(destination, inner)
             if rel.endswith("/"):
                 os.makedirs(target, exist_ok=True)

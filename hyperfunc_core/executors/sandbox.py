@@ -51,8 +51,9 @@ class SandboxRunner(CommandRunner):
 
     python = "python3"  # the system's interpreter: the project's own may live where the sandbox user cannot read
 
-    def __init__(self, workspace: str, memory_bytes: int, pids_limit: int, file_bytes: int,
-                 max_command_s: float | None) -> None:
+    def __init__(
+        self, workspace: str, memory_bytes: int, pids_limit: int, file_bytes: int, max_command_s: float | None
+    ) -> None:
         self.workspace, self.memory_bytes, self.pids_limit = workspace, memory_bytes, pids_limit
         self.file_bytes, self.max_command_s = file_bytes, max_command_s
 
@@ -70,21 +71,63 @@ def sandbox_argv(workspace: str, cwd: str, memory_bytes: int, pids_limit: int, f
     if os.geteuid() == 0:
         prefix = ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups"]
         limits.append(f"--nproc={pids_limit}")  # counted per real uid: meaningful only for the sandbox's own
-    return [*prefix, "prlimit", *limits, "--",
-            "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            "--bind", workspace, workspace, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
-            "--cap-drop", "ALL", "--clearenv", "--setenv", "PATH", SANDBOX_PATH, "--setenv", "HOME", workspace,
-            "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--chdir", cwd, "--"]
+    return [
+        *prefix,
+        "prlimit",
+        *limits,
+        "--",
+        "bwrap",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+        "--bind",
+        workspace,
+        workspace,
+        "--unshare-all",
+        "--unshare-user",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        SANDBOX_PATH,
+        "--setenv",
+        "HOME",
+        workspace,
+        "--setenv",
+        "LANG",
+        "C.UTF-8",
+        "--setenv",
+        "PYTHONDONTWRITEBYTECODE",
+        "1",
+        "--chdir",
+        cwd,
+        "--",
+    ]
 
 
 @functools.lru_cache(maxsize=1)
 def sandbox_status() -> tuple[bool, str]:
     """Whether a sandbox can start on this machine, and what it is (or why not)."""
-    missing = [tool for tool in ("bwrap", "prlimit", "timeout") + (("setpriv",) if os.geteuid() == 0 else ())
-               if shutil.which(tool) is None]
+    missing = [
+        tool
+        for tool in ("bwrap", "prlimit", "timeout") + (("setpriv",) if os.geteuid() == 0 else ())
+        if shutil.which(tool) is None
+    ]
     if missing:
-        return False, (f"{', '.join(missing)} not found; install bubblewrap (Debian: apt-get install bubblewrap)"
-                       if "bwrap" in missing else f"{', '.join(missing)} not found (util-linux, coreutils)")
+        return False, (
+            f"{', '.join(missing)} not found; install bubblewrap (Debian: apt-get install bubblewrap)"
+            if "bwrap" in missing
+            else f"{', '.join(missing)} not found (util-linux, coreutils)"
+        )
     with tempfile.TemporaryDirectory(prefix="hyperfunc-sandbox-probe-") as probe:
         os.chmod(probe, 0o777)
         argv = sandbox_argv(probe, probe, 1 << 30, 64, 1 << 20) + ["bash", "-c", "touch ok && id -u"]
@@ -103,14 +146,25 @@ def sandbox_status() -> tuple[bool, str]:
 class SandboxExecutor(WorkspaceExecutor):
     mode = "sandbox"
 
-    def __init__(self, repo_path: str | Path = ".", base_commit: str = "HEAD", memory: str | int = "4g",
-                 pids_limit: int = 256, file_size: str | int = "1g", command_timeout_s: float = 120.0,
-                 work_root: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        repo_path: str | Path = ".",
+        base_commit: str = "HEAD",
+        memory: str | int = "4g",
+        pids_limit: int = 256,
+        file_size: str | int = "1g",
+        command_timeout_s: float = 120.0,
+        work_root: str | Path | None = None,
+    ) -> None:
         self.memory_bytes = parse_bytes(memory, "memory")
         self.file_bytes = parse_bytes(file_size, "fileSize")
         if isinstance(pids_limit, bool) or not isinstance(pids_limit, int) or pids_limit < 16:
             raise ValueError(f"pidsLimit: expected an integer >= 16, got {pids_limit!r}")
-        if isinstance(command_timeout_s, bool) or not isinstance(command_timeout_s, (int, float)) or command_timeout_s <= 0:
+        if (
+            isinstance(command_timeout_s, bool)
+            or not isinstance(command_timeout_s, (int, float))
+            or command_timeout_s <= 0
+        ):
             raise ValueError(f"commandTimeoutS: expected seconds > 0, got {command_timeout_s!r}")
         ok, why = sandbox_status()
         if not ok:
@@ -122,8 +176,10 @@ class SandboxExecutor(WorkspaceExecutor):
         workdir = self._workdir
         os.chmod(workdir.parent, 0o711)  # the sandbox's user must reach the workspace (mkdtemp makes it 0700)
         hand_tree_to(workdir, SANDBOX_UID, SANDBOX_UID)
-        bind_runner(workdir, SandboxRunner(str(workdir), self.memory_bytes, self.pids_limit, self.file_bytes,
-                                           self.command_timeout_s))
+        bind_runner(
+            workdir,
+            SandboxRunner(str(workdir), self.memory_bytes, self.pids_limit, self.file_bytes, self.command_timeout_s),
+        )
 
 
 __all__ = ["SandboxExecutor", "SandboxRunner", "parse_bytes", "sandbox_status"]

@@ -74,8 +74,9 @@ def locate_source(repo_path: str | Path, base_commit: str) -> RepoSource:
     resolved = git(folder, "rev-parse", "--verify", "--quiet", f"{base_commit}^{{commit}}", check=False)
     if resolved.returncode != 0:
         raise ValueError(f"baseCommit: {base_commit!r} is not a commit of {top.stdout.strip()}")
-    return RepoSource(Path(top.stdout.strip()), git(folder, "rev-parse", "--show-prefix").stdout.strip(),
-                      resolved.stdout.strip())
+    return RepoSource(
+        Path(top.stdout.strip()), git(folder, "rev-parse", "--show-prefix").stdout.strip(), resolved.stdout.strip()
+    )
 
 
 def export_commit(source: RepoSource, folder: Path) -> None:
@@ -103,7 +104,9 @@ class WorkspaceExecutor(Executor):
 
     mode = "local"
 
-    def __init__(self, repo_path: str | Path = ".", base_commit: str = "HEAD", work_root: str | Path | None = None) -> None:
+    def __init__(
+        self, repo_path: str | Path = ".", base_commit: str = "HEAD", work_root: str | Path | None = None
+    ) -> None:
         self.repo_path = Path(repo_path).resolve()
         self.source = locate_source(repo_path, base_commit)
         self.base_commit = self.source.commit
@@ -116,8 +119,9 @@ class WorkspaceExecutor(Executor):
             raise RuntimeError("setup: this executor already has a workspace; cleanup() first")
         reap_dead_workspaces(self.work_root)
         folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{self.mode}-", dir=self.work_root)).resolve()
-        (folder / OWNER_FILE).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                                     "mode": self.mode}))
+        (folder / OWNER_FILE).write_text(
+            json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "mode": self.mode})
+        )
         self._workdir = folder / "repo"
         try:
             export_commit(self.source, self._workdir)
@@ -164,8 +168,12 @@ class WorkspaceExecutor(Executor):
     # -- internals ---------------------------------------------------------------------
     def _apply_lineage(self, patch_files: list[str]) -> None:
         gitc = " ".join(["git", *GIT_SAFE])
-        self._check(self._run(["bash", "-c", f"{gitc} init -q && {gitc} add -A && "
-                                             f"{gitc} commit -q --allow-empty --no-verify -m base"]), "git init")
+        self._check(
+            self._run(
+                ["bash", "-c", f"{gitc} init -q && {gitc} add -A && {gitc} commit -q --allow-empty --no-verify -m base"]
+            ),
+            "git init",
+        )
         applied = 0
         for patch in patch_files:
             if not Path(patch).exists():
@@ -178,8 +186,12 @@ class WorkspaceExecutor(Executor):
                 raise PatchError(f"patch {patch} does not apply: {done.output.strip()[:500]}")
             applied += 1
         if applied:
-            self._check(self._run(["bash", "-c", f"{gitc} add -A && {gitc} commit -q --no-verify "
-                                                 f"-m 'lineage: {applied} patches'"]), "git commit")
+            self._check(
+                self._run(
+                    ["bash", "-c", f"{gitc} add -A && {gitc} commit -q --no-verify -m 'lineage: {applied} patches'"]
+                ),
+                "git commit",
+            )
 
     def _run(self, argv: list[str], input: str | None = None) -> CommandResult:
         return run_in_workspace(self.get_workdir(), argv, SETUP_TIMEOUT_S, input=input)

@@ -34,8 +34,10 @@ class ReplayOutcome:
 
     def describe(self) -> str:
         verdict = "reproduced" if self.reproduced else f"NOT reproduced: {self.difference}"
-        return (f"{self.engine} run {self.run!r}, {self.item}: recorded {self.recorded}, replayed {self.replayed} "
-                f"-> {verdict}")
+        return (
+            f"{self.engine} run {self.run!r}, {self.item}: recorded {self.recorded}, replayed {self.replayed} "
+            f"-> {verdict}"
+        )
 
 
 def replay(name: str, item: str | None = None, url: str | None = None, **llm: Any) -> ReplayOutcome:
@@ -46,8 +48,11 @@ def replay(name: str, item: str | None = None, url: str | None = None, **llm: An
     from hyperfunc_core.storage import ESRun, EvolutionRun, Study, session_scope
 
     with session_scope(url) as s:
-        found = [engine for engine, table in (("tuning", Study), ("training", ESRun), ("evolution", EvolutionRun))
-                 if s.exec(select(table).where(table.name == name)).first() is not None]
+        found = [
+            engine
+            for engine, table in (("tuning", Study), ("training", ESRun), ("evolution", EvolutionRun))
+            if s.exec(select(table).where(table.name == name)).first() is not None
+        ]
     if not found:
         raise ValueError(f"RUN: no study, ES run or evolution run named {name!r} in this database")
     if len(found) > 1:
@@ -92,8 +97,15 @@ def replay_trial(study_name: str, number: int | None = None, url: str | None = N
     ctx = TrialContext(trial_id, trial_number, params)
     replayed = metric_value(as_result(objective(ctx, **params)), metric, ctx.reports)
     same = recorded is not None and math.isclose(replayed, recorded, rel_tol=1e-9, abs_tol=1e-12)
-    return ReplayOutcome("tuning", study_name, f"trial {trial_number} {params}", recorded, replayed, same,
-                         None if same else f"{metric} differs by {replayed - recorded:+.6g}")
+    return ReplayOutcome(
+        "tuning",
+        study_name,
+        f"trial {trial_number} {params}",
+        recorded,
+        replayed,
+        same,
+        None if same else f"{metric} differs by {replayed - recorded:+.6g}",
+    )
 
 
 def _load_objective(ref: dict, study: str) -> Any:
@@ -101,8 +113,10 @@ def _load_objective(ref: dict, study: str) -> Any:
 
     qualname, module_name, file = ref.get("qualname"), ref.get("module"), ref.get("file")
     if not qualname or "<locals>" in qualname or "<lambda>" in qualname:
-        raise ValueError(f"RUN: study {study!r} recorded no objective that can be loaded again "
-                         f"({qualname or 'none'}; define it at the top level of a file)")
+        raise ValueError(
+            f"RUN: study {study!r} recorded no objective that can be loaded again "
+            f"({qualname or 'none'}; define it at the top level of a file)"
+        )
     if file and Path(file).is_file():
         module = load_module(Path(file), f"_replay_{Path(file).stem}")
     else:
@@ -137,34 +151,58 @@ def replay_epoch(run_name: str, epoch: int | None = None, url: str | None = None
         raise ValueError(f"epoch: ES run {run_name!r} has epochs {sorted(epochs)}, not {epoch}")
     inputs = load_training_inputs(output_dir)
     if inputs is None:
-        raise ValueError(f"RUN: ES run {run_name!r} was not started from a FILE:SYSTEM target (hyperfunc train, a "
-                         f"deployment or the demo), so its code and data cannot be loaded again")
+        raise ValueError(
+            f"RUN: ES run {run_name!r} was not started from a FILE:SYSTEM target (hyperfunc train, a "
+            f"deployment or the demo), so its code and data cannot be loaded again"
+        )
     module, system = load_system(inputs["target"])
     options = {k: v for k, v in inputs.get("options", {}).items() if k != "run_name"}
     scratch = Path(tempfile.mkdtemp(prefix="hyperfunc-replay-"))
     replay_name = f"replay-{run_name}-{uuid.uuid4().hex[:8]}"
     try:
-        job = prepare_training(system, getattr(module, inputs["train_var"]), getattr(module, inputs["metric_var"]),
-                               run_name=replay_name, storage=f"sqlite:///{scratch / 'replay.db'}", **options)
-        state = initial_state(job) if epoch == 0 else ESState.from_dict(torch.load(epochs[epoch - 1], weights_only=False))
+        job = prepare_training(
+            system,
+            getattr(module, inputs["train_var"]),
+            getattr(module, inputs["metric_var"]),
+            run_name=replay_name,
+            storage=f"sqlite:///{scratch / 'replay.db'}",
+            **options,
+        )
+        state = (
+            initial_state(job) if epoch == 0 else ESState.from_dict(torch.load(epochs[epoch - 1], weights_only=False))
+        )
         for _ in job.epoch_steps(epoch):
             state, _ = es_step(job, state)
         recorded = ESState.from_dict(torch.load(epochs[epoch], weights_only=False))
         theta = job.layout.unflatten(state.theta)
-        score = job.system.evaluate_population([theta], job.train, job.metric_fn,
-                                               environment_state=job.environment_state)[0]
+        score = job.system.evaluate_population(
+            [theta], job.train, job.metric_fn, environment_state=job.environment_state
+        )[0]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(training_run_dir(replay_name), ignore_errors=True)
     same = torch.equal(state.theta.cpu(), recorded.theta.cpu())
     gap = float((state.theta.cpu() - recorded.theta.cpu()).abs().max())
-    return ReplayOutcome("training", run_name, f"epoch {epoch}", f"train score {metrics[epoch].get('train_score')}",
-                         f"train score {score}", same, None if same else f"θ differs by up to {gap:.3g}")
+    return ReplayOutcome(
+        "training",
+        run_name,
+        f"epoch {epoch}",
+        f"train score {metrics[epoch].get('train_score')}",
+        f"train score {score}",
+        same,
+        None if same else f"θ differs by up to {gap:.3g}",
+    )
 
 
 # -- generations -------------------------------------------------------------------------
-def replay_generation(run_name: str, gen_id: str | None = None, url: str | None = None, model: str | None = None,
-                      api_base: str | None = None, api_key: str | None = None) -> ReplayOutcome:
+def replay_generation(
+    run_name: str,
+    gen_id: str | None = None,
+    url: str | None = None,
+    model: str | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+) -> ReplayOutcome:
     from contextlib import nullcontext
 
     from sqlmodel import select
@@ -187,29 +225,49 @@ def replay_generation(run_name: str, gen_id: str | None = None, url: str | None 
             raise ValueError(f"RUN: evolution run {run_name!r} has no scored generation to replay")
         gen_id = str(best.gen_id)
     if gen_id not in {str(g) for g in archive.archive}:
-        raise ValueError(f"generation: run {run_name!r} has generations {[str(g) for g in archive.archive]}, not {gen_id!r}")
+        raise ValueError(
+            f"generation: run {run_name!r} has generations {[str(g) for g in archive.archive]}, not {gen_id!r}"
+        )
     entry = archive.entry(gen_id)
     if "repo_path" not in config:
         raise ValueError(f"RUN: evolution run {run_name!r} recorded no repository (it predates replay)")
     model = model or config.get("model")
     offline = model == OFFLINE_MODEL and api_base is None
-    with (offline_model() if offline else nullcontext({"model": model, "api_base": api_base, "api_key": api_key})) as llm:
-        executor = open_workspace(create_executor(config.get("execution_mode", "local"),
-                                                  {"repoPath": config["repo_path"],
-                                                   "baseCommit": config.get("base_commit", "HEAD")}),
-                                  get_patch_files(output_dir, gen_id), config.get("prompts_dir"))
+    with offline_model() if offline else nullcontext({"model": model, "api_base": api_base, "api_key": api_key}) as llm:
+        executor = open_workspace(
+            create_executor(
+                config.get("execution_mode", "local"),
+                {"repoPath": config["repo_path"], "baseCommit": config.get("base_commit", "HEAD")},
+            ),
+            get_patch_files(output_dir, gen_id),
+            config.get("prompts_dir"),
+        )
         scratch = Path(tempfile.mkdtemp(prefix="hyperfunc-replay-"))
         try:
-            scores, _ = evaluate_workspace([get_domain(d) for d in config["domains"]],
-                                           lambda tools: TaskAgent(AgentOptions(tools=tools, **llm)),
-                                           executor.get_workdir(), scratch, config.get("eval_samples"),
-                                           config.get("prompts_dir"))
+            scores, _ = evaluate_workspace(
+                [get_domain(d) for d in config["domains"]],
+                lambda tools: TaskAgent(AgentOptions(tools=tools, **llm)),
+                executor.get_workdir(),
+                scratch,
+                config.get("eval_samples"),
+                config.get("prompts_dir"),
+            )
         finally:
             executor.cleanup()
             shutil.rmtree(scratch, ignore_errors=True)
     recorded = dict(entry.scores)
-    diffs = {d: scores.get(d, 0.0) - recorded.get(d, 0.0) for d in set(scores) | set(recorded)
-             if not math.isclose(scores.get(d, math.nan), recorded.get(d, math.nan), abs_tol=1e-9)}
+    diffs = {
+        d: scores.get(d, 0.0) - recorded.get(d, 0.0)
+        for d in set(scores) | set(recorded)
+        if not math.isclose(scores.get(d, math.nan), recorded.get(d, math.nan), abs_tol=1e-9)
+    }
     name = "initial" if gen_id == "initial" else f"generation {gen_id}"
-    return ReplayOutcome("evolution", run_name, name, recorded, scores, not diffs,
-                         None if not diffs else ", ".join(f"{d} {v:+.3f}" for d, v in sorted(diffs.items())))
+    return ReplayOutcome(
+        "evolution",
+        run_name,
+        name,
+        recorded,
+        scores,
+        not diffs,
+        None if not diffs else ", ".join(f"{d} {v:+.3f}" for d, v in sorted(diffs.items())),
+    )

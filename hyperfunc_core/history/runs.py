@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
 
 @dataclass
@@ -57,24 +56,48 @@ def list_runs(url: str | None = None, with_prefect: bool = True) -> list[RunSumm
     for study in list_studies(url):
         counts = study["counts"]
         status = "running" if counts.get("running") else ("finished" if counts else "empty")
-        out.append(RunSummary("tuning", study["name"], status, study["created_at"],
-                              _seconds(study["created_at"], study["last_finished_at"]), study["best"],
-                              f"{study['strategy']}, {study['metric']} ({study['mode']}), "
-                              + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))))
+        out.append(
+            RunSummary(
+                "tuning",
+                study["name"],
+                status,
+                study["created_at"],
+                _seconds(study["created_at"], study["last_finished_at"]),
+                study["best"],
+                f"{study['strategy']}, {study['metric']} ({study['mode']}), "
+                + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
+            )
+        )
     with session_scope(url) as s:
         for run in s.exec(select(ESRun)).all():
             epochs = s.exec(select(func.count(ESEpoch.id)).where(ESEpoch.run_id == run.id)).one()
             last = s.exec(select(ESEpoch).where(ESEpoch.run_id == run.id).order_by(ESEpoch.epoch.desc())).first()
             score = last.metrics.get("train_score") if last is not None else None
-            out.append(RunSummary("training", run.name, run.status, run.created_at,
-                                  _seconds(run.created_at, run.finished_at), score,
-                                  f"{epochs} epochs, best candidate {run.best_score if run.best_score is not None else 'n/a'}"))
+            out.append(
+                RunSummary(
+                    "training",
+                    run.name,
+                    run.status,
+                    run.created_at,
+                    _seconds(run.created_at, run.finished_at),
+                    score,
+                    f"{epochs} epochs, best candidate {run.best_score if run.best_score is not None else 'n/a'}",
+                )
+            )
         for run in s.exec(select(EvolutionRun)).all():
             gens = s.exec(select(Generation).where(Generation.run_id == run.id)).all()
             scores = [g.score for g in gens if g.score is not None]
-            out.append(RunSummary("evolution", run.name, run.status, run.created_at,
-                                  _seconds(run.created_at, run.finished_at), max(scores, default=run.best_score),
-                                  f"{len(gens)} generations, ${run.cost_usd:.4f}"))
+            out.append(
+                RunSummary(
+                    "evolution",
+                    run.name,
+                    run.status,
+                    run.created_at,
+                    _seconds(run.created_at, run.finished_at),
+                    max(scores, default=run.best_score),
+                    f"{len(gens)} generations, ${run.cost_usd:.4f}",
+                )
+            )
     if with_prefect:
         from hyperfunc_core.launch import attach_flow_runs
 

@@ -63,18 +63,31 @@ class RunResult:
 class AgentRuntime:
     """Runs a ``HyperSystem`` on a stream of inputs until asked to stop (see the module doc)."""
 
-    def __init__(self, system: "HyperSystem", source: Iterable[dict] | queue.Queue | None = None, *,
-                 on_result: Callable[[RunResult], None] | None = None, workers: int = 1,
-                 trained: bool | str = False, storage: str | None = None, reload_every_s: float | None = None,
-                 environment_state: Any = None, history_size: int = 1000) -> None:
+    def __init__(
+        self,
+        system: "HyperSystem",
+        source: Iterable[dict] | queue.Queue | None = None,
+        *,
+        on_result: Callable[[RunResult], None] | None = None,
+        workers: int = 1,
+        trained: bool | str = False,
+        storage: str | None = None,
+        reload_every_s: float | None = None,
+        environment_state: Any = None,
+        history_size: int = 1000,
+    ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers: expected an integer >= 1, got {workers!r}")
         if on_result is not None and not callable(on_result):
             raise ValueError(f"on_result: expected a callable taking a RunResult, got {on_result!r}")
         if source is not None and not isinstance(source, queue.Queue) and not isinstance(source, Iterable):
-            raise ValueError(f"source: expected a queue.Queue or an iterable of input dicts, got {type(source).__name__}")
+            raise ValueError(
+                f"source: expected a queue.Queue or an iterable of input dicts, got {type(source).__name__}"
+            )
         if isinstance(source, (str, bytes, dict)):
-            raise ValueError(f"source: expected a queue.Queue or an iterable of input dicts, got {type(source).__name__}")
+            raise ValueError(
+                f"source: expected a queue.Queue or an iterable of input dicts, got {type(source).__name__}"
+            )
         if reload_every_s is not None and not reload_every_s > 0:
             raise ValueError(f"reload_every_s: expected a positive number of seconds or None, got {reload_every_s!r}")
         if not isinstance(trained, (bool, str)):
@@ -102,8 +115,9 @@ class AgentRuntime:
         if self.trained:
             self.reload(None if self.trained is True else self.trained)
         self._accepting = True
-        self._threads = [threading.Thread(target=self._work, name=f"hyperfunc-runtime-{i}", daemon=True)
-                         for i in range(self.workers)]
+        self._threads = [
+            threading.Thread(target=self._work, name=f"hyperfunc-runtime-{i}", daemon=True) for i in range(self.workers)
+        ]
         if self.source is not None:
             self._threads.append(threading.Thread(target=self._feed, name="hyperfunc-runtime-feed", daemon=True))
         if self.reload_every_s is not None:

@@ -60,13 +60,16 @@ class CheckpointStore:
                 session.commit()
                 session.refresh(run)
                 return Resumed(run.id, None, 0, [], run.spec, _run_key(run))
-            changed = sorted(k for k in set(config) | set(run.config)
-                             if config.get(k) != run.config.get(k) and k != "total_steps")
+            changed = sorted(
+                k for k in set(config) | set(run.config) if config.get(k) != run.config.get(k) and k != "total_steps"
+            )
             if config.get("total_steps", 0) < run.config.get("total_steps", 0):
                 changed.append("total_steps (fewer than before)")
             if changed:
-                raise ValueError(f"run_name: run {name!r} was started with other settings ({', '.join(changed)}); "
-                                 f"resume it with the same ones or use another name")
+                raise ValueError(
+                    f"run_name: run {name!r} was started with other settings ({', '.join(changed)}); "
+                    f"resume it with the same ones or use another name"
+                )
             if config != run.config:  # more steps: the run goes on from its last checkpoint
                 run.config = config
             epochs = list(session.exec(select(ESEpoch).where(ESEpoch.run_id == run.id).order_by(ESEpoch.epoch)).all())
@@ -78,16 +81,19 @@ class CheckpointStore:
                 try:
                     state = ESState.from_dict(torch.load(last.checkpoint_path, weights_only=False))
                 except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, EOFError, pickle errors...
-                    message = (f"ES run {name!r}: the checkpoint of epoch {last.epoch} ({last.checkpoint_path}) cannot "
-                               f"be read ({type(exc).__name__}: {str(exc)[:200]}); resuming from the epoch before it")
+                    message = (
+                        f"ES run {name!r}: the checkpoint of epoch {last.epoch} ({last.checkpoint_path}) cannot "
+                        f"be read ({type(exc).__name__}: {str(exc)[:200]}); resuming from the epoch before it"
+                    )
                     logging.getLogger("hyperfunc").warning(message)
                     warnings.warn(message, RuntimeWarning, stacklevel=2)
                     session.delete(last)  # the epoch is trained again and recorded anew
                     session.commit()
                     epochs.pop()
                     continue
-                return Resumed(run.id, state, last.epoch + 1, [dict(e.metrics) for e in epochs], run.spec,
-                               _run_key(run))
+                return Resumed(
+                    run.id, state, last.epoch + 1, [dict(e.metrics) for e in epochs], run.spec, _run_key(run)
+                )
             return Resumed(run.id, None, 0, [], run.spec, _run_key(run))
 
     def save_epoch(self, run_id: int, name: str, epoch: int, state: ESState, metrics: dict) -> str:
@@ -96,8 +102,9 @@ class CheckpointStore:
         path = folder / f"epoch-{epoch:05d}.pt"
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as out:
-            torch.save({k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in _cpu(state.to_dict()).items()},
-                       out)
+            torch.save(
+                {k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in _cpu(state.to_dict()).items()}, out
+            )
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)

@@ -64,9 +64,14 @@ class TensorParam(HPType):
     def create(cls, *shape: int, noise_rank: int | None = None, name: str | None = None) -> type["TensorParam"]:
         _check_shape(shape)
         if noise_rank is not None and (len(shape) != 2 or not isinstance(noise_rank, int) or noise_rank < 1):
-            raise ValueError(f"noise_rank: expected None or an integer >= 1 for a 2-D shape, got {noise_rank!r} for {shape}")
-        return type(name or f"TensorParam{'x'.join(map(str, shape))}", (cls,),
-                    {"_shape": tuple(shape), "_noise_rank": noise_rank})
+            raise ValueError(
+                f"noise_rank: expected None or an integer >= 1 for a 2-D shape, got {noise_rank!r} for {shape}"
+            )
+        return type(
+            name or f"TensorParam{'x'.join(map(str, shape))}",
+            (cls,),
+            {"_shape": tuple(shape), "_noise_rank": noise_rank},
+        )
 
 
 class LoRAWeight(HPType):
@@ -99,8 +104,11 @@ class LMParam:
     max_tokens_scale: float = 1.0  # multiplies the call's max_tokens budget
 
     RANGES: ClassVar[dict[str, tuple[float, float]]] = {
-        "temperature": (0.0, 2.0), "top_p": (0.01, 1.0), "presence_penalty": (-2.0, 2.0),
-        "frequency_penalty": (-2.0, 2.0), "max_tokens_scale": (0.1, 4.0),
+        "temperature": (0.0, 2.0),
+        "top_p": (0.01, 1.0),
+        "presence_penalty": (-2.0, 2.0),
+        "frequency_penalty": (-2.0, 2.0),
+        "max_tokens_scale": (0.1, 4.0),
     }
 
     @classmethod
@@ -129,8 +137,12 @@ class LMParam:
 
     def completion_kwargs(self, max_tokens: int | None = None) -> dict[str, Any]:
         """The litellm/OpenAI keyword arguments these values stand for."""
-        out: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p,
-                               "presence_penalty": self.presence_penalty, "frequency_penalty": self.frequency_penalty}
+        out: dict[str, Any] = {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "presence_penalty": self.presence_penalty,
+            "frequency_penalty": self.frequency_penalty,
+        }
         if max_tokens is not None:
             out["max_tokens"] = max(1, int(round(max_tokens * self.max_tokens_scale)))
         return out
@@ -140,8 +152,10 @@ def hp_shape(hp_type: Any) -> tuple[int, ...]:
     """``hp_type.shape()``, checked: the one way the rest of the package asks for a shape."""
     for method in ("shape", "from_tensor"):
         if not callable(getattr(hp_type, method, None)):
-            raise ValueError(f"hp_type: expected a type with shape(), dim(), from_tensor() and to_tensor(), "
-                             f"got {hp_type!r} (missing {method})")
+            raise ValueError(
+                f"hp_type: expected a type with shape(), dim(), from_tensor() and to_tensor(), "
+                f"got {hp_type!r} (missing {method})"
+            )
     shape = tuple(int(s) for s in hp_type.shape())
     _check_shape(shape)
     return shape

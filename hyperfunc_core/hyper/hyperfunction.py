@@ -33,9 +33,9 @@ from collections.abc import Callable
 from typing import Any
 
 from hyperfunc_core.hyper.hp_types import hp_shape
-from hyperfunc_core.observability import telemetry
 from hyperfunc_core.hyper.runtime import Invocation, active, call_meter, metering
 from hyperfunc_core.hyper.tracing import CallRecord
+from hyperfunc_core.observability import telemetry
 
 
 class HyperFunctionError(RuntimeError):
@@ -49,8 +49,17 @@ class MaxCallsExceeded(HyperFunctionError):
 class HyperFunction:
     """The callable ``@hyperfunction`` returns; ``.fn`` is the undecorated body."""
 
-    def __init__(self, fn: Callable[..., Any], *, hp_type: Any, name: str | None = None, optimize_hparams: bool = True,
-                 retries: int = 0, timeout_s: float | None = None, max_calls: int | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        hp_type: Any,
+        name: str | None = None,
+        optimize_hparams: bool = True,
+        retries: int = 0,
+        timeout_s: float | None = None,
+        max_calls: int | None = None,
+    ) -> None:
         if not callable(fn):
             raise ValueError(f"fn: expected a function, got {fn!r}")
         self.shape = hp_shape(hp_type)
@@ -78,8 +87,10 @@ class HyperFunction:
         inv = active()
         if hp is None:
             if inv is None:
-                raise HyperFunctionError(f"{self.name}: called outside HyperSystem.run without hp=; "
-                                         f"pass hp= or call it from a system's run()")
+                raise HyperFunctionError(
+                    f"{self.name}: called outside HyperSystem.run without hp=; "
+                    f"pass hp= or call it from a system's run()"
+                )
             theta = inv.theta.get(self.name)
             if theta is None:
                 theta = inv.resolve_missing(self)
@@ -91,9 +102,14 @@ class HyperFunction:
                 self._record(inv, time.time(), 0.0, 0, error)
                 raise error
         if self.is_async:
-            if inv is not None and inv.stages is not None and call_meter() is None:  # a top-level call: wait for its stage
-                return inv.stages.call(inv, self.name, lambda stage, size: self._call_async(
-                    inv, args, kwargs, hp, {"stage": stage, "stage_calls": size}))
+            if (
+                inv is not None and inv.stages is not None and call_meter() is None
+            ):  # a top-level call: wait for its stage
+                return inv.stages.call(
+                    inv,
+                    self.name,
+                    lambda stage, size: self._call_async(inv, args, kwargs, hp, {"stage": stage, "stage_calls": size}),
+                )
             return self._call_async(inv, args, kwargs, hp)
         return self._call_sync(inv, args, kwargs, hp)
 
@@ -130,8 +146,10 @@ class HyperFunction:
                 try:
                     return future.result(timeout=self.timeout_s)
                 except cf.TimeoutError:
-                    raise TimeoutError(f"{self.name}: no result within timeout_s={self.timeout_s:g} "
-                                       f"(the thread cannot be killed and may still finish)") from None
+                    raise TimeoutError(
+                        f"{self.name}: no result within timeout_s={self.timeout_s:g} "
+                        f"(the thread cannot be killed and may still finish)"
+                    ) from None
             finally:
                 pool.shutdown(wait=False)
         except BaseException:
@@ -142,8 +160,9 @@ class HyperFunction:
             if inv is not None:
                 inv.current.pop()
 
-    async def _call_async(self, inv: Invocation | None, args: tuple, kwargs: dict, hp: Any,
-                          stage: dict | None = None) -> Any:
+    async def _call_async(
+        self, inv: Invocation | None, args: tuple, kwargs: dict, hp: Any, stage: dict | None = None
+    ) -> Any:
         started, t0 = time.time(), time.perf_counter()
         last: BaseException | None = None
         attributes = {**self._span_attributes(inv), **(stage or {})}
@@ -168,11 +187,24 @@ class HyperFunction:
     def _span_attributes(self, inv: Invocation | None) -> dict[str, Any]:
         if inv is None:
             return {"hyperfunction": self.name}
-        return {"hyperfunction": self.name, "example_index": inv.example_index, "candidate_index": inv.candidate_index,
-                "batched": inv.batched, "batch_size": inv.batch_size}
+        return {
+            "hyperfunction": self.name,
+            "example_index": inv.example_index,
+            "candidate_index": inv.candidate_index,
+            "batched": inv.batched,
+            "batch_size": inv.batch_size,
+        }
 
-    def _record(self, inv: Invocation | None, started: float, latency: float, attempts: int,
-                error: BaseException | None, current: Any = None, meter: dict | None = None) -> None:
+    def _record(
+        self,
+        inv: Invocation | None,
+        started: float,
+        latency: float,
+        attempts: int,
+        error: BaseException | None,
+        current: Any = None,
+        meter: dict | None = None,
+    ) -> None:
         """The call's CallRecord (when its evaluation traces), its span's outcome and its metrics.
 
         ``meter`` holds what the call measured besides time: its stage, and the LLM requests,
@@ -182,21 +214,43 @@ class HyperFunction:
         telemetry.record("hyperfunction", self.name, latency, error is None)
         if inv is None or inv.records is None:
             return
-        inv.records.append(CallRecord(
-            hyperfunction=self.name, example_index=inv.example_index, candidate_index=inv.candidate_index,
-            started_at=started, latency_s=latency, attempts=attempts,
-            error=error_text,
-            batched=inv.batched, batch_size=inv.batch_size, meta=dict(meter or {}),
-        ))
+        inv.records.append(
+            CallRecord(
+                hyperfunction=self.name,
+                example_index=inv.example_index,
+                candidate_index=inv.candidate_index,
+                started_at=started,
+                latency_s=latency,
+                attempts=attempts,
+                error=error_text,
+                batched=inv.batched,
+                batch_size=inv.batch_size,
+                meta=dict(meter or {}),
+            )
+        )
 
 
-def hyperfunction(fn: Callable[..., Any] | None = None, *, hp_type: Any, name: str | None = None,
-                  optimize_hparams: bool = True, retries: int = 0, timeout_s: float | None = None,
-                  max_calls: int | None = None) -> Any:
+def hyperfunction(
+    fn: Callable[..., Any] | None = None,
+    *,
+    hp_type: Any,
+    name: str | None = None,
+    optimize_hparams: bool = True,
+    retries: int = 0,
+    timeout_s: float | None = None,
+    max_calls: int | None = None,
+) -> Any:
     """Decorate ``fn(..., hp)`` so a ``HyperSystem`` supplies and trains its θ (see the module doc)."""
 
     def wrap(f: Callable[..., Any]) -> HyperFunction:
-        return HyperFunction(f, hp_type=hp_type, name=name, optimize_hparams=optimize_hparams, retries=retries,
-                             timeout_s=timeout_s, max_calls=max_calls)
+        return HyperFunction(
+            f,
+            hp_type=hp_type,
+            name=name,
+            optimize_hparams=optimize_hparams,
+            retries=retries,
+            timeout_s=timeout_s,
+            max_calls=max_calls,
+        )
 
     return wrap(fn) if fn is not None else wrap

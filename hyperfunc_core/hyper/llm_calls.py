@@ -29,8 +29,14 @@ def default_gateway() -> LLMGateway:
     return LLMGateway()
 
 
-def call_llm(messages: list[dict] | str, hp: LMParam | None = None, *, max_tokens: int | None = None,
-             gateway: LLMGateway | None = None, **params: Any) -> LLMResponse:
+def call_llm(
+    messages: list[dict] | str,
+    hp: LMParam | None = None,
+    *,
+    max_tokens: int | None = None,
+    gateway: LLMGateway | None = None,
+    **params: Any,
+) -> LLMResponse:
     """One completion with ``hp``'s sampling parameters (``params`` override them)."""
     gw = _gateway(gateway)
     response = gw.complete(messages, **_sampling(hp, max_tokens, params))
@@ -38,8 +44,14 @@ def call_llm(messages: list[dict] | str, hp: LMParam | None = None, *, max_token
     return response
 
 
-async def acall_llm(messages: list[dict] | str, hp: LMParam | None = None, *, max_tokens: int | None = None,
-                    gateway: LLMGateway | None = None, **params: Any) -> LLMResponse:
+async def acall_llm(
+    messages: list[dict] | str,
+    hp: LMParam | None = None,
+    *,
+    max_tokens: int | None = None,
+    gateway: LLMGateway | None = None,
+    **params: Any,
+) -> LLMResponse:
     """The async twin of ``call_llm``: what population evaluation sends concurrently."""
     gw = _gateway(gateway)
     response = await gw.acomplete(messages, **_sampling(hp, max_tokens, params))

@@ -74,7 +74,9 @@ class Example:
 
     def __post_init__(self) -> None:
         if not isinstance(self.inputs, dict):
-            raise ValueError(f"Example.inputs: expected a dict of keyword arguments for run(), got {type(self.inputs).__name__}")
+            raise ValueError(
+                f"Example.inputs: expected a dict of keyword arguments for run(), got {type(self.inputs).__name__}"
+            )
 
 
 @dataclass
@@ -105,14 +107,24 @@ class HyperSystem:
 
     history_size = 100
 
-    def __init__(self, system_optimizer: ESConfig | None = None, *, device: str | torch.device | None = None,
-                 init_seed: int = 0, llm: Any = None) -> None:
+    def __init__(
+        self,
+        system_optimizer: ESConfig | None = None,
+        *,
+        device: str | torch.device | None = None,
+        init_seed: int = 0,
+        llm: Any = None,
+    ) -> None:
         if system_optimizer is not None and not isinstance(system_optimizer, ESConfig):
-            raise ValueError(f"system_optimizer: expected an ESHybridSystemOptimizer/ESConfig, got {system_optimizer!r}")
+            raise ValueError(
+                f"system_optimizer: expected an ESHybridSystemOptimizer/ESConfig, got {system_optimizer!r}"
+            )
         from hyperfunc_core.llm import LLMGateway
 
         if llm is not None and not isinstance(llm, LLMGateway):
-            raise ValueError(f"llm: expected an LLMGateway (its model, concurrency and rate limit) or None, got {llm!r}")
+            raise ValueError(
+                f"llm: expected an LLMGateway (its model, concurrency and rate limit) or None, got {llm!r}"
+            )
         self._llm = llm
         self.system_optimizer = system_optimizer or ESConfig()
         self.device = torch.device(device) if device is not None else torch.device("cpu")
@@ -174,7 +186,9 @@ class HyperSystem:
                 raise ValueError(f"set_hp_state: unknown hyperfunction {name!r} (registered: {sorted(self._theta)})")
             value = torch.as_tensor(value)
             if tuple(value.shape) != tuple(self._theta[name].shape):
-                raise ValueError(f"set_hp_state[{name!r}]: expected shape {tuple(self._theta[name].shape)}, got {tuple(value.shape)}")
+                raise ValueError(
+                    f"set_hp_state[{name!r}]: expected shape {tuple(self._theta[name].shape)}, got {tuple(value.shape)}"
+                )
             self._theta[name] = value.detach().to(self.device, torch.float32).clone()
 
     def to(self, device: str | torch.device) -> "HyperSystem":
@@ -184,8 +198,10 @@ class HyperSystem:
 
     def trainable_layout(self) -> Layout:
         names = [n for n, hf in self._hyperfunctions.items() if hf.optimize_hparams]
-        return Layout.build({n: self._hyperfunctions[n].shape for n in names},
-                            {n: _noise_rank(self._hyperfunctions[n].hp_type) for n in names})
+        return Layout.build(
+            {n: self._hyperfunctions[n].shape for n in names},
+            {n: _noise_rank(self._hyperfunctions[n].hp_type) for n in names},
+        )
 
     def discover(self, examples: Sequence[Example], environment_state: Any = None) -> None:
         """Run one example once, so every hyperfunction ``run`` calls is registered before
@@ -224,8 +240,14 @@ class HyperSystem:
         return AgentRuntime(self, source, **options).start()
 
     # -- single evaluation -----------------------------------------------------------------
-    def evaluate(self, examples: Sequence[Example], metric_fn: MetricFn, environment_state: Any = None,
-                 seed: int | None = None, collect_trace: bool = False) -> float:
+    def evaluate(
+        self,
+        examples: Sequence[Example],
+        metric_fn: MetricFn,
+        environment_state: Any = None,
+        seed: int | None = None,
+        collect_trace: bool = False,
+    ) -> float:
         """Run every example with the current θ (one at a time, in order) and score the predictions."""
         examples = _check_examples(examples)
         _check_metric(metric_fn)
@@ -250,10 +272,17 @@ class HyperSystem:
         return summarize_calls(self.call_history(last))
 
     # -- population evaluation ---------------------------------------------------------------
-    def evaluate_population(self, candidates: Sequence[dict[str, torch.Tensor]] | torch.Tensor,
-                            examples: Sequence[Example], metric_fn: MetricFn, max_batch_size: int | None = None,
-                            environment_state: Any = None, seed: int | None = None,
-                            errors: list[str | None] | None = None, collect_trace: bool = False) -> list[float]:
+    def evaluate_population(
+        self,
+        candidates: Sequence[dict[str, torch.Tensor]] | torch.Tensor,
+        examples: Sequence[Example],
+        metric_fn: MetricFn,
+        max_batch_size: int | None = None,
+        environment_state: Any = None,
+        seed: int | None = None,
+        errors: list[str | None] | None = None,
+        collect_trace: bool = False,
+    ) -> list[float]:
         """Scores of each candidate θ on ``examples``, equal to ``evaluate`` of each alone.
 
         ``candidates``: a list of ``{name: tensor}`` (missing names keep the system's θ) or a
@@ -289,12 +318,14 @@ class HyperSystem:
                     records.clear()
         if scores is None:
             per_candidate = [{n: t[i] for n, t in stacked.items()} for i in range(population)]
-            scores = self._population_one_by_one(per_candidate, examples, metric_fn, environment_state, seed, errors,
-                                                 records)
+            scores = self._population_one_by_one(
+                per_candidate, examples, metric_fn, environment_state, seed, errors, records
+            )
         if records is not None:
             finite = [x for x in scores if math.isfinite(x)]
-            self._reports.append(EvaluationReport(max(finite, default=-math.inf), None, records, seed,
-                                                  candidate_scores=list(scores)))
+            self._reports.append(
+                EvaluationReport(max(finite, default=-math.inf), None, records, seed, candidate_scores=list(scores))
+            )
         return scores
 
     @property
@@ -302,7 +333,9 @@ class HyperSystem:
         """Why batched evaluation is off for this system (None while it works)."""
         return self._batched_refusal
 
-    def _stack_candidates(self, candidates: Sequence[dict[str, torch.Tensor]] | torch.Tensor) -> dict[str, torch.Tensor]:
+    def _stack_candidates(
+        self, candidates: Sequence[dict[str, torch.Tensor]] | torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         if isinstance(candidates, torch.Tensor):
             layout = self.trainable_layout()
             if candidates.dim() != 2 or candidates.shape[1] != layout.size:
@@ -313,18 +346,28 @@ class HyperSystem:
         names = set().union(*(c.keys() for c in candidates))
         unknown = names - set(self._theta)
         if unknown:
-            raise ValueError(f"candidates: unknown hyperfunctions {sorted(unknown)} (registered: {sorted(self._theta)})")
+            raise ValueError(
+                f"candidates: unknown hyperfunctions {sorted(unknown)} (registered: {sorted(self._theta)})"
+            )
         out = {}
         for name in names:
             rows = [torch.as_tensor(c.get(name, self._theta[name])).to(self.device, torch.float32) for c in candidates]
             shapes = {tuple(r.shape) for r in rows}
             if shapes != {tuple(self._theta[name].shape)}:
-                raise ValueError(f"candidates[{name!r}]: expected shape {tuple(self._theta[name].shape)}, got {sorted(shapes)}")
+                raise ValueError(
+                    f"candidates[{name!r}]: expected shape {tuple(self._theta[name].shape)}, got {sorted(shapes)}"
+                )
             out[name] = torch.stack(rows)
         return out
 
-    def _batched_forward(self, stacked: dict[str, torch.Tensor], examples: list[Example], environment_state: Any,
-                         max_batch_size: int, records: list[CallRecord] | None = None) -> torch.Tensor:
+    def _batched_forward(
+        self,
+        stacked: dict[str, torch.Tensor],
+        examples: list[Example],
+        environment_state: Any,
+        max_batch_size: int,
+        records: list[CallRecord] | None = None,
+    ) -> torch.Tensor:
         inputs = _stack_inputs(examples, self.device)
         fixed = {n: t for n, t in self._theta.items() if n not in stacked}
         population, n_examples = next(iter(stacked.values())).shape[0], len(examples)
@@ -332,8 +375,14 @@ class HyperSystem:
         last_inv: list[Invocation] = []
 
         def one(theta_one: dict[str, torch.Tensor], inputs_one: dict[str, torch.Tensor]) -> torch.Tensor:
-            inv = Invocation(theta={**fixed, **theta_one}, resolve_missing=_refuse_in_batch, batched=True,
-                             batch_size=population * n_examples, records=records, owner=self)
+            inv = Invocation(
+                theta={**fixed, **theta_one},
+                resolve_missing=_refuse_in_batch,
+                batched=True,
+                batch_size=population * n_examples,
+                records=records,
+                owner=self,
+            )
             last_inv.append(inv)
             with invocation(inv):
                 out = self.run(**inputs_one, **extra)
@@ -344,23 +393,28 @@ class HyperSystem:
                 raise _NotBatchable(f"run() returned {type(out).__name__}, not a tensor")
             return out
 
-        forward = torch.vmap(torch.vmap(one, in_dims=(None, 0), randomness="error"), in_dims=(0, None),
-                             randomness="error")
+        forward = torch.vmap(
+            torch.vmap(one, in_dims=(None, 0), randomness="error"), in_dims=(0, None), randomness="error"
+        )
         per_chunk = max(1, max_batch_size // n_examples)
         example_chunk = min(n_examples, max_batch_size)
         outs = []
         try:
             for c0 in range(0, population, per_chunk):
-                theta_chunk = {n: t[c0:c0 + per_chunk] for n, t in stacked.items()}
-                parts = [forward(theta_chunk, {k: v[e0:e0 + example_chunk] for k, v in inputs.items()})
-                         for e0 in range(0, n_examples, example_chunk)]
+                theta_chunk = {n: t[c0 : c0 + per_chunk] for n, t in stacked.items()}
+                parts = [
+                    forward(theta_chunk, {k: v[e0 : e0 + example_chunk] for k, v in inputs.items()})
+                    for e0 in range(0, n_examples, example_chunk)
+                ]
                 outs.append(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
         except _NotBatchable:
             raise
         except Exception as exc:  # noqa: BLE001 - vmap refusals come in many exception types
             where = next((inv.failed_in for inv in reversed(last_inv) if inv.failed_in), None)
-            raise _NotBatchable(f"{'hyperfunction ' + repr(where) if where else 'run()'} cannot be vmapped "
-                                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+            raise _NotBatchable(
+                f"{'hyperfunction ' + repr(where) if where else 'run()'} cannot be vmapped "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            ) from exc
         return torch.cat(outs, dim=0) if len(outs) > 1 else outs[0]
 
     def _score_population(self, metric_fn: MetricFn, preds: torch.Tensor, expected: list) -> list[float]:
@@ -375,9 +429,16 @@ class HyperSystem:
                 self._metric_vmappable[key] = False
         return [_score(metric_fn, preds[i], expected) for i in range(preds.shape[0])]
 
-    def _population_one_by_one(self, per_candidate: list[dict[str, torch.Tensor]], examples: list[Example],
-                               metric_fn: MetricFn, environment_state: Any, seed: int | None,
-                               errors: list[str | None] | None, records: list[CallRecord] | None = None) -> list[float]:
+    def _population_one_by_one(
+        self,
+        per_candidate: list[dict[str, torch.Tensor]],
+        examples: list[Example],
+        metric_fn: MetricFn,
+        environment_state: Any,
+        seed: int | None,
+        errors: list[str | None] | None,
+        records: list[CallRecord] | None = None,
+    ) -> list[float]:
         expected = [e.expected for e in examples]
         thetas = [{**self._theta, **c} for c in per_candidate]
         found: list[str | None] = [None] * len(thetas)
@@ -390,18 +451,27 @@ class HyperSystem:
                 return -math.inf
 
         if inspect.iscoroutinefunction(self.run):
+
             async def all_candidates() -> list:
                 gate = StageGate(len(thetas) * len(examples))  # every candidate's stage-k calls go out as one wave
-                return await asyncio.gather(*(self._run_examples_async(t, examples, environment_state, records, i, gate)
-                                              for i, t in enumerate(thetas)), return_exceptions=True)
+                return await asyncio.gather(
+                    *(
+                        self._run_examples_async(t, examples, environment_state, records, i, gate)
+                        for i, t in enumerate(thetas)
+                    ),
+                    return_exceptions=True,
+                )
+
             with _seeded(seed):
                 outcomes = run_coroutine(all_candidates())
         else:
+
             def one(i: int) -> Any:
                 try:
                     return self._run_examples(thetas[i], examples, environment_state, records, i)
                 except Exception as exc:  # noqa: BLE001
                     return exc
+
             with _seeded(seed), cf.ThreadPoolExecutor(min(8, len(thetas))) as pool:
                 outcomes = list(pool.map(one, range(len(thetas))))
         scores = []
@@ -416,8 +486,14 @@ class HyperSystem:
         return scores
 
     # -- running examples ----------------------------------------------------------------------
-    def _run_examples(self, theta: dict[str, torch.Tensor], examples: list[Example], environment_state: Any,
-                      records: list[CallRecord] | None, candidate_index: int | None) -> Any:
+    def _run_examples(
+        self,
+        theta: dict[str, torch.Tensor],
+        examples: list[Example],
+        environment_state: Any,
+        records: list[CallRecord] | None,
+        candidate_index: int | None,
+    ) -> Any:
         if inspect.iscoroutinefunction(self.run):
             return run_coroutine(self._run_examples_async(theta, examples, environment_state, records, candidate_index))
         preds = []
@@ -428,32 +504,65 @@ class HyperSystem:
                 raise EvaluationError(f"example {i}: {type(exc).__name__}: {exc}", i) from exc
         return _as_batch(preds)
 
-    def _run_one(self, theta: dict[str, torch.Tensor], inputs: dict[str, Any], environment_state: Any,
-                 records: list[CallRecord] | None, example_index: int | None = None,
-                 candidate_index: int | None = None) -> Any:
+    def _run_one(
+        self,
+        theta: dict[str, torch.Tensor],
+        inputs: dict[str, Any],
+        environment_state: Any,
+        records: list[CallRecord] | None,
+        example_index: int | None = None,
+        candidate_index: int | None = None,
+    ) -> Any:
         """One sync ``run`` with ``theta`` (an async ``run`` goes through its own event loop)."""
         extra = {"environment_state": environment_state} if environment_state is not None else {}
         if inspect.iscoroutinefunction(self.run):
+
             async def once() -> Any:
-                inv = Invocation(theta=theta, resolve_missing=self._auto_register, records=records,
-                                 example_index=example_index, candidate_index=candidate_index, owner=self)
+                inv = Invocation(
+                    theta=theta,
+                    resolve_missing=self._auto_register,
+                    records=records,
+                    example_index=example_index,
+                    candidate_index=candidate_index,
+                    owner=self,
+                )
                 with invocation(inv):
                     return await self.run(**inputs, **extra)
+
             return run_coroutine(once())
-        inv = Invocation(theta=theta, resolve_missing=self._auto_register, records=records, example_index=example_index,
-                         candidate_index=candidate_index, owner=self)
+        inv = Invocation(
+            theta=theta,
+            resolve_missing=self._auto_register,
+            records=records,
+            example_index=example_index,
+            candidate_index=candidate_index,
+            owner=self,
+        )
         with invocation(inv):
             return self.run(**inputs, **extra)
 
-    async def _run_examples_async(self, theta: dict[str, torch.Tensor], examples: list[Example], environment_state: Any,
-                                  records: list[CallRecord] | None, candidate_index: int | None,
-                                  gate: StageGate | None = None) -> Any:
+    async def _run_examples_async(
+        self,
+        theta: dict[str, torch.Tensor],
+        examples: list[Example],
+        environment_state: Any,
+        records: list[CallRecord] | None,
+        candidate_index: int | None,
+        gate: StageGate | None = None,
+    ) -> Any:
         extra = {"environment_state": environment_state} if environment_state is not None else {}
         gate = gate or StageGate(len(examples))
 
         async def one(i: int, example: Example) -> Any:
-            inv = Invocation(theta=theta, resolve_missing=self._auto_register, records=records, example_index=i,
-                             candidate_index=candidate_index, stages=gate, owner=self)
+            inv = Invocation(
+                theta=theta,
+                resolve_missing=self._auto_register,
+                records=records,
+                example_index=i,
+                candidate_index=candidate_index,
+                stages=gate,
+                owner=self,
+            )
             with invocation(inv):
                 try:
                     return await self.run(**example.inputs, **extra)
@@ -469,8 +578,10 @@ class HyperSystem:
             return
         params = inspect.signature(self.run).parameters
         if "environment_state" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            raise ValueError(f"environment_state: {type(self).__name__}.run() must accept an 'environment_state' "
-                             f"keyword argument to receive it")
+            raise ValueError(
+                f"environment_state: {type(self).__name__}.run() must accept an 'environment_state' "
+                f"keyword argument to receive it"
+            )
 
     # -- training ------------------------------------------------------------------------------
     def optimize(self, train: Sequence[Example], metric_fn: MetricFn, **options: Any) -> dict:
@@ -498,7 +609,9 @@ def _check_examples(examples: Sequence[Example]) -> list[Example]:
         raise ValueError(f"examples: expected a non-empty list of Example, got {type(examples).__name__}")
     bad = [i for i, e in enumerate(examples) if not isinstance(e, Example)]
     if bad:
-        raise ValueError(f"examples: item {bad[0]} is {type(examples[bad[0]]).__name__}, expected Example(inputs, expected)")
+        raise ValueError(
+            f"examples: item {bad[0]} is {type(examples[bad[0]]).__name__}, expected Example(inputs, expected)"
+        )
     return list(examples)
 
 

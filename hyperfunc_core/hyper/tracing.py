@@ -59,9 +59,14 @@ def summarize_calls(records: list[CallRecord]) -> dict[str, CallSummary]:
         lat = np.array([r.latency_s for r in rs])
         errors = sum(not r.ok for r in rs)
         out[name] = CallSummary(
-            hyperfunction=name, calls=len(rs), errors=errors, error_rate=errors / len(rs),
+            hyperfunction=name,
+            calls=len(rs),
+            errors=errors,
+            error_rate=errors / len(rs),
             retries=sum(r.attempts - 1 for r in rs),
-            latency_p50_s=float(np.percentile(lat, 50)), latency_p90_s=float(np.percentile(lat, 90)),
-            latency_p99_s=float(np.percentile(lat, 99)), latency_mean_s=float(lat.mean()),
+            latency_p50_s=float(np.percentile(lat, 50)),
+            latency_p90_s=float(np.percentile(lat, 90)),
+            latency_p99_s=float(np.percentile(lat, 99)),
+            latency_mean_s=float(lat.mean()),
         )
     return out

@@ -61,11 +61,25 @@ class TrainingJob:
         return range(epoch * self.steps_per_epoch, min(self.total_steps, (epoch + 1) * self.steps_per_epoch))
 
 
-def prepare_training(system: "HyperSystem", train: Sequence["Example"], metric_fn: Callable, *, steps: int | None = None,
-                     steps_per_epoch: int | None = None, batch_size: int | None = None, val: Sequence["Example"] | None = None,
-                     run_name: str | None = None, storage: str | None = None, resume: bool = True,
-                     environment_state: Any = None, keep: str = "final", steps_per_task: int = 1,
-                     population_shards: int = 1, task_runner: Any = "thread", spec: dict | None = None) -> TrainingJob:
+def prepare_training(
+    system: "HyperSystem",
+    train: Sequence["Example"],
+    metric_fn: Callable,
+    *,
+    steps: int | None = None,
+    steps_per_epoch: int | None = None,
+    batch_size: int | None = None,
+    val: Sequence["Example"] | None = None,
+    run_name: str | None = None,
+    storage: str | None = None,
+    resume: bool = True,
+    environment_state: Any = None,
+    keep: str = "final",
+    steps_per_task: int = 1,
+    population_shards: int = 1,
+    task_runner: Any = "thread",
+    spec: dict | None = None,
+) -> TrainingJob:
     """Check every option, register what ``run`` calls, and open (or resume) the run's checkpoints.
     ``spec`` (kept with a new run): how a worker loads the system and data again (``jobs.train_target``);
     by default the run names code a worker cannot load, and only this process can run it."""
@@ -101,19 +115,46 @@ def prepare_training(system: "HyperSystem", train: Sequence["Example"], metric_f
     name = run_name or f"es-{type(system).__name__}-{int(time.time())}"
     settings = get_settings()
     store = CheckpointStore(storage, settings.outputs_dir / "es")
-    fingerprint = {**config.as_dict(), "total_steps": total, "steps_per_epoch": steps_per_epoch,
-                   "n_train": len(train), "layout": [[b.name, list(b.shape)] for b in layout.blocks]}
+    fingerprint = {
+        **config.as_dict(),
+        "total_steps": total,
+        "steps_per_epoch": steps_per_epoch,
+        "n_train": len(train),
+        "layout": [[b.name, list(b.shape)] for b in layout.blocks],
+    }
     spec = spec or {"in_process": [f"system {type(system).__name__} instance", "training data", "metric_fn"]}
     resumed = store.open(name, fingerprint, config.seed, resume, spec)
-    return TrainingJob(system, train, metric_fn, config, layout, name, total, steps_per_epoch, val, environment_state,
-                       store, resumed, keep, steps_per_task, list(resumed.history), population_shards, task_runner)
+    return TrainingJob(
+        system,
+        train,
+        metric_fn,
+        config,
+        layout,
+        name,
+        total,
+        steps_per_epoch,
+        val,
+        environment_state,
+        store,
+        resumed,
+        keep,
+        steps_per_task,
+        list(resumed.history),
+        population_shards,
+        task_runner,
+    )
 
 
 def initial_state(job: TrainingJob) -> ESState:
     if job.resumed.state is not None:
         state = job.resumed.state
-        return ESState(state.theta.to(job.system.device), _to(state.opt, job.system.device), state.step,
-                       None if state.best_theta is None else state.best_theta.to(job.system.device), state.best_score)
+        return ESState(
+            state.theta.to(job.system.device),
+            _to(state.opt, job.system.device),
+            state.step,
+            None if state.best_theta is None else state.best_theta.to(job.system.device),
+            state.best_score,
+        )
     return init_state(job.config, job.layout, job.layout.flatten(job.system.get_hp_state()))
 
 
@@ -125,18 +166,21 @@ def minibatch(job: TrainingJob, step: int) -> list["Example"]:
     gen = torch.Generator().manual_seed(job.config.seed * 7_919 + epoch)
     order = torch.randperm(len(job.train), generator=gen).tolist()
     start = (k * size) % len(job.train)
-    picked = (order + order)[start:start + size]
+    picked = (order + order)[start : start + size]
     return [job.train[i] for i in picked]
 
 
 PopulationEvaluator = Callable[["TrainingJob", torch.Tensor, list], tuple[list[float], list[str | None]]]
 
 
-def evaluate_candidates(job: TrainingJob, candidates: torch.Tensor, examples: list) -> tuple[list[float], list[str | None]]:
+def evaluate_candidates(
+    job: TrainingJob, candidates: torch.Tensor, examples: list
+) -> tuple[list[float], list[str | None]]:
     """Scores (and errors) of ``candidates`` (rows of θ) on ``examples``: one batched evaluation."""
     errors: list[str | None] = []
-    scores = job.system.evaluate_population(candidates, examples, job.metric_fn,
-                                            environment_state=job.environment_state, errors=errors)
+    scores = job.system.evaluate_population(
+        candidates, examples, job.metric_fn, environment_state=job.environment_state, errors=errors
+    )
     return scores, errors
 
 
@@ -150,7 +194,9 @@ def shards(population: int, count: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
-def es_step(job: TrainingJob, state: ESState, evaluate: PopulationEvaluator = evaluate_candidates) -> tuple[ESState, dict]:
+def es_step(
+    job: TrainingJob, state: ESState, evaluate: PopulationEvaluator = evaluate_candidates
+) -> tuple[ESState, dict]:
     """One ES step: the population for ``state.step`` scored on its minibatch, then the update.
 
     ``evaluate`` scores the population; the flow passes one that scores shards as tasks."""
@@ -161,33 +207,47 @@ def es_step(job: TrainingJob, state: ESState, evaluate: PopulationEvaluator = ev
         finite = [s for s in scores if math.isfinite(s)]
         if not finite:  # nothing to learn from: a broken metric must fail the run, not "finish" with θ unchanged
             first = next((e for e in errors if e), None)
-            error = NonFiniteScores(f"ES step {state.step}: all {len(scores)} candidates scored non-finite "
-                                    f"({scores[0]!r}{'; first error: ' + first if first else ''}); check metric_fn "
-                                    f"(it must return a finite number, higher is better)")
+            error = NonFiniteScores(
+                f"ES step {state.step}: all {len(scores)} candidates scored non-finite "
+                f"({scores[0]!r}{'; first error: ' + first if first else ''}); check metric_fn "
+                f"(it must return a finite number, higher is better)"
+            )
             job.store.finish(job.resumed.run_id, f"failed: {error}"[:500])
             raise error
         new = tell(job.config, job.layout, state, eps, torch.tensor(scores), candidates)
-        telemetry.set_attributes(current, mean_score=sum(finite) / len(finite) if finite else None,
-                                 failed_candidates=len(scores) - len(finite))
+        telemetry.set_attributes(
+            current,
+            mean_score=sum(finite) / len(finite) if finite else None,
+            failed_candidates=len(scores) - len(finite),
+        )
     telemetry.record("es_step", job.run_name, time.perf_counter() - started, True)
     return new, {
-        "step": state.step, "sigma": current_sigma(job.config, state),
+        "step": state.step,
+        "sigma": current_sigma(job.config, state),
         "mean_score": sum(finite) / len(finite) if finite else -math.inf,
         "best_score": max(finite) if finite else -math.inf,
         "failed_candidates": len(scores) - len(finite),  # raised an error or scored NaN/inf
-        "first_error": next((e for e in errors if e), None), "seconds": time.perf_counter() - started,
+        "first_error": next((e for e in errors if e), None),
+        "seconds": time.perf_counter() - started,
     }
 
 
 def finish_epoch(job: TrainingJob, state: ESState, epoch: int, step_metrics: list[dict]) -> dict:
     """Score θ after the epoch, checkpoint θ and the optimiser state, and return the epoch's metrics."""
     theta = job.layout.unflatten(state.theta)
-    train_score = job.system.evaluate_population([theta], job.train, job.metric_fn,
-                                                 environment_state=job.environment_state)[0]
-    val_score = (job.system.evaluate_population([theta], job.val, job.metric_fn,
-                                                environment_state=job.environment_state)[0] if job.val else None)
+    train_score = job.system.evaluate_population(
+        [theta], job.train, job.metric_fn, environment_state=job.environment_state
+    )[0]
+    val_score = (
+        job.system.evaluate_population([theta], job.val, job.metric_fn, environment_state=job.environment_state)[0]
+        if job.val
+        else None
+    )
     metrics = {
-        "epoch": epoch, "steps": state.step, "train_score": train_score, "val_score": val_score,
+        "epoch": epoch,
+        "steps": state.step,
+        "train_score": train_score,
+        "val_score": val_score,
         "population_mean": sum(m["mean_score"] for m in step_metrics) / max(1, len(step_metrics)),
         "population_best": max((m["best_score"] for m in step_metrics), default=-math.inf),
         "failed_candidates": sum(m["failed_candidates"] for m in step_metrics),
@@ -208,11 +268,15 @@ def complete(job: TrainingJob, state: ESState) -> dict:
     job.store.finish(job.resumed.run_id)
     last = job.history[-1] if job.history else {}
     summary = {
-        "run_name": job.run_name, "epochs": len(job.history), "steps": state.step,
+        "run_name": job.run_name,
+        "epochs": len(job.history),
+        "steps": state.step,
         "resumed_from_epoch": job.resumed.next_epoch if job.resumed.state is not None else None,
-        "train_score": last.get("train_score"), "val_score": last.get("val_score"),
+        "train_score": last.get("train_score"),
+        "val_score": last.get("val_score"),
         "best_candidate_score": state.best_score if math.isfinite(state.best_score) else None,
-        "history": job.history, "theta": job.system.get_hp_state(),
+        "history": job.history,
+        "theta": job.system.get_hp_state(),
     }
     report = training_report(job.run_name, job.history, summary, job.store.run_dir(job.run_name))
     return {**summary, "report": str(report.path)}
@@ -243,14 +307,16 @@ def run_epoch(job: TrainingJob, state: ESState, epoch: int, runner: StepRunner) 
             state, metrics = es_step(job, state, evaluate=in_shards)
             step_metrics.append(metrics)
     else:
-        for first in steps[::job.steps_per_task]:
+        for first in steps[:: job.steps_per_task]:
             count = min(job.steps_per_task, steps.stop - first)
             label = f"epoch-{epoch}-step-{first}" + (f"-{first + count - 1}" if count > 1 else "")
-            state, metrics = runner.run("es-step", es_steps, job, state, count, label=label,
-                                        key=f"{job.resumed.key}-steps-{first}-{count}")
+            state, metrics = runner.run(
+                "es-step", es_steps, job, state, count, label=label, key=f"{job.resumed.key}-steps-{first}-{count}"
+            )
             step_metrics.extend(metrics)
-    metrics = runner.run("es-checkpoint", finish_epoch, job, state, epoch, step_metrics,
-                         label=f"checkpoint-epoch-{epoch}")
+    metrics = runner.run(
+        "es-checkpoint", finish_epoch, job, state, epoch, step_metrics, label=f"checkpoint-epoch-{epoch}"
+    )
     return state, metrics
 
 
@@ -263,13 +329,23 @@ def es_steps(job: TrainingJob, state: ESState, count: int) -> tuple[ESState, lis
     return state, metrics
 
 
-def score_in_shards(job: TrainingJob, candidates: torch.Tensor, examples: list,
-                    runner: StepRunner, key: str) -> tuple[list[float], list]:
+def score_in_shards(
+    job: TrainingJob, candidates: torch.Tensor, examples: list, runner: StepRunner, key: str
+) -> tuple[list[float], list]:
     """The population as ``job.population_shards`` concurrent steps, their scores in order (kept
     under ``key`` and each shard's range)."""
-    futures = [runner.submit("es-population-shard", evaluate_candidates, job, candidates[part], examples,
-                             label=f"shard-{part.start}-{part.stop - 1}", key=f"{key}-shard-{part.start}-{part.stop}")
-               for part in shards(len(candidates), job.population_shards)]
+    futures = [
+        runner.submit(
+            "es-population-shard",
+            evaluate_candidates,
+            job,
+            candidates[part],
+            examples,
+            label=f"shard-{part.start}-{part.stop - 1}",
+            key=f"{key}-shard-{part.start}-{part.stop}",
+        )
+        for part in shards(len(candidates), job.population_shards)
+    ]
     scores, errors = [], []
     for future in futures:
         part_scores, part_errors = future.result()
@@ -278,8 +354,9 @@ def score_in_shards(job: TrainingJob, candidates: torch.Tensor, examples: list,
     return scores, errors
 
 
-def optimize(system: "HyperSystem", train: Sequence["Example"], metric_fn: Callable, *, orchestrate: bool = True,
-             **options: Any) -> dict:
+def optimize(
+    system: "HyperSystem", train: Sequence["Example"], metric_fn: Callable, *, orchestrate: bool = True, **options: Any
+) -> dict:
     """Train ``system``'s θ with ES. Options: ``steps``, ``steps_per_epoch``, ``batch_size``, ``val``,
     ``run_name`` (resume key), ``storage`` (database URL), ``resume``, ``environment_state``,
     ``keep`` ('final' θ or the 'best' candidate seen), ``steps_per_task`` (ES steps per Prefect
@@ -298,7 +375,7 @@ def optimize(system: "HyperSystem", train: Sequence["Example"], metric_fn: Calla
 def _to(opt: Any, device: torch.device) -> Any:
     from hyperfunc_core.es.optimizers import OptimizerState
 
-    move = (lambda t: None if t is None else t.to(device))
+    move = lambda t: None if t is None else t.to(device)
     return OptimizerState(opt.step, move(opt.m), move(opt.v))
 
 

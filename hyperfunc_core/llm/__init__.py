@@ -12,6 +12,13 @@ from hyperfunc_core.llm.gateway import (
 from hyperfunc_core.llm.pacing import ConcurrencyBound, RequestPacer
 
 __all__ = [
-    "BudgetExceededError", "ConcurrencyBound", "LLMError", "LLMGateway", "LLMResponse",
-    "RequestPacer", "ToolCall", "Usage", "UsageTotals",
+    "BudgetExceededError",
+    "ConcurrencyBound",
+    "LLMError",
+    "LLMGateway",
+    "LLMResponse",
+    "RequestPacer",
+    "ToolCall",
+    "Usage",
+    "UsageTotals",
 ]

@@ -143,8 +143,10 @@ def _check_answer(raw: Any) -> Any:
     if message is None:
         raise MalformedAnswer("the answer's first choice has no message")
     if not getattr(message, "content", None) and not getattr(message, "tool_calls", None):
-        raise MalformedAnswer(f"the answer has neither content nor tool calls "
-                              f"(finish_reason {getattr(choices[0], 'finish_reason', None)!r})")
+        raise MalformedAnswer(
+            f"the answer has neither content nor tool calls "
+            f"(finish_reason {getattr(choices[0], 'finish_reason', None)!r})"
+        )
     return raw
 
 
@@ -223,7 +225,9 @@ class LLMGateway:
                     return self._finish(raw, started, attempt, current)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def acomplete(self, messages: list[dict] | str, *, tools: list[dict] | None = None, **params: Any) -> LLMResponse:
+    async def acomplete(
+        self, messages: list[dict] | str, *, tools: list[dict] | None = None, **params: Any
+    ) -> LLMResponse:
         """The async twin of ``complete``, sharing the same bound, pace and totals."""
         kwargs = self._request(messages, tools, params)
         started = time.perf_counter()
@@ -249,7 +253,9 @@ class LLMGateway:
         """A ``(prompt: str) -> str`` callable for APIs that take a plain LLM function."""
 
         def ask(prompt: str) -> str:
-            messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+            messages = ([{"role": "system", "content": system}] if system else []) + [
+                {"role": "user", "content": prompt}
+            ]
             return self.complete(messages, **params).content or ""
 
         ask.gateway = self  # type: ignore[attr-defined] - lets callers record what a call's retries cost
@@ -280,8 +286,13 @@ class LLMGateway:
 
     def _finish(self, raw: Any, started: float, attempt: int, current: Any) -> LLMResponse:
         response = self._record(raw, started, attempt)
-        telemetry.set_attributes(current, attempts=attempt, prompt_tokens=response.usage.prompt_tokens,
-                                 completion_tokens=response.usage.completion_tokens, cost_usd=response.cost_usd)
+        telemetry.set_attributes(
+            current,
+            attempts=attempt,
+            prompt_tokens=response.usage.prompt_tokens,
+            completion_tokens=response.usage.completion_tokens,
+            cost_usd=response.cost_usd,
+        )
         telemetry.record("llm", self.model, response.latency_s, True)
         return response
 
@@ -330,11 +341,17 @@ class LLMGateway:
         """Count the failure; raise ``LLMError`` if it is final, else return the back-off delay."""
         litellm = _litellm()
         status = _status_of(exc)
-        retryable = (
-            isinstance(exc, (litellm.Timeout, litellm.APIConnectionError, litellm.RateLimitError, litellm.InternalServerError,
-                             litellm.ServiceUnavailableError, MalformedAnswer))
-            or (status is not None and (status >= 500 or status in RETRYABLE_STATUS))
-        )
+        retryable = isinstance(
+            exc,
+            (
+                litellm.Timeout,
+                litellm.APIConnectionError,
+                litellm.RateLimitError,
+                litellm.InternalServerError,
+                litellm.ServiceUnavailableError,
+                MalformedAnswer,
+            ),
+        ) or (status is not None and (status >= 500 or status in RETRYABLE_STATUS))
         with self._usage_lock:
             self.usage.failed_attempts += 1
         if not retryable or attempt > self.max_retries:
@@ -343,7 +360,10 @@ class LLMGateway:
             raise LLMError(
                 f"LLM call to model {self.model!r} at {self.endpoint} failed {why} "
                 f"({attempt} attempt{'s' if attempt != 1 else ''}); the server answered: {answer}",
-                model=self.model, endpoint=self.endpoint, status=status, attempts=attempt,
+                model=self.model,
+                endpoint=self.endpoint,
+                status=status,
+                attempts=attempt,
             ) from exc
         delay = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
         hinted = _retry_after(exc)
@@ -389,5 +409,10 @@ class LLMGateway:
             error = None if isinstance(args, dict) else "tool arguments are JSON but not an object"
         except json.JSONDecodeError as exc:
             args, error = {}, f"tool arguments are not valid JSON: {exc}"
-        return ToolCall(id=call.id, name=call.function.name, arguments=args if isinstance(args, dict) else {},
-                        raw_arguments=raw_args, arguments_error=error)
+        return ToolCall(
+            id=call.id,
+            name=call.function.name,
+            arguments=args if isinstance(args, dict) else {},
+            raw_arguments=raw_args,
+            arguments_error=error,
+        )

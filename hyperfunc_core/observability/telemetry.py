@@ -38,7 +38,8 @@ def enable(tracer_provider: Any = None, meter_provider: Any = None) -> None:
     tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("hyperfunc")
     meter = (meter_provider or metrics.get_meter_provider()).get_meter("hyperfunc")
     _state.update(
-        enabled=True, tracer=tracer,
+        enabled=True,
+        tracer=tracer,
         calls=meter.create_counter("hyperfunc.calls", description="hyperfunction, LLM, trial and ES step calls"),
         duration=meter.create_histogram("hyperfunc.call.duration", unit="s", description="how long each call took"),
     )

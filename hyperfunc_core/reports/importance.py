@@ -15,8 +15,11 @@ from collections.abc import Sequence
 
 def parameter_importance(trials: Sequence[dict], bins: int = 5) -> dict[str, float]:
     """``trials``: dicts with ``params`` and ``value``; unfinished or non-finite values are ignored."""
-    rows = [(t["params"], float(t["value"])) for t in trials
-            if t.get("value") is not None and math.isfinite(float(t["value"])) and t.get("params")]
+    rows = [
+        (t["params"], float(t["value"]))
+        for t in trials
+        if t.get("value") is not None and math.isfinite(float(t["value"])) and t.get("params")
+    ]
     names = sorted({name for params, _ in rows for name in params})
     if len(rows) < 4:
         return {name: 0.0 for name in names}

@@ -22,8 +22,11 @@ def _save(fig, path: Path) -> Path:
 
 def optimization_history(trials: Sequence[dict], metric: str, mode: str, path: Path) -> Path:
     """Each finished trial's value by trial number, and the best so far."""
-    points = sorted((t["number"], float(t["value"])) for t in trials
-                    if t.get("value") is not None and math.isfinite(float(t["value"])))
+    points = sorted(
+        (t["number"], float(t["value"]))
+        for t in trials
+        if t.get("value") is not None and math.isfinite(float(t["value"]))
+    )
     fig, ax = plt.subplots(figsize=(7, 4))
     if points:
         xs, ys = zip(*points)
@@ -54,7 +57,11 @@ def importance_bars(importance: dict[str, float], path: Path) -> Path:
 def loss_curve(history: Sequence[dict], path: Path) -> Path:
     """Per-epoch train (and validation) score and the population's mean, from an ES run's history."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    for key, label in (("train_score", "train score"), ("val_score", "val score"), ("population_mean", "population mean")):
+    for key, label in (
+        ("train_score", "train score"),
+        ("val_score", "val score"),
+        ("population_mean", "population mean"),
+    ):
         points = [(m["epoch"], m[key]) for m in history if m.get(key) is not None and math.isfinite(m[key])]
         if points:
             xs, ys = zip(*points)
@@ -89,8 +96,9 @@ def archive_tree(nodes: Sequence[tuple[str, str | None, float | None, bool]], pa
 
     for root in children.get(None, []):
         layout(root, 0)
-    fig, ax = plt.subplots(figsize=(max(5, 2.2 * (1 + max((d for d, _ in place.values()), default=0))),
-                                    max(2.5, 0.8 * max(row[0], 1) + 1)))
+    fig, ax = plt.subplots(
+        figsize=(max(5, 2.2 * (1 + max((d for d, _ in place.values()), default=0))), max(2.5, 0.8 * max(row[0], 1) + 1))
+    )
     cmap = plt.get_cmap("viridis")
     for gen, (depth, y) in place.items():
         parent = info[gen][0]
@@ -102,8 +110,14 @@ def archive_tree(nodes: Sequence[tuple[str, str | None, float | None, bool]], pa
         color = "lightgrey" if score is None else cmap(score)
         ax.scatter([depth], [y], s=500, color=color, edgecolors="black" if valid else "red", linewidths=2, zorder=2)
         name = gen if gen == "initial" else f"gen{gen}"
-        ax.annotate(f"{name}\n{'n/a' if score is None else f'{score:.2f}'}", (depth, y), textcoords="offset points",
-                    xytext=(0, 16), ha="center", fontsize=8)
+        ax.annotate(
+            f"{name}\n{'n/a' if score is None else f'{score:.2f}'}",
+            (depth, y),
+            textcoords="offset points",
+            xytext=(0, 16),
+            ha="center",
+            fontsize=8,
+        )
     ax.set_xlabel("generation depth")
     ax.set_xticks(range(1 + max((d for d, _ in place.values()), default=0)))
     ax.set_yticks([])

@@ -50,19 +50,32 @@ def sweep_report(result: dict, folder: str | Path) -> Report:
     folder = Path(folder)
     trials, metric, mode = result["trials"], result["metric"], result.get("mode", "max")
     importance = parameter_importance([t for t in trials if t["state"] == "complete"])
-    pictures = [plots.optimization_history(trials, metric, mode, folder / "optimization_history.png"),
-                plots.importance_bars(importance, folder / "parameter_importance.png")]
+    pictures = [
+        plots.optimization_history(trials, metric, mode, folder / "optimization_history.png"),
+        plots.importance_bars(importance, folder / "parameter_importance.png"),
+    ]
     best = result.get("best")
-    lines = [f"# Sweep `{result['study_name']}`", "",
-             "| | |", "|---|---|",
-             f"| strategy | {result.get('strategy', 'n/a')} |",
-             f"| trials | {len(trials)} ({', '.join(f'{n} {s}' for s, n in sorted(result['counts'].items()))}) |",
-             f"| best {metric} ({mode}) | {_fmt(best['value']) if best else 'n/a'} |",
-             f"| best parameters | {best['params'] if best else 'n/a'} |", "",
-             "## Parameter importance", "", "| parameter | share |", "|---|---|",
-             *[f"| {k} | {v:.2f} |" for k, v in sorted(importance.items(), key=lambda kv: -kv[1])], "",
-             "![optimisation history](optimization_history.png)", "",
-             "![parameter importance](parameter_importance.png)", ""]
+    lines = [
+        f"# Sweep `{result['study_name']}`",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| strategy | {result.get('strategy', 'n/a')} |",
+        f"| trials | {len(trials)} ({', '.join(f'{n} {s}' for s, n in sorted(result['counts'].items()))}) |",
+        f"| best {metric} ({mode}) | {_fmt(best['value']) if best else 'n/a'} |",
+        f"| best parameters | {best['params'] if best else 'n/a'} |",
+        "",
+        "## Parameter importance",
+        "",
+        "| parameter | share |",
+        "|---|---|",
+        *[f"| {k} | {v:.2f} |" for k, v in sorted(importance.items(), key=lambda kv: -kv[1])],
+        "",
+        "![optimisation history](optimization_history.png)",
+        "",
+        "![parameter importance](parameter_importance.png)",
+        "",
+    ]
     return _write(folder, "\n".join(lines), pictures)
 
 
@@ -72,23 +85,40 @@ def training_report(run_name: str, history: Sequence[dict], summary: dict, folde
 
     folder = Path(folder)
     pictures = [plots.loss_curve(history, folder / "loss_curve.png")]
-    lines = [f"# ES run `{run_name}`", "", "| | |", "|---|---|",
-             f"| epochs | {len(history)} |", f"| steps | {summary.get('steps')} |",
-             f"| first train score | {_fmt(history[0].get('train_score') if history else None)} |",
-             f"| final train score | {_fmt(summary.get('train_score'))} |",
-             f"| final val score | {_fmt(summary.get('val_score'))} |",
-             f"| best candidate score | {_fmt(summary.get('best_candidate_score'))} |", "",
-             "| epoch | train | val | population mean | sigma | failed candidates |", "|---|---|---|---|---|---|",
-             *[f"| {m['epoch']} | {_fmt(m.get('train_score'))} | {_fmt(m.get('val_score'))} | "
-               f"{_fmt(m.get('population_mean'))} | {_fmt(m.get('sigma'))} | {m.get('failed_candidates', 0)} |"
-               for m in history], "",
-             "![loss curve](loss_curve.png)", ""]
+    lines = [
+        f"# ES run `{run_name}`",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| epochs | {len(history)} |",
+        f"| steps | {summary.get('steps')} |",
+        f"| first train score | {_fmt(history[0].get('train_score') if history else None)} |",
+        f"| final train score | {_fmt(summary.get('train_score'))} |",
+        f"| final val score | {_fmt(summary.get('val_score'))} |",
+        f"| best candidate score | {_fmt(summary.get('best_candidate_score'))} |",
+        "",
+        "| epoch | train | val | population mean | sigma | failed candidates |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {m['epoch']} | {_fmt(m.get('train_score'))} | {_fmt(m.get('val_score'))} | "
+            f"{_fmt(m.get('population_mean'))} | {_fmt(m.get('sigma'))} | {m.get('failed_candidates', 0)} |"
+            for m in history
+        ],
+        "",
+        "![loss curve](loss_curve.png)",
+        "",
+    ]
     return _write(folder, "\n".join(lines), pictures)
 
 
-def evolution_report(output_dir: str | Path, stop_reason: str | None = None, cost_usd: float | None = None,
-                     data: "ArchiveData | None" = None, execution: str | None = None,
-                     base_commit: str | None = None) -> Report:
+def evolution_report(
+    output_dir: str | Path,
+    stop_reason: str | None = None,
+    cost_usd: float | None = None,
+    data: "ArchiveData | None" = None,
+    execution: str | None = None,
+    base_commit: str | None = None,
+) -> Report:
     """The archive tree with scores, and a table of every generation, in the run's folder
     (``data``: the archive, when the caller holds it; else read from the folder; ``execution``:
     the executor mode that ran the generations and what it guarantees)."""
@@ -98,19 +128,43 @@ def evolution_report(output_dir: str | Path, stop_reason: str | None = None, cos
 
     folder = Path(output_dir)
     data = data if data is not None else load_archive(folder)
-    nodes = [(str(g), None if data.entry(g).parent_id is None else str(data.entry(g).parent_id), data.entry(g).score,
-              data.entry(g).valid_parent) for g in data.archive]
+    nodes = [
+        (
+            str(g),
+            None if data.entry(g).parent_id is None else str(data.entry(g).parent_id),
+            data.entry(g).score,
+            data.entry(g).valid_parent,
+        )
+        for g in data.archive
+    ]
     pictures = [plots.archive_tree(nodes, folder / "archive_tree.png")]
     best = data.best()
-    lines = [f"# Evolution run `{folder.name}`", "", "| | |", "|---|---|",
-             f"| generations | {len(nodes)} |",
-             f"| best | {'n/a' if best is None else ('initial' if str(best.gen_id) == 'initial' else 'gen' + str(best.gen_id))}"
-             f" ({_fmt(None if best is None else best.score)}) |",
-             f"| stopped | {stop_reason or 'running'} |", f"| LLM cost | ${_fmt(cost_usd)} |",
-             *([f"| executor | {execution} |"] if execution else []),
-             *([f"| base commit | `{base_commit}` |"] if base_commit else []), "",
-             "| generation | parent | scores | valid parent | error |", "|---|---|---|---|---|",
-             *[f"| {g} | {data.entry(g).parent_id} | {data.entry(g).scores} | {data.entry(g).valid_parent} | "
-               f"{str(data.entry(g).metadata.get('error') or '')[:80]} |" for g in data.archive], "",
-             "```", family_tree(data), "```", "", "![archive tree](archive_tree.png)", ""]
+    lines = [
+        f"# Evolution run `{folder.name}`",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| generations | {len(nodes)} |",
+        f"| best | {'n/a' if best is None else ('initial' if str(best.gen_id) == 'initial' else 'gen' + str(best.gen_id))}"
+        f" ({_fmt(None if best is None else best.score)}) |",
+        f"| stopped | {stop_reason or 'running'} |",
+        f"| LLM cost | ${_fmt(cost_usd)} |",
+        *([f"| executor | {execution} |"] if execution else []),
+        *([f"| base commit | `{base_commit}` |"] if base_commit else []),
+        "",
+        "| generation | parent | scores | valid parent | error |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {g} | {data.entry(g).parent_id} | {data.entry(g).scores} | {data.entry(g).valid_parent} | "
+            f"{str(data.entry(g).metadata.get('error') or '')[:80]} |"
+            for g in data.archive
+        ],
+        "",
+        "```",
+        family_tree(data),
+        "```",
+        "",
+        "![archive tree](archive_tree.png)",
+        "",
+    ]
     return _write(folder, "\n".join(lines), pictures)

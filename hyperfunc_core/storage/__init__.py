@@ -13,6 +13,17 @@ from hyperfunc_core.storage.models import (
 )
 
 __all__ = [
-    "ESEpoch", "ESRun", "EvolutionRun", "Generation", "Study", "Trial", "TrialReport",
-    "describe_url", "dispose_engines", "get_engine", "normalize_url", "session_scope", "utcnow",
+    "ESEpoch",
+    "ESRun",
+    "EvolutionRun",
+    "Generation",
+    "Study",
+    "Trial",
+    "TrialReport",
+    "describe_url",
+    "dispose_engines",
+    "get_engine",
+    "normalize_url",
+    "session_scope",
+    "utcnow",
 ]

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import Session, SQLModel, create_engine
 
 from hyperfunc_core.storage import models  # noqa: F401  (registers the tables)
@@ -30,11 +30,13 @@ def normalize_url(url: str) -> str:
         raise ValueError(f"storage: expected a database URL such as {SUPPORTED}, got {url!r}")
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     scheme = url.split("://", 1)[0]
     if scheme not in ("sqlite", "postgresql+psycopg"):
-        raise ValueError(f"storage: {describe_scheme(url)} uses the scheme {scheme!r}, which hyperfunc does not "
-                         f"support; expected {SUPPORTED}")
+        raise ValueError(
+            f"storage: {describe_scheme(url)} uses the scheme {scheme!r}, which hyperfunc does not "
+            f"support; expected {SUPPORTED}"
+        )
     return url
 
 
@@ -51,17 +53,22 @@ def check_sqlite_path(url: str, create_folder: bool = False) -> None:
         return
     path = Path(parsed.database).absolute()
     if path.is_dir():
-        raise ValueError(f"storage: {path} is a folder; the SQLite URL must name a file in it (e.g. {path / 'hyperfunc.db'})")
+        raise ValueError(
+            f"storage: {path} is a folder; the SQLite URL must name a file in it (e.g. {path / 'hyperfunc.db'})"
+        )
     for folder in (path.parent, *path.parent.parents):
         if folder.exists():
             if not folder.is_dir():
-                raise ValueError(f"storage: {folder} is a file, not a folder, so the SQLite database {path} cannot "
-                                 f"be made under it")
+                raise ValueError(
+                    f"storage: {folder} is a file, not a folder, so the SQLite database {path} cannot be made under it"
+                )
             break
     if not path.parent.is_dir():
         if not create_folder:
-            raise ValueError(f"storage: the folder {path.parent} of the SQLite database {path} does not exist; "
-                             f"create it first (hyperfunc does not make folders a URL names)")
+            raise ValueError(
+                f"storage: the folder {path.parent} of the SQLite database {path} does not exist; "
+                f"create it first (hyperfunc does not make folders a URL names)"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
 
 

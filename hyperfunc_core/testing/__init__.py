@@ -12,5 +12,14 @@ from hyperfunc_core.testing.llm_server import (
 )
 from hyperfunc_core.testing.pacing import assert_paced
 
-__all__ = ["RecordedRequest", "Reply", "ScriptedLLMServer", "assert_paced", "error", "malformed", "text", "tool_call",
-           "tool_calls"]
+__all__ = [
+    "RecordedRequest",
+    "Reply",
+    "ScriptedLLMServer",
+    "assert_paced",
+    "error",
+    "malformed",
+    "text",
+    "tool_call",
+    "tool_calls",
+]

@@ -16,5 +16,10 @@ def png_summary(path: str | Path) -> dict:
     pixels = mpimg.imread(str(path))[..., :3]
     background = np.median(pixels.reshape(-1, 3), axis=0)
     inked = float((np.abs(pixels - background).sum(axis=-1) > 0.05).mean())
-    return {"width": pixels.shape[1], "height": pixels.shape[0], "bytes": len(data), "inked": inked,
-            "colours": int(len(np.unique((pixels * 255).astype(int).reshape(-1, 3), axis=0)))}
+    return {
+        "width": pixels.shape[1],
+        "height": pixels.shape[0],
+        "bytes": len(data),
+        "inked": inked,
+        "colours": int(len(np.unique((pixels * 255).astype(int).reshape(-1, 3), axis=0))),
+    }

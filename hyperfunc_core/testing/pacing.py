@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
-def assert_paced(starts: Iterable[float], arrivals: Iterable[float], *, n: int, interval: float,
-                 jitter_s: float = 0.2) -> None:
+def assert_paced(
+    starts: Iterable[float], arrivals: Iterable[float], *, n: int, interval: float, jitter_s: float = 0.2
+) -> None:
     """Assert that ``n`` requests were paced ``interval`` seconds apart.
 
     At the pacer the gaps are exact: its start times are stamped under its lock. At the

@@ -21,5 +21,6 @@ def llm_gateway(llm_server: ScriptedLLMServer):
     """A gateway pointed at ``llm_server`` with fast back-off, for tests."""
     from hyperfunc_core.llm import LLMGateway
 
-    return LLMGateway("openai/gpt-4o-mini", api_base=llm_server.api_base, api_key="test-key",
-                      backoff_base_s=0.01, backoff_max_s=0.05)
+    return LLMGateway(
+        "openai/gpt-4o-mini", api_base=llm_server.api_base, api_key="test-key", backoff_base_s=0.01, backoff_max_s=0.05
+    )

@@ -47,17 +47,22 @@ def meta_agent_repairs(body: dict):
     if step == 0:
         return tool_call("editor", {"command": "view", "path": "calculator_tool.py"})
     if step == 1:
-        return tool_call("editor", {"command": "str_replace", "path": "calculator_tool.py", "old_str": BUGGY,
-                                    "new_str": FIXED})
+        return tool_call(
+            "editor", {"command": "str_replace", "path": "calculator_tool.py", "old_str": BUGGY, "new_str": FIXED}
+        )
     if step == 2:
-        return tool_call("bash", {"command": "python3 -c 'from calculator_tool import calculate; print(calculate(\"6 * 7\"))'"})
+        return tool_call(
+            "bash", {"command": "python3 -c 'from calculator_tool import calculate; print(calculate(\"6 * 7\"))'"}
+        )
     return text("Fixed multiplication in calculator_tool.py: it added instead of multiplying.")
 
 
 def responder(meta: Callable[[dict], object] = meta_agent_repairs) -> Callable[[dict], object]:
     """Route each request to the MetaAgent's script or the TaskAgent's."""
+
     def answer(body: dict):
         return meta(body) if is_meta(body) else task_agent(body)
+
     return answer
 
 

@@ -32,7 +32,7 @@ def arithmetic_model(body: dict, delay_s: float = 0.0) -> Reply:
             prompt = message.get("content") if isinstance(message.get("content"), str) else ""
             break
     if prompt.startswith("Polish:"):
-        return text(prompt[len("Polish:"):].strip() or "?", delay_s=delay_s)
+        return text(prompt[len("Polish:") :].strip() or "?", delay_s=delay_s)
     found = _SUM.findall(prompt)
     if not found:
         return text("I cannot tell.", delay_s=delay_s)

@@ -33,15 +33,15 @@ def tune(
 ) -> dict:
     """Search ``space`` for the parameters that maximise (``mode="max"``) or minimise ``metric``.
 
-    Every argument is checked before a trial runs. The sweep is a Prefect flow, each trial
-    a task. With ``storage`` (a database URL) and ``study_name``, running again resumes the
-    study: finished trials are reused, never rerun. ``max_trials`` counts every trial of
-    the study (default: what the strategy plans, else 50); ``max_time_s`` stops new trials
-    from starting, it does not interrupt running ones; ``trial_timeout_s`` fails a trial
-    that overruns. ``task_runner``: ``"thread"`` (default), ``"dask"`` (a local two-worker
-    Dask cluster, or ``HYPERFUNC_DASK_ADDRESS``) or a Prefect ``TaskRunner``; the trials and
-    their results are the same on each; ``orchestrate=False`` runs the same loop without
-Prefect (a thread pool in this process). Returns ``{"best": {...}, "trials": [...], ...}``.
+        Every argument is checked before a trial runs. The sweep is a Prefect flow, each trial
+        a task. With ``storage`` (a database URL) and ``study_name``, running again resumes the
+        study: finished trials are reused, never rerun. ``max_trials`` counts every trial of
+        the study (default: what the strategy plans, else 50); ``max_time_s`` stops new trials
+        from starting, it does not interrupt running ones; ``trial_timeout_s`` fails a trial
+        that overruns. ``task_runner``: ``"thread"`` (default), ``"dask"`` (a local two-worker
+        Dask cluster, or ``HYPERFUNC_DASK_ADDRESS``) or a Prefect ``TaskRunner``; the trials and
+        their results are the same on each; ``orchestrate=False`` runs the same loop without
+    Prefect (a thread pool in this process). Returns ``{"best": {...}, "trials": [...], ...}``.
     """
     if isinstance(trial_retries, bool) or not isinstance(trial_retries, int) or trial_retries < 0:
         raise ValueError(f"trial_retries: expected an integer >= 0, got {trial_retries!r}")
@@ -50,10 +50,23 @@ Prefect (a thread pool in this process). Returns ``{"best": {...}, "trials": [..
     if orchestrate:
         launch.check_task_runner(task_runner)
     sweep = prepare_sweep(
-        objective, space, strategy=strategy, strategy_kwargs=strategy_kwargs, max_trials=max_trials,
-        max_concurrent=max_concurrent, max_time_s=max_time_s, metric=metric, mode=mode,
-        early_stopping=early_stopping, early_stopping_kwargs=early_stopping_kwargs, storage=storage,
-        study_name=study_name, executor=executor, trial_timeout_s=trial_timeout_s, seed=seed,
-        show_progress=show_progress, show_summary=show_summary,
+        objective,
+        space,
+        strategy=strategy,
+        strategy_kwargs=strategy_kwargs,
+        max_trials=max_trials,
+        max_concurrent=max_concurrent,
+        max_time_s=max_time_s,
+        metric=metric,
+        mode=mode,
+        early_stopping=early_stopping,
+        early_stopping_kwargs=early_stopping_kwargs,
+        storage=storage,
+        study_name=study_name,
+        executor=executor,
+        trial_timeout_s=trial_timeout_s,
+        seed=seed,
+        show_progress=show_progress,
+        show_summary=show_summary,
     )
     return launch.run_sweep(sweep, trial_retries=trial_retries, task_runner=task_runner, orchestrate=orchestrate)

@@ -51,7 +51,9 @@ class MedianStoppingPolicy:
 PRESETS = {"median": 100, "aggressive": 25, "patient": 200}
 
 
-def make_policy(name: str | MedianStoppingPolicy | None, kwargs: dict | None, metric: str, mode: str) -> MedianStoppingPolicy | None:
+def make_policy(
+    name: str | MedianStoppingPolicy | None, kwargs: dict | None, metric: str, mode: str
+) -> MedianStoppingPolicy | None:
     if name is None:
         if kwargs:
             raise ValueError("early_stopping_kwargs: given without early_stopping")

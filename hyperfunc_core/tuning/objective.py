@@ -29,7 +29,9 @@ class TrialContext:
     strategy decides the trial should end, turns ``should_stop()`` true.
     """
 
-    def __init__(self, trial_id: str, number: int, params: dict, on_report: Callable[[int, dict], bool] | None = None) -> None:
+    def __init__(
+        self, trial_id: str, number: int, params: dict, on_report: Callable[[int, dict], bool] | None = None
+    ) -> None:
         self.trial_id = trial_id
         self.number = number
         self.params = params
@@ -70,11 +72,15 @@ def as_result(returned: Any) -> ObjectiveResult:
     if isinstance(returned, ObjectiveResult):
         result = returned
     elif isinstance(returned, dict) and "score" in returned:
-        result = ObjectiveResult(returned["score"], dict(returned.get("metrics", {})), dict(returned.get("artifacts", {})))
+        result = ObjectiveResult(
+            returned["score"], dict(returned.get("metrics", {})), dict(returned.get("artifacts", {}))
+        )
     elif isinstance(returned, (int, float)) and not isinstance(returned, bool) or hasattr(returned, "item"):
         result = ObjectiveResult(float(_jsonable(returned)))
     else:
-        raise TypeError(f"objective must return ObjectiveResult or a number, got {type(returned).__name__}: {returned!r}")
+        raise TypeError(
+            f"objective must return ObjectiveResult or a number, got {type(returned).__name__}: {returned!r}"
+        )
     result.score = float(_jsonable(result.score))
     result.metrics = {k: _jsonable(v) for k, v in result.metrics.items()}
     return result
@@ -89,7 +95,9 @@ def metric_value(result: ObjectiveResult, metric: str, reports: list[tuple[int, 
     else:
         reported = [m[metric] for _, m in reports if metric in m]
         if not reported:
-            raise KeyError(f"metric {metric!r} is neither 'score' nor a key of ObjectiveResult.metrics or of ctx.report(...)")
+            raise KeyError(
+                f"metric {metric!r} is neither 'score' nor a key of ObjectiveResult.metrics or of ctx.report(...)"
+            )
         value = reported[-1]
     value = float(value)
     if not math.isfinite(value):
@@ -101,7 +109,9 @@ class NonFiniteValue(ValueError):
     """An objective's value was NaN or ±inf: the trial is recorded as failed with the value, never as a result."""
 
     def __init__(self, metric: str, value: float) -> None:
-        super().__init__(f"objective returned a non-finite value ({'NaN' if math.isnan(value) else value}) "
-                         f"for metric {metric!r}; "
-                         f"a trial's value must be a finite number")
+        super().__init__(
+            f"objective returned a non-finite value ({'NaN' if math.isnan(value) else value}) "
+            f"for metric {metric!r}; "
+            f"a trial's value must be a finite number"
+        )
         self.value = value

@@ -74,8 +74,12 @@ class Float(Param):
 
     def grid(self, resolution: int | None) -> list[float]:
         if not resolution:
-            raise SpaceError("grid search needs discrete values: give strategy_kwargs={'resolution': N} to grid Float parameters")
-        return [self.from_unit(i / (resolution - 1)) if resolution > 1 else self.from_unit(0.5) for i in range(resolution)]
+            raise SpaceError(
+                "grid search needs discrete values: give strategy_kwargs={'resolution': N} to grid Float parameters"
+            )
+        return [
+            self.from_unit(i / (resolution - 1)) if resolution > 1 else self.from_unit(0.5) for i in range(resolution)
+        ]
 
     def describe(self) -> dict:
         return {"type": "float", "low": self.low, "high": self.high, "log": self.log}
@@ -97,8 +101,11 @@ class Int(Param):
         _check_bounds(path, self.low, self.high, self.log, "Int")
 
     def _float(self) -> Float:
-        return Float(self.low - 0.5 + 1e-9, self.high + 0.5 - 1e-9, False) if not self.log else Float(
-            max(self.low - 0.5, self.low * 0.5), self.high + 0.5 - 1e-9, True)
+        return (
+            Float(self.low - 0.5 + 1e-9, self.high + 0.5 - 1e-9, False)
+            if not self.log
+            else Float(max(self.low - 0.5, self.low * 0.5), self.high + 0.5 - 1e-9, True)
+        )
 
     def to_unit(self, value: Any) -> float:
         return self._float().to_unit(value)
@@ -141,7 +148,9 @@ class Choice(Param):
 
     def index(self, value: Any) -> int:
         for i, option in enumerate(self.options):
-            if option == value or (isinstance(option, str) and isinstance(value, str) and option.lower() == value.strip().lower()):
+            if option == value or (
+                isinstance(option, str) and isinstance(value, str) and option.lower() == value.strip().lower()
+            ):
                 return i
         raise ValueError(f"{value!r} is not one of {list(self.options)!r}")
 
@@ -183,7 +192,11 @@ class Bool(Param):
 
 def _check_bounds(path: str, low: Any, high: Any, log: bool, kind: str) -> None:
     for name, value in (("low", low), ("high", high)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float, np.integer, np.floating))
+            or not math.isfinite(value)
+        ):
             raise SpaceError(f"parameter {path!r}: {kind} {name} must be a finite number, got {value!r}")
     if low >= high:
         raise SpaceError(f"parameter {path!r}: {kind} needs low < high, got low={low!r}, high={high!r}")
@@ -199,7 +212,9 @@ class Space:
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         if not isinstance(spec, Mapping) or not spec:
-            raise SpaceError(f"space: expected a non-empty dict of parameter names to Float/Int/Choice/Bool or fixed values, got {spec!r}")
+            raise SpaceError(
+                f"space: expected a non-empty dict of parameter names to Float/Int/Choice/Bool or fixed values, got {spec!r}"
+            )
         self.spec = spec
         self.params: dict[str, Param] = {}
         self.fixed: dict[str, Any] = {}
@@ -225,7 +240,8 @@ class Space:
             else:
                 raise SpaceError(
                     f"parameter {path!r}: unknown type {type(value).__name__}; expected Float, Int, Choice, Bool, "
-                    "a nested dict, or a fixed str/number/bool/list value")
+                    "a nested dict, or a fixed str/number/bool/list value"
+                )
 
     # -- sampling and conversion --------------------------------------------------
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:

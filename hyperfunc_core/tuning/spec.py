@@ -17,8 +17,20 @@ from hyperfunc_core.jobs import code_reference, load_target
 from hyperfunc_core.tuning.space import Space
 
 # The options of tune() a spec carries (plain values only).
-OPTIONS = ("strategy", "strategy_kwargs", "max_trials", "max_concurrent", "max_time_s", "metric", "mode",
-           "early_stopping", "early_stopping_kwargs", "executor", "trial_timeout_s", "seed")
+OPTIONS = (
+    "strategy",
+    "strategy_kwargs",
+    "max_trials",
+    "max_concurrent",
+    "max_time_s",
+    "metric",
+    "mode",
+    "early_stopping",
+    "early_stopping_kwargs",
+    "executor",
+    "trial_timeout_s",
+    "seed",
+)
 
 
 class InProcessOnly(ValueError):
@@ -47,9 +59,11 @@ def sweep_spec(objective: Callable[..., Any], space: Space, options: dict[str, A
 def objective_and_space(spec: dict, study: str) -> tuple[Callable[..., Any], dict]:
     """The objective and nested space a stored spec names; ``InProcessOnly`` where it names none."""
     if spec.get("in_process"):
-        raise InProcessOnly(f"study {study!r} was started from Python with code a worker cannot load "
-                            f"({', '.join(spec['in_process'])}); run it again from that code, or name the objective "
-                            f"as FILE:NAME (hyperfunc tune) so any worker can run it")
+        raise InProcessOnly(
+            f"study {study!r} was started from Python with code a worker cannot load "
+            f"({', '.join(spec['in_process'])}); run it again from that code, or name the objective "
+            f"as FILE:NAME (hyperfunc tune) so any worker can run it"
+        )
     _, objective = load_target(spec["objective"], "objective")
     space = spec["space"]
     if isinstance(space, str):  # FILE:SPACE, as a deployment names it

@@ -132,17 +132,23 @@ class SQLStudyStore(StudyStore):
                 study = s.exec(select(Study).where(Study.name == name)).first()
                 if study is not None:
                     if (study.metric, study.mode) != (metric, mode):
-                        raise ValueError(f"study_name {name!r}: exists with metric={study.metric!r}, mode={study.mode!r}; "
-                                         f"got metric={metric!r}, mode={mode!r}")
+                        raise ValueError(
+                            f"study_name {name!r}: exists with metric={study.metric!r}, mode={study.mode!r}; "
+                            f"got metric={metric!r}, mode={mode!r}"
+                        )
                     changed = space_change(study.space, space)
                     if changed:
-                        raise ValueError(f"study_name {name!r}: exists with another space ({changed}); its trials "
-                                         f"cannot be mixed with these: use a new study_name")
+                        raise ValueError(
+                            f"study_name {name!r}: exists with another space ({changed}); its trials "
+                            f"cannot be mixed with these: use a new study_name"
+                        )
                     self.study_id = study.id
                     return
             try:
                 with session_scope(self.url) as s:
-                    study = Study(name=name, metric=metric, mode=mode, strategy=strategy, space=space, settings=settings)
+                    study = Study(
+                        name=name, metric=metric, mode=mode, strategy=strategy, space=space, settings=settings
+                    )
                     s.add(study)
                     s.flush()
                     self.study_id = study.id
@@ -154,9 +160,19 @@ class SQLStudyStore(StudyStore):
     @staticmethod
     def _record(row: Any) -> TrialRecord:
         duration = (row.finished_at - row.started_at).total_seconds() if row.finished_at and row.started_at else None
-        return TrialRecord(number=row.number, trial_id=row.trial_id, params=row.params, state=row.state, value=row.value,
-                           score=row.score, metrics=row.metrics, artifacts=row.artifacts, info=row.info, error=row.error,
-                           duration_s=duration)
+        return TrialRecord(
+            number=row.number,
+            trial_id=row.trial_id,
+            params=row.params,
+            state=row.state,
+            value=row.value,
+            score=row.score,
+            metrics=row.metrics,
+            artifacts=row.artifacts,
+            info=row.info,
+            error=row.error,
+            duration_s=duration,
+        )
 
     def trials(self) -> list[TrialRecord]:
         from sqlmodel import select
@@ -177,17 +193,31 @@ class SQLStudyStore(StudyStore):
         for _ in range(50):
             try:
                 with session_scope(self.url) as s:
-                    if key is not None and s.exec(select(Trial.id).where(Trial.study_id == self.study_id,
-                                                                         Trial.param_key == key)).first():
+                    if (
+                        key is not None
+                        and s.exec(
+                            select(Trial.id).where(Trial.study_id == self.study_id, Trial.param_key == key)
+                        ).first()
+                    ):
                         return None
                     top = s.exec(select(func.max(Trial.number)).where(Trial.study_id == self.study_id)).one()
-                    count = s.exec(select(func.count(Trial.id)).where(Trial.study_id == self.study_id,
-                                                                      Trial.state != "interrupted")).one()
+                    count = s.exec(
+                        select(func.count(Trial.id)).where(
+                            Trial.study_id == self.study_id, Trial.state != "interrupted"
+                        )
+                    ).one()
                     if count >= max_trials:
                         return None
-                    row = Trial(study_id=self.study_id, number=(top + 1) if top is not None else 0, trial_id=new_trial_id(),
-                                params=dict(params), param_key=key, info=dict(info), worker=WORKER_ID,
-                                heartbeat_at=utcnow())
+                    row = Trial(
+                        study_id=self.study_id,
+                        number=(top + 1) if top is not None else 0,
+                        trial_id=new_trial_id(),
+                        params=dict(params),
+                        param_key=key,
+                        info=dict(info),
+                        worker=WORKER_ID,
+                        heartbeat_at=utcnow(),
+                    )
                     s.add(row)
                     s.flush()
                     self._start_heartbeat()
@@ -218,9 +248,12 @@ class SQLStudyStore(StudyStore):
         from hyperfunc_core.storage import Trial, TrialReport, session_scope
 
         with session_scope(self.url) as s:
-            rows = s.exec(select(Trial.trial_id, TrialReport.step, TrialReport.metrics)
-                          .join(TrialReport, TrialReport.trial_id == Trial.id)
-                          .where(Trial.study_id == self.study_id).order_by(TrialReport.id)).all()
+            rows = s.exec(
+                select(Trial.trial_id, TrialReport.step, TrialReport.metrics)
+                .join(TrialReport, TrialReport.trial_id == Trial.id)
+                .where(Trial.study_id == self.study_id)
+                .order_by(TrialReport.id)
+            ).all()
         out: dict[str, list[dict]] = {}
         for trial_id, step, metrics in rows:
             out.setdefault(trial_id, []).append(dict(metrics, step=step))
@@ -251,15 +284,19 @@ class SQLStudyStore(StudyStore):
                 if row.worker == WORKER_ID:
                     continue
                 worker_host, _, pid = (row.worker or "").rpartition(":")
-                dead_here = (worker_host == host and pid.isdigit() and int(pid) != os.getpid()
-                             and not process_alive(int(pid)))
+                dead_here = (
+                    worker_host == host and pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid))
+                )
                 beat = _aware(row.heartbeat_at or row.started_at)
                 silent_s = (now - beat).total_seconds() if beat is not None else 0.0
                 if not dead_here and silent_s <= self.stale_after_s:
                     continue
                 # Not finished, so neither counted against max_trials nor told to the strategy.
-                why = ("its process died before the trial finished" if dead_here else
-                       f"its process ({row.worker}) sent no heartbeat for {silent_s:.0f} s")
+                why = (
+                    "its process died before the trial finished"
+                    if dead_here
+                    else f"its process ({row.worker}) sent no heartbeat for {silent_s:.0f} s"
+                )
                 row.state, row.error, row.finished_at = "interrupted", why, now
                 row.param_key = None  # a unique point that never finished may be run again
                 s.add(row)
@@ -273,8 +310,11 @@ class SQLStudyStore(StudyStore):
         from hyperfunc_core.storage import Trial, session_scope
 
         with session_scope(self.url) as s:
-            return s.exec(select(func.count(Trial.id)).where(Trial.study_id == self.study_id, Trial.state == "running",
-                                                            Trial.worker != WORKER_ID)).one()
+            return s.exec(
+                select(func.count(Trial.id)).where(
+                    Trial.study_id == self.study_id, Trial.state == "running", Trial.worker != WORKER_ID
+                )
+            ).one()
 
     def beat(self) -> int:
         """Refresh the heartbeat of every trial this process is running; how many."""
@@ -283,8 +323,11 @@ class SQLStudyStore(StudyStore):
         from hyperfunc_core.storage import Trial, session_scope, utcnow
 
         with session_scope(self.url) as s:
-            done = s.exec(update(Trial).where(Trial.study_id == self.study_id, Trial.worker == WORKER_ID,
-                                              Trial.state == "running").values(heartbeat_at=utcnow()))
+            done = s.exec(
+                update(Trial)
+                .where(Trial.study_id == self.study_id, Trial.worker == WORKER_ID, Trial.state == "running")
+                .values(heartbeat_at=utcnow())
+            )
             return done.rowcount or 0
 
     def _start_heartbeat(self) -> None:
@@ -324,8 +367,11 @@ def space_change(stored: dict | None, space: dict) -> str | None:
     old_params, new_params = stored.get("params", {}), new.get("params", {})
     parts = [f"{name!r} is new" for name in new_params if name not in old_params]
     parts += [f"{name!r} is gone" for name in old_params if name not in new_params]
-    parts += [f"{name!r} was {old_params[name]}, now {new_params[name]}" for name in new_params
-              if name in old_params and old_params[name] != new_params[name]]
+    parts += [
+        f"{name!r} was {old_params[name]}, now {new_params[name]}"
+        for name in new_params
+        if name in old_params and old_params[name] != new_params[name]
+    ]
     rest = ({k: v for k, v in stored.items() if k != "params"}, {k: v for k, v in new.items() if k != "params"})
     if rest[0] != rest[1]:
         parts.append(f"its structure was {rest[0]}, now {rest[1]}")
@@ -340,7 +386,9 @@ def open_store(storage: Any) -> StudyStore:
         return storage
     if isinstance(storage, str):
         return SQLStudyStore(storage)
-    raise ValueError(f"storage: expected None, a database URL such as 'sqlite:///experiments.db', or a StudyStore, got {storage!r}")
+    raise ValueError(
+        f"storage: expected None, a database URL such as 'sqlite:///experiments.db', or a StudyStore, got {storage!r}"
+    )
 
 
 def find_study(url: str, name: str) -> Any:
@@ -363,13 +411,31 @@ def list_studies(url: str | None) -> list[dict]:
     with session_scope(url) as s:
         out = []
         for study in s.exec(select(Study).order_by(Study.id)).all():
-            counts = dict(s.exec(select(Trial.state, func.count(Trial.id)).where(Trial.study_id == study.id)
-                                 .group_by(Trial.state)).all())
+            counts = dict(
+                s.exec(
+                    select(Trial.state, func.count(Trial.id)).where(Trial.study_id == study.id).group_by(Trial.state)
+                ).all()
+            )
             pick = func.max if study.mode == "max" else func.min
-            best = s.exec(select(pick(Trial.value)).where(Trial.study_id == study.id, Trial.state == "complete",
-                                                          Trial.value > -math.inf, Trial.value < math.inf)).one()
+            best = s.exec(
+                select(pick(Trial.value)).where(
+                    Trial.study_id == study.id,
+                    Trial.state == "complete",
+                    Trial.value > -math.inf,
+                    Trial.value < math.inf,
+                )
+            ).one()
             last_finished = s.exec(select(func.max(Trial.finished_at)).where(Trial.study_id == study.id)).one()
-            out.append({"name": study.name, "strategy": study.strategy, "metric": study.metric, "mode": study.mode,
-                        "counts": counts, "best": best, "created_at": study.created_at,
-                        "last_finished_at": last_finished})
+            out.append(
+                {
+                    "name": study.name,
+                    "strategy": study.strategy,
+                    "metric": study.metric,
+                    "mode": study.mode,
+                    "counts": counts,
+                    "best": best,
+                    "created_at": study.created_at,
+                    "last_finished_at": last_finished,
+                }
+            )
         return out

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hyperfunc_core.steps import StepRunner
 from hyperfunc_core.tuning.early_stopping import make_policy
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.spec import objective_and_space, sweep_spec
 from hyperfunc_core.tuning.strategies import make_strategy
 from hyperfunc_core.tuning.strategies.base import TrialRecord
 from hyperfunc_core.tuning.study_store import open_store
-from hyperfunc_core.steps import StepRunner
 from hyperfunc_core.tuning.trial_runner import TrialSetup, objective_bytes, trial_note, trial_step
 
 DEFAULT_MAX_TRIALS = 50
@@ -47,14 +47,25 @@ class Sweep:
     started_at: float = field(default_factory=time.monotonic)
 
     # -- the loop --------------------------------------------------------------------
-    def run(self, runner: StepRunner, on_progress: Callable[["Sweep", list[TrialRecord], int], None] | None = None,
-            trial_retries: int = 0) -> dict:
+    def run(
+        self,
+        runner: StepRunner,
+        on_progress: Callable[["Sweep", list[TrialRecord], int], None] | None = None,
+        trial_retries: int = 0,
+    ) -> dict:
         """Ask, claim, run (``runner``), tell, until the strategy, the budget or the clock says stop."""
         strategy, store = self.setup.strategy, self.setup.store
 
         def submit(trial: TrialRecord) -> cf.Future:
-            return runner.submit("run-trial", trial_step, self.setup, trial, label=f"trial-{trial.number}",
-                                 retries=trial_retries, note=trial_note)
+            return runner.submit(
+                "run-trial",
+                trial_step,
+                self.setup,
+                trial,
+                label=f"trial-{trial.number}",
+                retries=trial_retries,
+                note=trial_note,
+            )
 
         pending: dict[cf.Future, TrialRecord] = {}
         deadline = self.started_at + self.max_time_s if self.max_time_s else None
@@ -66,8 +77,12 @@ class Sweep:
         try:
             while True:
                 out_of_time = deadline is not None and time.monotonic() >= deadline
-                while (not out_of_time and len(pending) < self.max_concurrent and claimed < self.max_trials
-                       and not strategy.exhausted):
+                while (
+                    not out_of_time
+                    and len(pending) < self.max_concurrent
+                    and claimed < self.max_trials
+                    and not strategy.exhausted
+                ):
                     suggestion = strategy.ask()
                     if suggestion is None:
                         break
@@ -165,20 +180,46 @@ def prepare_sweep(
         try:
             objective_bytes(objective)
         except Exception as exc:  # noqa: BLE001
-            raise ValueError(f"objective: executor='process' needs a function cloudpickle can ship to a process ({exc})") from None
+            raise ValueError(
+                f"objective: executor='process' needs a function cloudpickle can ship to a process ({exc})"
+            ) from None
     parsed = Space(space)
     built = make_strategy(strategy, parsed, mode=mode, seed=seed, kwargs=strategy_kwargs)
     policy = make_policy(early_stopping, early_stopping_kwargs, metric, mode)
     store = open_store(storage)
     name = study_name or f"study_{uuid.uuid4().hex[:8]}"
-    spec = sweep_spec(objective, parsed, dict(
-        strategy=strategy, strategy_kwargs=strategy_kwargs, max_trials=max_trials, max_concurrent=max_concurrent,
-        max_time_s=max_time_s, metric=metric, mode=mode, early_stopping=early_stopping,
-        early_stopping_kwargs=early_stopping_kwargs, executor=executor, trial_timeout_s=trial_timeout_s, seed=seed))
-    store.open(name, metric=metric, mode=mode, strategy=built.name, space=parsed.describe(),
-               settings={"strategy_kwargs": {k: v for k, v in (strategy_kwargs or {}).items() if not callable(v)},
-                         "seed": seed, "objective": objective_reference(objective), "fixed": _jsonable(parsed.fixed),
-                         "spec": spec})
+    spec = sweep_spec(
+        objective,
+        parsed,
+        dict(
+            strategy=strategy,
+            strategy_kwargs=strategy_kwargs,
+            max_trials=max_trials,
+            max_concurrent=max_concurrent,
+            max_time_s=max_time_s,
+            metric=metric,
+            mode=mode,
+            early_stopping=early_stopping,
+            early_stopping_kwargs=early_stopping_kwargs,
+            executor=executor,
+            trial_timeout_s=trial_timeout_s,
+            seed=seed,
+        ),
+    )
+    store.open(
+        name,
+        metric=metric,
+        mode=mode,
+        strategy=built.name,
+        space=parsed.describe(),
+        settings={
+            "strategy_kwargs": {k: v for k, v in (strategy_kwargs or {}).items() if not callable(v)},
+            "seed": seed,
+            "objective": objective_reference(objective),
+            "fixed": _jsonable(parsed.fixed),
+            "spec": spec,
+        },
+    )
     sweep = Sweep(
         setup=TrialSetup(objective, parsed, store, metric, mode, built, policy, executor, trial_timeout_s),
         study_name=name,
@@ -243,8 +284,11 @@ def objective_reference(objective: Callable[..., Any]) -> dict:
         source = inspect.getsourcefile(objective)
     except TypeError:
         source = None
-    return {"module": getattr(objective, "__module__", None), "qualname": getattr(objective, "__qualname__", None),
-            "file": str(Path(source).resolve()) if source else None}
+    return {
+        "module": getattr(objective, "__module__", None),
+        "qualname": getattr(objective, "__qualname__", None),
+        "file": str(Path(source).resolve()) if source else None,
+    }
 
 
 def _jsonable(values: dict) -> dict:
@@ -266,9 +310,14 @@ def summarize(trials: list[TrialRecord], metric: str, mode: str, study_name: str
     for t in trials:
         counts[t.state] = counts.get(t.state, 0) + 1
     return {
-        "best": None if best is None else {
-            "trial_id": best.trial_id, "params": space.unflatten(best.params), "score": best.score,
-            "metrics": best.metrics, "value": best.value,
+        "best": None
+        if best is None
+        else {
+            "trial_id": best.trial_id,
+            "params": space.unflatten(best.params),
+            "score": best.score,
+            "metrics": best.metrics,
+            "value": best.value,
         },
         "trials": [trial_dict(t, space) for t in trials],
         "study_name": study_name,
@@ -283,8 +332,9 @@ def print_summary(result: dict, top: int = 10) -> None:
     from rich.table import Table
 
     mode = result["mode"]
-    ranked = sorted((t for t in result["trials"] if t["state"] == "complete"), key=lambda t: t["value"],
-                    reverse=mode == "max")[:top]
+    ranked = sorted(
+        (t for t in result["trials"] if t["state"] == "complete"), key=lambda t: t["value"], reverse=mode == "max"
+    )[:top]
     table = Table(title=f"study {result['study_name']}: top {len(ranked)} by {result['metric']} ({mode})")
     for column in ("#", "trial", result["metric"], "params"):
         table.add_column(column)
@@ -301,8 +351,13 @@ class _Display:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.sweep = sweep
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+        )
         done = sweep.replayed
         self.task = self.progress.add_task(sweep.study_name, total=sweep.max_trials, completed=done, status="")
         self.progress.start()

@@ -74,11 +74,16 @@ class _Reporter:
 
 def run_trial(setup: TrialSetup, trial: TrialRecord) -> TrialRecord:
     """Run the objective for ``trial``, store the outcome, and return the finished record."""
-    with telemetry.span("tuning.trial", trial=trial.number, trial_id=trial.trial_id,
-                        strategy=setup.strategy.name) as current:
+    with telemetry.span(
+        "tuning.trial", trial=trial.number, trial_id=trial.trial_id, strategy=setup.strategy.name
+    ) as current:
         finished = _run_trial(setup, trial)
-        telemetry.set_attributes(current, state=finished.state, value=finished.value,
-                                 error=(finished.error or "").splitlines()[0] if finished.error else None)
+        telemetry.set_attributes(
+            current,
+            state=finished.state,
+            value=finished.value,
+            error=(finished.error or "").splitlines()[0] if finished.error else None,
+        )
     telemetry.record("trial", setup.strategy.name, finished.duration_s or 0.0, finished.state != "failed")
     return finished
 
@@ -148,7 +153,9 @@ def _run_in_thread(setup: TrialSetup, trial: TrialRecord, params: dict, reporter
     worker.join(setup.timeout_s)
     if worker.is_alive():
         ctx.stop()  # a thread cannot be killed: ask it to stop and stop waiting for it
-        raise TimeoutError(f"trial overran its {setup.timeout_s:g} s limit (the thread was asked to stop via should_stop())")
+        raise TimeoutError(
+            f"trial overran its {setup.timeout_s:g} s limit (the thread was asked to stop via should_stop())"
+        )
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -170,7 +177,9 @@ class _ProcessContext(TrialContext):
         return self._stop_event.is_set()
 
 
-def _process_main(objective_blob: bytes, params: dict, trial_id: str, number: int, outbox: Any, stop_event: Any) -> None:
+def _process_main(
+    objective_blob: bytes, params: dict, trial_id: str, number: int, outbox: Any, stop_event: Any
+) -> None:
     ctx = _ProcessContext(trial_id, number, params, outbox, stop_event)
     try:
         objective = cloudpickle.loads(objective_blob)
@@ -200,8 +209,11 @@ def _process_context() -> Any:
 def _run_in_process(setup: TrialSetup, trial: TrialRecord, params: dict, reporter: _Reporter) -> Any:
     mp = _process_context()
     outbox, stop_event = mp.Queue(), mp.Event()
-    proc = mp.Process(target=_process_main, args=(objective_bytes(setup.objective), params, trial.trial_id, trial.number, outbox, stop_event),
-                      daemon=True)
+    proc = mp.Process(
+        target=_process_main,
+        args=(objective_bytes(setup.objective), params, trial.trial_id, trial.number, outbox, stop_event),
+        daemon=True,
+    )
     proc.start()
     deadline = time.monotonic() + setup.timeout_s if setup.timeout_s else None
     try:

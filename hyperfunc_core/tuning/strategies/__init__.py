@@ -34,8 +34,10 @@ def make_strategy(strategy: Any, space: Space, *, mode: str, seed: int | None, k
         return strategy
     if isinstance(strategy, str):
         if strategy not in STRATEGIES:
-            raise ValueError(f"strategy: unknown name {strategy!r}; expected one of {sorted(STRATEGIES)}, "
-                             "a Strategy subclass, or a name added with register_strategy()")
+            raise ValueError(
+                f"strategy: unknown name {strategy!r}; expected one of {sorted(STRATEGIES)}, "
+                "a Strategy subclass, or a name added with register_strategy()"
+            )
         cls = STRATEGIES[strategy]
     elif inspect.isclass(strategy) and issubclass(strategy, Strategy):
         cls = strategy
@@ -48,6 +50,17 @@ def make_strategy(strategy: Any, space: Space, *, mode: str, seed: int | None, k
 
 
 __all__ = [
-    "BayesianSearch", "BeamSearch", "GridSearch", "LLMAgent", "LLMBranchingAgent", "RandomSearch", "STRATEGIES",
-    "Strategy", "Suggestion", "TreeSearch", "TrialRecord", "make_strategy", "register_strategy",
+    "BayesianSearch",
+    "BeamSearch",
+    "GridSearch",
+    "LLMAgent",
+    "LLMBranchingAgent",
+    "RandomSearch",
+    "STRATEGIES",
+    "Strategy",
+    "Suggestion",
+    "TreeSearch",
+    "TrialRecord",
+    "make_strategy",
+    "register_strategy",
 ]

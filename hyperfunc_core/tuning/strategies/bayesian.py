@@ -74,8 +74,15 @@ class GaussianProcess:
         starts = [self.theta] + [np.array([rng.uniform(lo, hi) for lo, hi in bounds]) for _ in range(restarts)]
         best = (math.inf, self.theta)
         for start in starts:
-            res = minimize(self._nll_and_grad, np.clip(start, [b[0] for b in bounds], [b[1] for b in bounds]),
-                           args=(x, y), jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 100})
+            res = minimize(
+                self._nll_and_grad,
+                np.clip(start, [b[0] for b in bounds], [b[1] for b in bounds]),
+                args=(x, y),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": 100},
+            )
             if res.fun < best[0]:
                 best = (res.fun, res.x)
         self.theta = best[1]
@@ -153,6 +160,7 @@ class BayesianSearch(Strategy):
         Finite-difference steps can leave the model's numerically safe region (log EI of -inf
         or NaN); such points score as very bad instead of reaching the GP, whose triangular
         solve refuses non-finite input and would fail the whole sweep."""
+
         def neg_log_ei(u: np.ndarray) -> float:
             if not np.all(np.isfinite(u)):
                 return UNUSABLE
@@ -178,7 +186,9 @@ class BayesianSearch(Strategy):
         top = x[np.argsort(-ys[: len(observed)])[:5]]
         candidates = [self.rng.random((self.n_candidates, dims))]
         for scale in (0.1, 0.02):
-            candidates.append(np.clip(np.repeat(top, 100, axis=0) + self.rng.normal(0, scale, (len(top) * 100, dims)), 0, 1))
+            candidates.append(
+                np.clip(np.repeat(top, 100, axis=0) + self.rng.normal(0, scale, (len(top) * 100, dims)), 0, 1)
+            )
         cands = np.vstack(candidates)
         scores = log_expected_improvement(*self.gp.predict(cands), best)
         order = np.argsort(-scores)

@@ -12,9 +12,9 @@ from typing import Any
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies.base import Strategy, Suggestion
 from hyperfunc_core.tuning.strategies.llm_support import (
+    asking,
     coerce_point,
     describe_space,
-    asking,
     extract_json,
     history_lines,
     resolve_llm,
@@ -24,10 +24,14 @@ from hyperfunc_core.tuning.strategies.llm_support import (
 class LLMAgent(Strategy):
     name = "llm_agent"
 
-    def __init__(self, space: Space, *, llm: Any = None, max_history: int = 20, exploration_rate: float = 0.3, **kw) -> None:
+    def __init__(
+        self, space: Space, *, llm: Any = None, max_history: int = 20, exploration_rate: float = 0.3, **kw
+    ) -> None:
         super().__init__(space, **kw)
         if not 0.0 <= float(exploration_rate) <= 1.0:
-            raise ValueError(f"strategy_kwargs['exploration_rate']: expected a number in [0, 1], got {exploration_rate!r}")
+            raise ValueError(
+                f"strategy_kwargs['exploration_rate']: expected a number in [0, 1], got {exploration_rate!r}"
+            )
         if not isinstance(max_history, int) or max_history < 1:
             raise ValueError(f"strategy_kwargs['max_history']: expected an integer >= 1, got {max_history!r}")
         self.llm = resolve_llm(llm)
@@ -60,5 +64,7 @@ class LLMAgent(Strategy):
             return Suggestion(params, info={"source": "llm", "rationale": str(rationale), "notes": notes, **cost})
         except Exception as exc:  # noqa: BLE001 - any LLM failure falls back to random
             self.llm_failures += 1
-            return Suggestion(self.space.sample(self.rng), info={
-                "source": "fallback", "fallback_reason": f"{type(exc).__name__}: {exc}"[:300], **cost})
+            return Suggestion(
+                self.space.sample(self.rng),
+                info={"source": "fallback", "fallback_reason": f"{type(exc).__name__}: {exc}"[:300], **cost},
+            )

@@ -39,7 +39,9 @@ def resolve_llm(llm: Any) -> PromptFn:
         return llm.prompt_fn(system=SYSTEM_PROMPT)
     if callable(llm):
         return llm
-    raise ValueError(f"strategy_kwargs['llm']: expected a callable (prompt: str) -> str, a litellm model string or an LLMGateway, got {llm!r}")
+    raise ValueError(
+        f"strategy_kwargs['llm']: expected a callable (prompt: str) -> str, a litellm model string or an LLMGateway, got {llm!r}"
+    )
 
 
 def extract_json(text: str) -> Any:
@@ -87,10 +89,7 @@ def describe_space(space: Space) -> str:
 
 
 def history_lines(trials: list, max_history: int) -> str:
-    rows = [
-        {"trial": t.number, "params": t.params, "value": t.value, "state": t.state}
-        for t in trials[-max_history:]
-    ]
+    rows = [{"trial": t.number, "params": t.params, "value": t.value, "state": t.state} for t in trials[-max_history:]]
     return json.dumps(rows, default=str) if rows else "[] (no trials yet)"
 
 

@@ -33,8 +33,18 @@ def _positive_int(name: str, value: Any) -> int:
 class TreeSearch(Strategy):
     """Shared driver of the tree strategies; subclasses say how children are made."""
 
-    def __init__(self, space: Space, *, beam: int, branch: int, max_depth: int, prune: bool,
-                 n_roots: int | None = None, min_reports_to_prune: int = 2, **kw) -> None:
+    def __init__(
+        self,
+        space: Space,
+        *,
+        beam: int,
+        branch: int,
+        max_depth: int,
+        prune: bool,
+        n_roots: int | None = None,
+        min_reports_to_prune: int = 2,
+        **kw,
+    ) -> None:
         super().__init__(space, **kw)
         self.beam = _positive_int("beam", beam)
         self.branch = _positive_int("branch", branch)
@@ -115,8 +125,9 @@ class TreeSearch(Strategy):
 
     def mutation(self, parent: TrialRecord, depth: int, source: str = "mutation") -> Suggestion:
         scale = 0.25 / (1 + depth)
-        return Suggestion(mutate(self.space, parent.params, self.rng, scale),
-                          info={"parent": parent.trial_id, "source": source})
+        return Suggestion(
+            mutate(self.space, parent.params, self.rng, scale), info={"parent": parent.trial_id, "source": source}
+        )
 
     def should_prune(self, trial: TrialRecord, reports: list[tuple[int, dict]], metric: str) -> bool:
         if not self.prune:
@@ -125,8 +136,10 @@ class TreeSearch(Strategy):
         values = [m[metric] for _, m in reports if metric in m]
         if depth == 0 or len(values) < self.min_reports_to_prune:
             return False
-        peers = sorted((self.signed(t.value) for t in self.finished_at[depth] if t.state == "complete" and t.value is not None),
-                       reverse=True)
+        peers = sorted(
+            (self.signed(t.value) for t in self.finished_at[depth] if t.state == "complete" and t.value is not None),
+            reverse=True,
+        )
         if len(peers) >= self.beam:
             threshold = peers[self.beam - 1]
         else:
@@ -142,7 +155,9 @@ class BeamSearch(TreeSearch):
 
     name = "beam_search"
 
-    def __init__(self, space: Space, *, K: int = 3, width: int = 2, max_depth: int = 4, prune: bool = False, **kw) -> None:
+    def __init__(
+        self, space: Space, *, K: int = 3, width: int = 2, max_depth: int = 4, prune: bool = False, **kw
+    ) -> None:
         super().__init__(space, beam=K, branch=width, max_depth=max_depth, prune=prune, **kw)
 
     def make_children(self, parent: TrialRecord, depth: int, count: int) -> list[Suggestion]:
@@ -154,8 +169,17 @@ class LLMBranchingAgent(TreeSearch):
 
     name = "llm_branching_agent"
 
-    def __init__(self, space: Space, *, llm: Any = None, max_depth: int = 5, beam_width: int = 3, branch_factor: int = 3,
-                 enable_pruning: bool = True, **kw) -> None:
+    def __init__(
+        self,
+        space: Space,
+        *,
+        llm: Any = None,
+        max_depth: int = 5,
+        beam_width: int = 3,
+        branch_factor: int = 3,
+        enable_pruning: bool = True,
+        **kw,
+    ) -> None:
         super().__init__(space, beam=beam_width, branch=branch_factor, max_depth=max_depth, prune=enable_pruning, **kw)
         self.llm = resolve_llm(llm)
         self.llm_calls = 0
@@ -188,10 +212,22 @@ class LLMBranchingAgent(TreeSearch):
                 raise ValueError("expected a list of children")
             out = []
             for raw in raw_children[:count]:
-                params, notes = coerce_point(self.space, raw.get("params", raw) if isinstance(raw, dict) else raw, self.rng)
+                params, notes = coerce_point(
+                    self.space, raw.get("params", raw) if isinstance(raw, dict) else raw, self.rng
+                )
                 rationale = raw.get("rationale", "") if isinstance(raw, dict) else ""
-                out.append(Suggestion(params, info={"parent": parent.trial_id, "source": "llm", "rationale": rationale,
-                                                    "notes": notes, **cost}))
+                out.append(
+                    Suggestion(
+                        params,
+                        info={
+                            "parent": parent.trial_id,
+                            "source": "llm",
+                            "rationale": rationale,
+                            "notes": notes,
+                            **cost,
+                        },
+                    )
+                )
         except Exception as exc:  # noqa: BLE001 - any LLM failure falls back to mutation
             self.llm_failures += 1
             out = []
