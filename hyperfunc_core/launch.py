@@ -31,8 +31,10 @@ def run_sweep(sweep: "Sweep", *, trial_retries: int = 0, task_runner: Any = "thr
     if not orchestrate:
         with InlineRunner(sweep.max_concurrent) as runner:
             return sweep.run(runner, trial_retries=trial_retries)
+    from flows.api import ensure_api
     from flows.tuning import run_sweep_flow
 
+    ensure_api()
     return run_sweep_flow(sweep, trial_retries, task_runner)
 
 
@@ -43,8 +45,10 @@ def run_training(job: "TrainingJob", *, orchestrate: bool = True) -> dict:
     if not orchestrate:
         with InlineRunner(job.population_shards) as runner:
             return train(job, runner)
+    from flows.api import ensure_api
     from flows.training import run_training_flow
 
+    ensure_api()
     return run_training_flow(job)
 
 
@@ -53,13 +57,17 @@ def run_evolution(loop: "EvolutionLoop", *, orchestrate: bool = True) -> "LoopRe
     if not orchestrate:
         with InlineRunner() as runner:
             return loop.result(loop.run(runner))
+    from flows.api import ensure_api
     from flows.evolution import run_evolution_flow
 
+    ensure_api()
     return run_evolution_flow(loop)
 
 
 def attach_flow_runs(runs: list["RunSummary"]) -> None:
     """Each run's latest flow run and its state, where Prefect's API knows one."""
+    from flows.api import ensure_api
     from flows.history import attach_flow_runs as attach
 
+    ensure_api()
     attach(runs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from hyperfunc_core.settings import SERVER_FILE, Settings, configure_prefect, running_server
 
 PREFECT_VARS = ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_PROFILE", "PREFECT_SERVER_ANALYTICS_ENABLED")
@@ -61,3 +63,23 @@ def test_env_vars(monkeypatch, tmp_path):
     assert s.resolved_home == tmp_path.resolve()
     assert s.resolved_database_url == "postgresql://u@h/db"
     assert s.model == "ollama/llama3.2"
+
+
+@pytest.mark.slow
+def test_a_run_that_finds_no_server_says_so_at_once_and_when_the_temporary_api_is_ready(tmp_path):
+    """No PREFECT_API_URL and no ``hyperfunc server``: the run says so before the 15-30 s wait, names
+    the command that avoids it, and says when the temporary API answered."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["HYPERFUNC_HOME"] = str(tmp_path / "home")
+    script = "from hyperfunc_core import Float, tune\nprint(tune(lambda c, x: x, {'x': Float(0, 1)}, max_trials=2)['counts'])\n"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "{'complete': 2}" in done.stdout
+    first = done.stderr.index("No Prefect server is running for this home")
+    assert (
+        "hyperfunc server" in done.stderr[first:] and "Temporary Prefect API ready at http://127.0.0.1:" in done.stderr
+    )
+    assert first < done.stderr.index("Temporary Prefect API ready")
