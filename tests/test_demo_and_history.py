@@ -95,3 +95,20 @@ def test_an_epoch_whose_checkpoint_was_altered_is_reported_as_different(tmp_path
     assert not outcome.reproduced and outcome.difference.startswith("θ differs by up to 0.01")
     with pytest.raises(ValueError, match="epoch: ES run 'tampered' has epochs \\[0, 1\\], not 5"):
         replay_epoch("tampered", 5, db)
+
+
+def test_runs_lists_a_sweep_whose_study_lived_in_memory_and_says_where_its_trials_are(tmp_path, prefect_harness):
+    """``tune()`` without ``storage`` keeps its study in memory; ``hyperfunc runs`` still lists it, from
+    the result written beside its report, with its flow run's state."""
+    home = tmp_path / "home"
+    script = (
+        "from hyperfunc_core import Float, tune\n"
+        "tune(lambda ctx, x: x, {'x': Float(0.0, 1.0)}, max_trials=3, study_name='kept-in-memory')\n"
+    )
+    made = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=_env(home), timeout=300)
+    assert made.returncode == 0, made.stderr[-3000:]
+    listed = _cli(home, "runs", "--engine", "tuning")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    row = next(line for line in listed.stdout.splitlines() if "kept-in-memory" in line)
+    assert "finished" in row and "Completed" in row and "3 complete" in row, listed.stdout
+    assert "not in this database" in listed.stdout and "result.json" in listed.stdout.replace("\n", "")

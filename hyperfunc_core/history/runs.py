@@ -98,8 +98,44 @@ def list_runs(url: str | None = None, with_prefect: bool = True) -> list[RunSumm
                     f"{len(gens)} generations, ${run.cost_usd:.4f}",
                 )
             )
+    known = {r.name for r in out if r.engine == "tuning"}
+    out.extend(r for r in reported_sweeps() if r.name not in known)
     if with_prefect:
         from hyperfunc_core.launch import attach_flow_runs
 
         attach_flow_runs(out)
     return sorted(out, key=lambda r: _aware(r.started_at).timestamp() if r.started_at else 0.0, reverse=True)
+
+
+def reported_sweeps() -> list[RunSummary]:
+    """Sweeps known by their reports (``$HYPERFUNC_HOME/runs/tuning/*/result.json``): those whose
+    study lived in memory (``tune()`` without ``storage``) are in no database, but their result is here."""
+    import json
+
+    from hyperfunc_core.reports.writers import SWEEP_RESULT_FILE
+    from hyperfunc_core.settings import get_settings
+
+    out = []
+    for path in sorted((get_settings().outputs_dir / "tuning").glob(f"*/{SWEEP_RESULT_FILE}")):
+        try:
+            result = json.loads(path.read_text())
+            finished = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+            elapsed = float(result.get("elapsed_s") or 0.0)
+            counts = result.get("counts") or {}
+            best = (result.get("best") or {}).get("value")
+            out.append(
+                RunSummary(
+                    "tuning",
+                    str(result["study_name"]),
+                    "finished",
+                    datetime.fromtimestamp(finished.timestamp() - elapsed, tz=timezone.utc),
+                    elapsed,
+                    best,
+                    f"{result.get('strategy', '?')}, "
+                    + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+                    + f"; not in this database (a study in memory?): its trials are in {path}",
+                )
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a report being written, or one from an older version
+    return out

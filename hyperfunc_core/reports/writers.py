@@ -6,6 +6,7 @@ folder say the same thing.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from hyperfunc_core.evolution.archive import ArchiveData
 
 REPORT_FILE = "report.md"
+SWEEP_RESULT_FILE = "result.json"  # a sweep's result (tune()'s return value), beside its report
 
 
 @dataclass
@@ -76,7 +78,11 @@ def sweep_report(result: dict, folder: str | Path) -> Report:
         "![parameter importance](parameter_importance.png)",
         "",
     ]
-    return _write(folder, "\n".join(lines), pictures)
+    report = _write(folder, "\n".join(lines), pictures)
+    # The whole result beside the report: a sweep whose study lived in memory is still found later
+    # (``hyperfunc runs``) and its trials can be read back.
+    (folder / SWEEP_RESULT_FILE).write_text(json.dumps(result, default=str, indent=1))
+    return report
 
 
 def training_report(run_name: str, history: Sequence[dict], summary: dict, folder: str | Path) -> Report:
