@@ -30,6 +30,7 @@ class DeploymentSpec:
     work_queue: str = "default"
     description: str = ""
     tags: list[str] = field(default_factory=list)
+    concurrency_limit: int | None = None  # flow runs of this deployment at once; later ones wait their turn
 
     def schedule_text(self) -> str:
         return ", ".join(f"cron {s['cron']}" if "cron" in s else f"every {s['interval']} s" for s in self.schedules)
@@ -62,6 +63,7 @@ def load_specs(path: str | Path = PREFECT_YAML) -> list[DeploymentSpec]:
                 pool.get("work_queue_name") or "default",
                 raw.get("description") or "",
                 list(raw.get("tags") or []),
+                raw.get("concurrency_limit"),
             )
         )
     if not specs:
@@ -158,6 +160,7 @@ def apply_deployments(
                 schedules=schedule_objects(spec) if with_schedules else None,
                 work_pool_name=pool,
                 work_queue_name=spec.work_queue,
+                concurrency_limit=spec.concurrency_limit,
             )
             deployment_id = str(deployment.apply(work_pool_name=pool))
         applied.append(AppliedDeployment(f"{deployment.flow_name}/{spec.name}", deployment_id, pool, spec))
