@@ -107,8 +107,8 @@ def test_schedule_ticks_add_trials_and_two_workers_split_a_postgres_study(tmp_pa
     db = postgres_url_or_skip()
     tag = uuid.uuid4().hex[:8]
     space = {"a": Int(0, 9), "b": Int(0, 9)}
-    evaluations = tmp_path / "evaluations.log"
-    os.environ["TUNING_LOG"] = str(evaluations)  # the in-process first trials log here too
+    evaluations, initial = tmp_path / "evaluations.log", tmp_path / "initial.log"
+    os.environ["TUNING_LOG"] = str(initial)  # the study's first trials, run here
     try:
         ticked, split = f"ticked-{tag}", f"split-{tag}"
         first = prepare_sweep(logged, space, strategy="grid", max_trials=2, storage=db, study_name=ticked, seed=0)
@@ -118,47 +118,17 @@ def test_schedule_ticks_add_trials_and_two_workers_split_a_postgres_study(tmp_pa
         os.environ.pop("TUNING_LOG")
     (tmp_path / "prefect").mkdir()
     with prefect_server(tmp_path / "prefect") as api, temporary_settings({PREFECT_API_URL: api}):
-        env = worker_env(tmp_path, TUNING_LOG=str(evaluations), TRIAL_SLEEP="0.5")
+        env = worker_env(tmp_path, TUNING_LOG=str(evaluations), TRIAL_SLEEP="1.0")
         logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
         with ExitStack() as workers:
             for log in logs:
                 workers.enter_context(process_worker("schedule-pool", env, log))
 
-            # Two ticks of a 10-second schedule, each adding 2 trials to the study (concurrency 1: a
-            # tick never overlaps the one before it, which would count the same trials).
-            path = _deployment_file(tmp_path, "ticking", ticked, spec, [{"interval": 10}], add_trials=2)
-            (deployment,) = apply_deployments(["ticking"], work_pool="schedule-pool", path=path)
-            deadline = time.time() + 240
-            with get_client(sync_client=True) as client:
-                while True:
-                    runs = client.read_flow_runs(
-                        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
-                    )
-                    finished = [r for r in runs if r.state and r.state.is_completed()]
-                    if len(finished) >= 2:
-                        break
-                    assert time.time() < deadline, [(r.name, r.state_name) for r in runs]
-                    time.sleep(1)
-                client.pause_deployment(deployment.id)  # no more ticks while the trials are counted
-                assert all(r.auto_scheduled for r in finished), "runs made by the server's scheduler"
-                for run in runs:  # a tick picked up before the pause finishes its work
-                    if run.state and not run.state.is_final() and not run.state.is_scheduled():
-                        wait_for_state(run.id, lambda s: s.is_final(), 120, logs[0])
-                runs = client.read_flow_runs(
-                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
-                )
-            ran = sum(1 for r in runs if r.state and r.state.is_completed())
-            trials = _trials(db, ticked)
-            assert ran >= 2 and len(trials) == 2 + 2 * ran, (len(trials), ran)
-            assert all(t.state == "complete" for t in trials)
-            points = [(str(t.params["a"]), str(t.params["b"])) for t in trials]
-            assert sorted(points) == sorted((a, b) for a, b, _ in _evaluations(evaluations))  # none run twice
-
-            # Two flow runs of one sweep deployment at the same time, one on each worker, share the
-            # study (its claims in PostgreSQL arbitrate): 12 trials, none run twice, both workers ran some.
-            evaluations.unlink()
+            # First, while both workers are free: two flow runs of one sweep deployment at the same time,
+            # one on each worker, share the study (its claims in PostgreSQL arbitrate): 12 trials, none
+            # run twice, and both flow-run processes ran some.
             path = _deployment_file(
-                tmp_path, "splitting", split, {**spec, "options": {**spec["options"], "max_trials": 12}}, []
+                tmp_path, "splitting", split, {**spec, "options": {**spec["options"], "max_trials": 12}}, [], storage=db
             )
             text = yaml.safe_load(path.read_text())
             text["deployments"][0]["concurrency_limit"] = 2
@@ -173,3 +143,43 @@ def test_schedule_ticks_add_trials_and_two_workers_split_a_postgres_study(tmp_pa
             logged_points = _evaluations(evaluations)
             assert len(logged_points) == 12 and len({(a, b) for a, b, _ in logged_points}) == 12
             assert len({pid for _, _, pid in logged_points}) == 2, "each worker's flow-run process ran trials"
+            evaluations.unlink()
+
+            # Two ticks of a 30-second schedule, each adding 2 trials to the study (concurrency 1: a
+            # tick never overlaps the one before it, which would count the same trials).
+            path = _deployment_file(tmp_path, "ticking", ticked, spec, [{"interval": 30}], storage=db, add_trials=2)
+            (deployment,) = apply_deployments(["ticking"], work_pool="schedule-pool", path=path)
+            deadline = time.time() + 240
+            with get_client(sync_client=True) as client:
+                while True:
+                    runs = client.read_flow_runs(
+                        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
+                    )
+                    finished = [r for r in runs if r.state and r.state.is_completed()]
+                    if len(finished) >= 2:
+                        break
+                    assert time.time() < deadline, [(r.name, r.state_name) for r in runs]
+                    time.sleep(1)
+                client.pause_deployment(deployment.id)  # no more ticks while the trials are counted
+                assert all(r.auto_scheduled for r in finished), "runs made by the server's scheduler"
+
+                def of_the_deployment() -> list:
+                    return client.read_flow_runs(
+                        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
+                    )
+
+                settle = time.time() + 240  # ticks that have not begun are dropped; running ones finish
+                while pending := [r for r in of_the_deployment() if r.state and not r.state.is_final()]:
+                    for run in pending:
+                        if not run.state.is_running():  # its flow has not begun: it added nothing yet
+                            client.delete_flow_run(run.id)
+                    assert time.time() < settle, [(r.name, r.state_name) for r in pending]
+                    time.sleep(1)
+                runs = of_the_deployment()
+            ran = sum(1 for r in runs if r.state and r.state.is_completed())
+            trials = _trials(db, ticked)
+            assert ran >= 2 and len(trials) == 2 + 2 * ran, (len(trials), ran)
+            assert all(t.state == "complete" for t in trials)
+            points = [(str(t.params["a"]), str(t.params["b"])) for t in trials]
+            ran_points = [(a, b) for a, b, _ in _evaluations(initial) + _evaluations(evaluations)]
+            assert sorted(points) == sorted(ran_points)  # none run twice
