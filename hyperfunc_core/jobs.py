@@ -128,7 +128,6 @@ def prepare_target_training(
     **overrides: Any,
 ):
     """The checked ``TrainingJob`` of FILE:SYSTEM, its spec kept with the run so any worker can run it again."""
-    from hyperfunc_core.history.inputs import record_training_inputs
     from hyperfunc_core.hyper.training import prepare_training
 
     module, made = load_system(target)
@@ -139,10 +138,6 @@ def prepare_target_training(
     options.update({k: v for k, v in overrides.items() if v is not None})
     options.setdefault("run_name", f"es-{type(made).__name__}-{int(time.time())}")
     located = _located(target)
-    record_training_inputs(
-        options["run_name"],
-        {"target": located, "train_var": train_var, "metric_var": metric_var, "options": _plain(options)},
-    )
     spec = {
         "system": located,
         "train": train_var,
@@ -170,16 +165,20 @@ def reopen_training(run_name: str, storage: str | None, spec: dict | None = None
             last = s.exec(select(ESEpoch).where(ESEpoch.run_id == run.id).order_by(ESEpoch.epoch.desc())).first()
             done = int(last.metrics.get("steps") or 0) if last is not None else 0
     runnable_spec(spec, f"ES run {run_name!r}", storage, "train a FILE:SYSTEM target (hyperfunc train)")
-    options = dict(spec.get("options") or {})
-    if add_steps is not None:
-        options["steps"] = done + add_steps
-    options.update(run_name=run_name, storage=storage)
+    return training_from_spec(
+        spec, run_name=run_name, storage=storage, steps=done + add_steps if add_steps is not None else None
+    )
+
+
+def training_from_spec(spec: dict, **options: Any):
+    """The ``TrainingJob`` a stored spec describes, with ``options`` (non-None) over the spec's own."""
+    merged = {**(spec.get("options") or {}), **{k: v for k, v in options.items() if v is not None}}
     return prepare_target_training(
         spec["system"],
         spec.get("train", "TRAIN"),
         spec.get("metric", "METRIC"),
         spec.get("options_var", "TRAIN_OPTIONS"),
-        **options,
+        **merged,
     )
 
 

@@ -1,9 +1,9 @@
 """Re-run a finished trial, ES epoch or generation from its recorded inputs, and compare.
 
-- A trial: the study's objective (where its code was recorded) called again with the trial's
-  parameters; its monitored value against the recorded one.
-- An ES epoch: the run's FILE:SYSTEM target and options (``inputs.json`` beside its
-  checkpoints), θ and optimiser state from the previous epoch's checkpoint, the epoch's steps
+- A trial: the objective the study's spec names, called again with the trial's parameters;
+  its monitored value against the recorded one.
+- An ES epoch: the run's FILE:SYSTEM target and options (the spec stored with the run, the
+  one a worker rebuilds it from), θ and optimiser state from the previous epoch's checkpoint, the epoch's steps
   again; the θ reached against the epoch's checkpoint, bit for bit, and the train score.
 - A generation: its recorded patch chain replayed by an executor at the run's base commit,
   the TaskAgent evaluated again on the run's domains; the scores against the archive's. The
@@ -92,7 +92,7 @@ def replay_trial(study_name: str, number: int | None = None, url: str | None = N
                 raise ValueError(f"trial: study {study_name!r} has no finished trial number {number}")
         settings, metric = dict(study.settings), study.metric
         recorded, flat, trial_id, trial_number = trial.value, dict(trial.params), trial.trial_id, trial.number
-    objective = _load_objective(settings.get("objective") or {}, study_name)
+    objective = _load_objective(settings.get("spec") or {}, settings.get("objective") or {}, study_name)
     params = unflatten(flat, settings.get("fixed") or {})
     ctx = TrialContext(trial_id, trial_number, params)
     replayed = metric_value(as_result(objective(ctx, **params)), metric, ctx.reports)
@@ -108,14 +108,19 @@ def replay_trial(study_name: str, number: int | None = None, url: str | None = N
     )
 
 
-def _load_objective(ref: dict, study: str) -> Any:
-    from hyperfunc_core.jobs import load_module
+def _load_objective(spec: dict, legacy: dict, study: str) -> Any:
+    """The objective the study's spec names (``FILE:NAME`` or ``module:name``); a study made before
+    specs were stored (migration 0003) named it in ``settings["objective"]`` instead."""
+    from hyperfunc_core.jobs import load_module, load_target
 
-    qualname, module_name, file = ref.get("qualname"), ref.get("module"), ref.get("file")
+    if spec.get("objective"):
+        return load_target(spec["objective"], "objective")[1]
+    qualname, module_name, file = legacy.get("qualname"), legacy.get("module"), legacy.get("file")
     if not qualname or "<locals>" in qualname or "<lambda>" in qualname:
+        kept = ", ".join(spec.get("in_process") or []) or qualname or "none"
         raise ValueError(
             f"RUN: study {study!r} recorded no objective that can be loaded again "
-            f"({qualname or 'none'}; define it at the top level of a file)"
+            f"({kept}; define it at the top level of a file)"
         )
     if file and Path(file).is_file():
         module = load_module(Path(file), f"_replay_{Path(file).stem}")
@@ -133,9 +138,8 @@ def replay_epoch(run_name: str, epoch: int | None = None, url: str | None = None
     from sqlmodel import select
 
     from hyperfunc_core.es.strategy import ESState
-    from hyperfunc_core.history.inputs import load_training_inputs, training_run_dir
-    from hyperfunc_core.hyper.training import es_step, initial_state, prepare_training
-    from hyperfunc_core.jobs import load_system
+    from hyperfunc_core.hyper.training import es_step, initial_state
+    from hyperfunc_core.jobs import training_from_spec
     from hyperfunc_core.storage import ESEpoch, ESRun, session_scope
 
     with session_scope(url) as s:
@@ -143,30 +147,23 @@ def replay_epoch(run_name: str, epoch: int | None = None, url: str | None = None
         rows = s.exec(select(ESEpoch).where(ESEpoch.run_id == run.id)).all()
         epochs = {e.epoch: e.checkpoint_path for e in rows}
         metrics = {e.epoch: dict(e.metrics) for e in rows}
-        output_dir = run.output_dir
+        spec, total_steps = dict(run.spec or {}), run.config.get("total_steps")
     if not epochs:
         raise ValueError(f"RUN: ES run {run_name!r} has no finished epoch to replay")
     epoch = max(epochs) if epoch is None else epoch
     if epoch not in epochs:
         raise ValueError(f"epoch: ES run {run_name!r} has epochs {sorted(epochs)}, not {epoch}")
-    inputs = load_training_inputs(output_dir)
-    if inputs is None:
+    if not spec.get("system") or spec.get("in_process"):
         raise ValueError(
             f"RUN: ES run {run_name!r} was not started from a FILE:SYSTEM target (hyperfunc train, a "
             f"deployment or the demo), so its code and data cannot be loaded again"
         )
-    module, system = load_system(inputs["target"])
-    options = {k: v for k, v in inputs.get("options", {}).items() if k != "run_name"}
     scratch = Path(tempfile.mkdtemp(prefix="hyperfunc-replay-"))
     replay_name = f"replay-{run_name}-{uuid.uuid4().hex[:8]}"
+    job = None
     try:
-        job = prepare_training(
-            system,
-            getattr(module, inputs["train_var"]),
-            getattr(module, inputs["metric_var"]),
-            run_name=replay_name,
-            storage=f"sqlite:///{scratch / 'replay.db'}",
-            **options,
+        job = training_from_spec(
+            spec, run_name=replay_name, storage=f"sqlite:///{scratch / 'replay.db'}", steps=total_steps
         )
         state = (
             initial_state(job) if epoch == 0 else ESState.from_dict(torch.load(epochs[epoch - 1], weights_only=False))
@@ -180,7 +177,8 @@ def replay_epoch(run_name: str, epoch: int | None = None, url: str | None = None
         )[0]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        shutil.rmtree(training_run_dir(replay_name), ignore_errors=True)
+        if job is not None:
+            shutil.rmtree(job.store.run_dir(replay_name), ignore_errors=True)
     same = torch.equal(state.theta.cpu(), recorded.theta.cpu())
     gap = float((state.theta.cpu() - recorded.theta.cpu()).abs().max())
     return ReplayOutcome(

@@ -98,8 +98,9 @@ def list_runs(url: str | None = None, with_prefect: bool = True) -> list[RunSumm
                     f"{len(gens)} generations, ${run.cost_usd:.4f}",
                 )
             )
-    known = {r.name for r in out if r.engine == "tuning"}
-    out.extend(r for r in reported_sweeps() if r.name not in known)
+    if url is None:  # the project's own database: its home's reports also know the sweeps kept in memory
+        known = {r.name for r in out if r.engine == "tuning"}
+        out.extend(r for r in reported_sweeps() if r.name not in known)
     if with_prefect:
         from hyperfunc_core.launch import attach_flow_runs
 

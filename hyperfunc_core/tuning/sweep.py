@@ -9,7 +9,6 @@ A resumed study replays its finished trials into the strategy and never runs the
 from __future__ import annotations
 
 import concurrent.futures as cf
-import inspect
 import math
 import re
 import time
@@ -215,7 +214,6 @@ def prepare_sweep(
         settings={
             "strategy_kwargs": {k: v for k, v in (strategy_kwargs or {}).items() if not callable(v)},
             "seed": seed,
-            "objective": objective_reference(objective),
             "fixed": _jsonable(parsed.fixed),
             "spec": spec,
         },
@@ -275,19 +273,6 @@ def trial_dict(trial: TrialRecord, space: Space) -> dict:
         "info": {k: v for k, v in trial.info.items() if not k.startswith("_")},
         "error": trial.error,
         "duration_s": trial.duration_s,
-    }
-
-
-def objective_reference(objective: Callable[..., Any]) -> dict:
-    """Where the objective's code is, so ``hyperfunc replay`` can load it again."""
-    try:
-        source = inspect.getsourcefile(objective)
-    except TypeError:
-        source = None
-    return {
-        "module": getattr(objective, "__module__", None),
-        "qualname": getattr(objective, "__qualname__", None),
-        "file": str(Path(source).resolve()) if source else None,
     }
 
 
