@@ -125,6 +125,7 @@ def test_bad_options_fail_fast():
         s.start(reload_every_s=0)
 
 
+@pytest.mark.slow
 def test_loads_theta_from_the_latest_finished_training_run_and_follows_new_ones(llm_server, tmp_path):
     llm_server.responder = arithmetic_model
     storage = f"sqlite:///{tmp_path / 'runs.db'}"
@@ -160,6 +161,7 @@ def test_loads_theta_from_the_latest_finished_training_run_and_follows_new_ones(
         assert torch.equal(served.get_hp_state()["draft"], hot.get_hp_state()["draft"])
 
 
+@pytest.mark.slow
 def test_the_terminal_demo_runs(tmp_path):
     import os
     import subprocess

@@ -81,6 +81,7 @@ def test_server_is_used_by_later_runs(tmp_path):
     assert not (tmp_path / SERVER_FILE).exists()
 
 
+@pytest.mark.slow
 def test_train_command_trains_an_example_and_lists_the_run(tmp_path):
     import os
     import subprocess

@@ -18,6 +18,7 @@ def objective(ctx, x, kind):
 """
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_tune_then_list_and_show_the_study(tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")

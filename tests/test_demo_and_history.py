@@ -29,6 +29,7 @@ def _cli(home: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([HYPERFUNC, *args], capture_output=True, text=True, env=_env(home), timeout=600)
 
 
+@pytest.mark.slow
 def test_the_demo_runs_each_engine_then_runs_lists_them_and_replay_reproduces_them(tmp_path, prefect_harness):
     home = tmp_path / "home"
     done = _cli(home, "demo", "--trials", "6", "--steps", "20", "--generations", "1")
@@ -97,6 +98,7 @@ def test_an_epoch_whose_checkpoint_was_altered_is_reported_as_different(tmp_path
         replay_epoch("tampered", 5, db)
 
 
+@pytest.mark.slow
 def test_runs_lists_a_sweep_whose_study_lived_in_memory_and_says_where_its_trials_are(tmp_path, prefect_harness):
     """``tune()`` without ``storage`` keeps its study in memory; ``hyperfunc runs`` still lists it, from
     the result written beside its report, with its flow run's state."""

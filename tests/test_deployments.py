@@ -14,6 +14,8 @@ from prefect_workers import process_worker, retried_run_ends, retry_through_the_
 
 from deployments.register import PREFECT_YAML, load_specs, schedule_objects, validate
 
+pytestmark = pytest.mark.slow  # real worker processes, containers or clusters: minutes
+
 ROOT = Path(__file__).resolve().parents[1]
 HYPERFUNC = str(Path(sys.executable).parent / "hyperfunc")
 

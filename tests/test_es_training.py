@@ -151,6 +151,7 @@ def _job(run_name: str, url: str, out: Path, *, local: bool, crash_after: int = 
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_killed_training_flow_resumes_from_its_last_epoch_bit_for_bit(tmp_path):
     url = f"sqlite:///{tmp_path / 'es.db'}"

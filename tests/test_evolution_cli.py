@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from evolution_scripts import meta_agent_repairs, meta_requests, responder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +22,7 @@ def _env(tmp_path) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_example_run_py_evaluates_then_evolves_and_archive_show_prints_the_tree(llm_server, tmp_path):
     llm_server.responder = responder(meta_agent_repairs)
     example = ROOT / "examples" / "calculator" / "run.py"

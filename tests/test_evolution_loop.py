@@ -72,6 +72,7 @@ def test_meta_agent_repairs_the_buggy_calculator_and_the_next_generation_scores_
     assert (summary.name, summary.flow_run, summary.flow_state) == (str(out), "evolve-out", "Completed")
 
 
+@pytest.mark.slow
 def test_a_crash_after_the_meta_agent_step_does_not_call_it_again(llm_server, tmp_path, prefect_harness):
     import os
     import subprocess

@@ -27,6 +27,8 @@ from hyperfunc_core.executors import PatchError, create_executor
 from hyperfunc_core.executors.commands import run_in_workspace
 from hyperfunc_core.testing import text
 
+pytestmark = pytest.mark.slow  # real worker processes, containers or clusters: minutes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

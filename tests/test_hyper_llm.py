@@ -153,6 +153,7 @@ def test_a_429_storm_slows_the_run_but_loses_no_score(llm_server):
     assert storm_s > calm_s
 
 
+@pytest.mark.slow
 def test_es_improves_a_metric_that_depends_on_the_sampling(llm_server, prefect_harness):
     llm_server.responder = arithmetic_model
     agent = ArithmeticAgent(llm=gateway(llm_server))

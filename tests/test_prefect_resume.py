@@ -46,6 +46,7 @@ def _task_states(run_name: str) -> dict[str, list[str]]:
     return asyncio.run(read())
 
 
+@pytest.mark.slow
 def test_a_resumed_es_run_reuses_the_step_blocks_its_cut_epoch_finished(tmp_path, monkeypatch):
     from hyperfunc_core.hyper import training
 

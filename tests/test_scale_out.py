@@ -17,6 +17,8 @@ sys.path.insert(0, str(ROOT / "examples" / "es"))
 
 import affine  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real worker processes, containers or clusters: minutes
+
 pytest.importorskip("prefect_dask")
 
 

@@ -104,6 +104,7 @@ def suggestion_responder(calls: list[int]):
     return respond
 
 
+@pytest.mark.slow
 def test_every_guide_example_runs_with_only_the_import_changed(tmp_path, monkeypatch, llm_server):
     import hyperfunc_core
     from hyperfunc_core import ObjectiveResult, Strategy, register_strategy

@@ -62,7 +62,7 @@ def _docker_or_skip() -> None:
 MODES = [
     pytest.param("local"),
     pytest.param("sandbox", marks=pytest.mark.sandbox),
-    pytest.param("docker", marks=pytest.mark.docker),
+    pytest.param("docker", marks=[pytest.mark.docker, pytest.mark.slow]),
 ]
 
 
