@@ -267,8 +267,20 @@ def orchestration(repeats: int) -> bool:
     blocks = [once(True, "flow-epoch-tasks", per_epoch) for _ in range(repeats)]
     p, f, b = statistics.median(plain), statistics.median(flow), statistics.median(blocks)
     steps = shapes.ShapeClassifier().system_optimizer.steps
-    print(f"\nOrchestration: shape classifier, {steps} ES steps in epochs of {per_epoch}, median of {repeats}")
+    epochs = math.ceil(steps / per_epoch)
+    import prefect.settings
+
+    url = prefect.settings.get_current_settings().server.database.connection_url
+    backend = str(url.get_secret_value()).split("://")[0] if url is not None else "sqlite"
+    api = prefect.settings.PREFECT_API_URL.value()
+    where = f"the server at {api}" if api else f"a temporary server on {backend}"
+    print(f"\nOrchestration: shape classifier, {steps} ES steps in {epochs} epochs of {per_epoch}, median of {repeats}")
+    print(f"  Prefect API: {where}")
     print(f"  plain loop                              {p:>8.2f} s")
+    print(
+        f"  Prefect's cost per epoch (subflow, its tasks, checkpoint): {1000 * (b - p) / epochs:.0f} ms "
+        f"with a task per epoch's steps, {1000 * (f - p) / epochs:.0f} ms with a task per step"
+    )
     print(f"  Prefect flow, a task per step           {f:>8.2f} s   {100 * (f / p - 1):+.1f}% (target <= +10%)")
     print(
         f"  Prefect flow, a task per epoch's steps  {b:>8.2f} s   {100 * (b / p - 1):+.1f}% (steps_per_task={per_epoch})"
@@ -285,7 +297,15 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--slow-sample", type=int, default=4)
+    parser.add_argument(
+        "--prefect-database-url",
+        default=None,
+        help="orchestration: a temporary Prefect server on this database, e.g. "
+        "postgresql+asyncpg://hyperfunc:hyperfunc@127.0.0.1:5432/prefect_bench (default: SQLite)",
+    )
     args = parser.parse_args()
+    if args.prefect_database_url:  # read by Prefect at import, so set before anything imports it
+        os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = args.prefect_database_url
     device = torch.device(args.device)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     ok = True

@@ -71,33 +71,3 @@ def test_step_retries_follow_each_steps_policy_and_a_recorded_failure_reaches_th
 
     assert steps() == ("up", "recorded as failed")
     assert calls == {"patch": 1, "busy": 2, "trial": 2}
-
-
-def test_the_projects_server_tells_clients_to_retry_a_busy_answer_soon():
-    """Prefect's client waits 2 s before retrying a 503 that names no delay; our server names 0.1 s,
-    and leaves every other answer (and a delay the app gave itself) alone."""
-    import asyncio
-
-    from prefect.client.base import _parse_retry_after
-
-    from flows.server import RetrySoon
-
-    def app(status: int, headers: list) -> object:
-        async def answer(scope, receive, send):
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": b"{}"})
-
-        return answer
-
-    def headers_of(status: int, headers: list) -> dict:
-        sent: list[dict] = []
-
-        async def send(message):
-            sent.append(message)
-
-        asyncio.run(RetrySoon(app(status, headers))({"type": "http"}, None, send))
-        return dict(sent[0]["headers"])
-
-    assert _parse_retry_after(headers_of(503, [(b"content-type", b"application/json")])[b"retry-after"].decode()) == 0.1
-    assert headers_of(503, [(b"Retry-After", b"5")]) == {b"Retry-After": b"5"}
-    assert b"retry-after" not in headers_of(200, []) and b"retry-after" not in headers_of(500, [])
