@@ -9,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed
 
 from flows.progress import ProgressArtifact, artifact_key, embedded_images
+from flows.results import call_flow, keep
 from flows.run_names import run_name_for
 from flows.step_runner import PrefectRunner
 from hyperfunc_core.evolution.loop import EvolutionLoop, GenerationOutcome, LoopResult, run_label
@@ -71,13 +72,15 @@ def _evolve(loop: EvolutionLoop) -> Any:
     ran = len(loop.generations_run)
     return Completed(
         message=f"stopped: {reason}; {ran} generations run, {len(failed)} failed",
-        data={
-            "stop_reason": reason,
-            "best_gen": result.best_gen,
-            "best_score": result.best_score,
-            "report": result.report,
-            "output_dir": result.output_dir,
-        },
+        data=keep(
+            {
+                "stop_reason": reason,
+                "best_gen": result.best_gen,
+                "best_score": result.best_score,
+                "report": result.report,
+                "output_dir": result.output_dir,
+            }
+        ),
     )
 
 
@@ -85,7 +88,7 @@ def run_evolution_flow(loop: EvolutionLoop) -> LoopResult:
     """Run ``evolution_flow`` for a loop ``run_generate_loop`` prepared in this process."""
     _LOOPS[loop.name] = loop
     try:
-        summary = evolution_flow(loop.name, loop.config.storage, loop.config.spec)
+        summary = call_flow(lambda: evolution_flow(loop.name, loop.config.storage, loop.config.spec, return_state=True))
     finally:
         _LOOPS.pop(loop.name, None)
     return loop.result(summary["stop_reason"])

@@ -17,6 +17,7 @@ from prefect import flow
 from prefect.context import FlowRunContext, SettingsContext, get_settings_context
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
 
+from flows.results import call_flow, keep, keep_error
 from hyperfunc_core.steps import StepFailed
 from tasks.carry import carry
 from tasks.steps import step_task_for
@@ -32,7 +33,11 @@ _STAGES: dict[str, tuple[Callable[..., Any], tuple]] = {}  # key -> the stage's 
 @flow(name="stage", persist_result=False, log_prints=True)
 def stage_flow(run: str, part: str, key: str) -> Any:
     fn, args = _STAGES[key]
-    return fn(*args)
+    try:
+        return keep(fn(*args))
+    except BaseException as error:
+        keep_error(error)
+        raise
 
 
 class PrefectRunner:
@@ -89,17 +94,17 @@ class PrefectRunner:
         try:
             with SettingsContext(profile=get_settings_context().profile, settings=self._without_heartbeats()):
                 parent = FlowRunContext.get()  # the stage's steps run where the run's steps run (a Dask cluster)
-                state = stage_flow.with_options(
+                subflow = stage_flow.with_options(
                     name=stage,
                     flow_run_name=f"{self.run_name}-{label}",
                     task_runner=parent.task_runner if parent else None,
-                )(self.run_name, label, key, return_state=True)
+                )
+                try:
+                    return call_flow(lambda: subflow(self.run_name, label, key, return_state=True))
+                except StepFailed as failed:
+                    return failed.outcome
         finally:
             _STAGES.pop(key, None)
-        try:
-            return state.result()
-        except StepFailed as failed:
-            return failed.outcome
 
     def _without_heartbeats(self) -> Any:
         """The current settings with flow heartbeats off, made once per runner (a settings copy costs

@@ -9,6 +9,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.progress import ProgressArtifact, artifact_key, embedded_images
+from flows.results import call_flow, keep
 from flows.run_names import run_name_for
 from flows.runners import task_runner_for
 from flows.step_runner import PrefectRunner
@@ -46,7 +47,7 @@ def train_flow(
         result = train(job, PrefectRunner(f"train-{run_name}"), on_epoch)
     progress.finish(100.0)
     _publish(job, result)
-    return {k: v for k, v in result.items() if k != "theta"}
+    return keep({k: v for k, v in result.items() if k != "theta"})
 
 
 def run_training_flow(job: TrainingJob) -> dict:
@@ -54,8 +55,9 @@ def run_training_flow(job: TrainingJob) -> dict:
     _JOBS[job.run_name] = job
     try:
         with task_runner_for(job.task_runner, job.population_shards) as runner:
-            summary = train_flow.with_options(task_runner=runner)(
-                job.run_name, job.store.database_url, job.resumed.spec or None
+            training = train_flow.with_options(task_runner=runner)
+            summary = call_flow(
+                lambda: training(job.run_name, job.store.database_url, job.resumed.spec or None, return_state=True)
             )
     finally:
         _JOBS.pop(job.run_name, None)

@@ -9,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed
 
 from flows.progress import ProgressArtifact, artifact_key, embedded_images
+from flows.results import call_flow, keep
 from flows.run_names import run_name_for
 from flows.runners import task_runner_for
 from flows.step_runner import PrefectRunner
@@ -76,7 +77,7 @@ def tune_flow(
     )
     result = {**result, "report": str(report.path)}
     counts = ", ".join(f"{n} {state}" for state, n in sorted(result["counts"].items()))
-    return Completed(message=f"{len(result['trials'])} trials: {counts}", data=result)
+    return Completed(message=f"{len(result['trials'])} trials: {counts}", data=keep(result))
 
 
 def run_sweep_flow(sweep: Sweep, trial_retries: int = 0, task_runner: Any = "thread") -> dict:
@@ -86,8 +87,11 @@ def run_sweep_flow(sweep: Sweep, trial_retries: int = 0, task_runner: Any = "thr
     _PREPARED[sweep.study_name] = sweep
     try:
         with task_runner_for(task_runner, sweep.max_concurrent) as runner:
-            return tune_flow.with_options(task_runner=runner)(
-                sweep.study_name, url, sweep.spec if url else None, trial_retries=trial_retries
+            sweep_flow = tune_flow.with_options(task_runner=runner)
+            return call_flow(
+                lambda: sweep_flow(
+                    sweep.study_name, url, sweep.spec if url else None, trial_retries=trial_retries, return_state=True
+                )
             )
     finally:
         _PREPARED.pop(sweep.study_name, None)
