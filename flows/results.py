@@ -4,8 +4,8 @@ Our flows do not persist their results (a stage's stored result would be handed 
 epoch on a retry; see ``flows/step_runner.py``). Prefect's ``flow()`` returns ``state.result()``,
 and when the final state came back from the API (a state change retried after a busy or slow
 answer, which the server had already taken), that state has no data: ``MissingResult``, and a
-training whose every epoch finished dies of its bookkeeping. Measured here: 1 run in 3 of the
-shape-classifier benchmark on a SQLite server. So a flow function hands its value (or its error)
+training whose every epoch finished dies of its bookkeeping (it happened here to one of two runs
+of the shape-classifier benchmark on a SQLite server). So a flow function hands its value (or its error)
 to ``keep``/``keep_error`` on its way out, and ``call_flow`` returns that.
 """
 
