@@ -16,6 +16,8 @@ from typing import Any, Iterator
 
 import yaml
 
+from hyperfunc_core.validation import InvalidInput
+
 PREFECT_YAML = Path(__file__).with_name("prefect.yaml")
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
@@ -51,7 +53,7 @@ def load_specs(path: str | Path = PREFECT_YAML) -> list[DeploymentSpec]:
     for raw in document.get("deployments") or []:
         missing = [k for k in ("name", "entrypoint", "work_pool") if not raw.get(k)]
         if missing:
-            raise ValueError(f"{path}: deployment {raw.get('name', '?')!r} lacks {', '.join(missing)}")
+            raise InvalidInput(f"{path}: deployment {raw.get('name', '?')!r} lacks {', '.join(missing)}")
         pool = raw["work_pool"]
         specs.append(
             DeploymentSpec(
@@ -67,7 +69,7 @@ def load_specs(path: str | Path = PREFECT_YAML) -> list[DeploymentSpec]:
             )
         )
     if not specs:
-        raise ValueError(f"{path}: no deployments")
+        raise InvalidInput(f"{path}: no deployments")
     return specs
 
 
@@ -104,7 +106,7 @@ def schedule_objects(spec: DeploymentSpec) -> list:
                 )
             )
         else:
-            raise ValueError(f"deployment {spec.name!r}: schedule {entry!r} has neither cron nor interval")
+            raise InvalidInput(f"deployment {spec.name!r}: schedule {entry!r} has neither cron nor interval")
     return out
 
 
@@ -140,7 +142,7 @@ def apply_deployments(
     specs = load_specs(path)
     unknown = sorted(set(names or []) - {s.name for s in specs})
     if unknown:
-        raise ValueError(
+        raise InvalidInput(
             f"names: no deployment {', '.join(unknown)}; expected some of {', '.join(s.name for s in specs)}"
         )
     applied = []

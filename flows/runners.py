@@ -20,6 +20,8 @@ from typing import Any
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from hyperfunc_core.validation import InvalidInput
+
 TASK_RUNNERS = ("thread", "dask")
 
 
@@ -28,14 +30,14 @@ def check_task_runner(task_runner: Any) -> None:
     if isinstance(task_runner, TaskRunner):
         return
     if task_runner not in TASK_RUNNERS:
-        raise ValueError(
+        raise InvalidInput(
             f"task_runner: expected one of {', '.join(TASK_RUNNERS)} or a Prefect TaskRunner, got {task_runner!r}"
         )
     if task_runner == "dask":
         try:
             import prefect_dask  # noqa: F401
         except ImportError:
-            raise ValueError("task_runner: 'dask' needs prefect-dask (pip install -e .[dask])") from None
+            raise InvalidInput("task_runner: 'dask' needs prefect-dask (pip install -e .[dask])") from None
 
 
 @contextmanager

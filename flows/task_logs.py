@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from hyperfunc_core.steps import StepFailed
+from hyperfunc_core.validation import InvalidInput
 
 _lock = threading.Lock()
 _active: dict[str, int] = {}  # task name -> how many loops want it quiet
@@ -46,7 +47,7 @@ def quiet_task_logs(*task_names: str, level: str | None = None) -> Iterator[None
     name = (level or get_settings().task_log_level).upper()
     numeric = logging.getLevelName(name)
     if not isinstance(numeric, int):
-        raise ValueError(f"task_log_level: expected a logging level such as 'INFO' or 'WARNING', got {name!r}")
+        raise InvalidInput(f"task_log_level: expected a logging level such as 'INFO' or 'WARNING', got {name!r}")
     logger = logging.getLogger("prefect.task_runs")
     with _lock:
         _filter.level = numeric

@@ -66,7 +66,8 @@ def run_training_flow(job: TrainingJob) -> dict:
 
 def _publish(job: TrainingJob, result: dict) -> None:
     key = artifact_key("es", job.run_name)
-    create_table_artifact(job.history, key=f"{key}-epochs", description=f"per-epoch metrics of ES run {job.run_name}")
+    rows = [{k: v for k, v in m.items() if k != "step_scores"} for m in job.history]
+    create_table_artifact(rows, key=f"{key}-epochs", description=f"per-epoch metrics of ES run {job.run_name}")
     curve = [m["train_score"] for m in job.history if m.get("train_score") is not None]
     create_markdown_artifact(
         f"train score by epoch: `{sparkline(curve)}`\n\n"

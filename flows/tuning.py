@@ -69,7 +69,11 @@ def tune_flow(
     create_table_artifact(
         rows, key=artifact_key("trials", sweep.study_name), description=f"trials of study {sweep.study_name}"
     )
-    report = sweep_report({**result, "strategy": sweep.setup.strategy.name}, sweep_output_dir(sweep.study_name))
+    report = sweep_report(
+        {**result, "strategy": sweep.setup.strategy.name},
+        sweep_output_dir(sweep.study_name),
+        reports=sweep.setup.store.reports(),
+    )
     create_markdown_artifact(
         embedded_images(report.markdown, report.folder),
         key=artifact_key("report", sweep.study_name),

@@ -17,6 +17,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hyperfunc_core.validation import InvalidInput
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -52,7 +54,7 @@ def run_demo(
         raise FileNotFoundError(f"demo: the examples are not at {examples}; run the demo from a clone of the project")
     for label, value in (("trials", trials), ("steps", steps), ("generations", generations)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{label}: expected an integer >= 1, got {value!r}")
+            raise InvalidInput(f"{label}: expected an integer >= 1, got {value!r}")
     name = name or f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     result = DemoResult(name)
     settings = get_settings()
@@ -72,7 +74,11 @@ def run_demo(
 
     say(f"[2/3] ES training: two composed 2x2 matrices learn rotate-then-scale, {steps} steps (run {name}-affine)")
     trained = train_target(
-        f"{examples / 'es' / 'affine.py'}:AffineSystem", steps=steps, steps_per_epoch=10, run_name=f"{name}-affine"
+        f"{examples / 'es' / 'affine.py'}:AffineSystem",
+        steps=steps,
+        steps_per_epoch=10,
+        run_name=f"{name}-affine",
+        show_progress=True,
     )
     first = trained["history"][0]["train_score"] if trained["history"] else None
     result.reports["training"] = trained["report"]
@@ -94,6 +100,7 @@ def run_demo(
             generations=generations,
             prompts_dir="prompts",
             run_name=f"{name}-calculator",
+            show_progress=True,
             **llm,
         )
     result.reports["evolution"] = evolved.report

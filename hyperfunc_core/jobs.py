@@ -14,9 +14,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from hyperfunc_core.validation import InvalidInput
 
-class TargetError(ValueError):
+
+class TargetError(InvalidInput):
     """A ``FILE:NAME`` target that cannot be loaded, or lacks what the job needs."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"TARGET: {message}")
 
 
 def load_module(path: Path, name: str | None = None) -> ModuleType:
@@ -109,14 +114,17 @@ def train_target(
     metric_var: str = "METRIC",
     options_var: str = "TRAIN_OPTIONS",
     orchestrate: bool = True,
+    show_progress: bool = False,
     **overrides: Any,
 ) -> dict:
-    """``optimize()`` FILE's HyperSystem (class, instance or factory) on FILE's TRAIN with FILE's METRIC."""
+    """``optimize()`` FILE's HyperSystem (class, instance or factory) on FILE's TRAIN with FILE's METRIC;
+    ``show_progress``: a live bar in this terminal."""
     from hyperfunc_core import launch
 
     if orchestrate:
         launch.check_task_runner(overrides.get("task_runner") or "thread")
     job = prepare_target_training(target, train_var, metric_var, options_var, **overrides)
+    job.show_progress = show_progress
     return launch.run_training(job, orchestrate=orchestrate)
 
 
@@ -125,9 +133,11 @@ def prepare_target_training(
     train_var: str = "TRAIN",
     metric_var: str = "METRIC",
     options_var: str = "TRAIN_OPTIONS",
+    val_var: str = "VAL",
     **overrides: Any,
 ):
-    """The checked ``TrainingJob`` of FILE:SYSTEM, its spec kept with the run so any worker can run it again."""
+    """The checked ``TrainingJob`` of FILE:SYSTEM, its spec kept with the run so any worker can run it again.
+    FILE's ``val_var`` list, where it defines one, is the validation split."""
     from hyperfunc_core.hyper.training import prepare_training
 
     module, made = load_system(target)
@@ -135,6 +145,8 @@ def prepare_target_training(
         if not hasattr(module, name):
             raise TargetError(f"{target.rpartition(':')[0]} defines no {name}")
     options = dict(getattr(module, options_var, {}) or {})
+    if getattr(module, val_var, None) is not None:
+        options.setdefault("val", getattr(module, val_var))
     options.update({k: v for k, v in overrides.items() if v is not None})
     options.setdefault("run_name", f"es-{type(made).__name__}-{int(time.time())}")
     located = _located(target)
@@ -143,6 +155,7 @@ def prepare_target_training(
         "train": train_var,
         "metric": metric_var,
         "options_var": options_var,
+        "val": val_var,
         "options": _plain({k: v for k, v in overrides.items() if v is not None}),
     }
     return prepare_training(made, getattr(module, train_var), getattr(module, metric_var), spec=spec, **options)
@@ -178,6 +191,7 @@ def training_from_spec(spec: dict, **options: Any):
         spec.get("train", "TRAIN"),
         spec.get("metric", "METRIC"),
         spec.get("options_var", "TRAIN_OPTIONS"),
+        spec.get("val", "VAL"),
         **merged,
     )
 
@@ -185,18 +199,18 @@ def training_from_spec(spec: dict, **options: Any):
 def check_added(name: str, value: int | None) -> None:
     """``add_trials``/``add_steps``/``add_generations``: None (as the run says) or a positive count."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{name}: expected an integer >= 1 or None, got {value!r}")
+        raise InvalidInput(f"{name}: expected an integer >= 1 or None, got {value!r}")
 
 
 def runnable_spec(spec: dict | None, what: str, storage: str | None, remedy: str) -> dict:
     """``spec`` when a worker can run it: refused, saying why, when there is none or it names objects
     of the process that started the run."""
     if not spec:
-        raise ValueError(
+        raise InvalidInput(
             f"run_name: no {what} with a spec in {storage or 'the project database'}, and no spec to start it from"
         )
     if spec.get("in_process"):
-        raise ValueError(
+        raise InvalidInput(
             f"{what} was started from Python with things a worker cannot load "
             f"({', '.join(spec['in_process'])}); run it again from that code, or {remedy} so any "
             f"worker can run it"
@@ -233,6 +247,7 @@ def evolve_domain(
     run_name: str | None = None,
     executor: str = "auto",
     image: str | None = None,
+    show_progress: bool = False,
 ):
     """``run_generate_loop`` on a built-in domain with the default agents on ``model``."""
     from hyperfunc_core.evolution.loop import run_generate_loop
@@ -256,7 +271,7 @@ def evolve_domain(
         ),
         api_key=api_key,
     )
-    return run_generate_loop(config, orchestrate=orchestrate)
+    return run_generate_loop(config, orchestrate=orchestrate, show_progress=show_progress)
 
 
 EVOLUTION_SPEC_KEYS = (
@@ -287,9 +302,11 @@ def evolution_config(spec: dict, api_key: str | None = None, storage: str | None
 
     unknown = sorted(set(spec) - set(EVOLUTION_SPEC_KEYS))
     if unknown:
-        raise ValueError(f"spec: unknown keys {', '.join(unknown)}; expected some of {', '.join(EVOLUTION_SPEC_KEYS)}")
+        raise InvalidInput(
+            f"spec: unknown keys {', '.join(unknown)}; expected some of {', '.join(EVOLUTION_SPEC_KEYS)}"
+        )
     if not spec.get("domain") or not spec.get("repo"):
-        raise ValueError(f"spec: expected at least 'domain' and 'repo', got {spec!r}")
+        raise InvalidInput(f"spec: expected at least 'domain' and 'repo', got {spec!r}")
     spec = {**spec, "repo": str(Path(spec["repo"]).resolve())}
     options = dict(model=spec.get("model"), api_base=spec.get("api_base"), api_key=api_key)
     run_name = spec.get("run_name")

@@ -112,6 +112,11 @@ def configure_prefect(settings: Settings | None = None) -> dict[str, str]:
     # 8 times (about 4 minutes) rather than its default 5 (about 1), so a run does not die of bookkeeping.
     default("PREFECT_CLIENT_MAX_RETRIES", "8")
     default("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # hyperfunc's own warnings (a blind early-stopping policy, an unreadable checkpoint) reach the run's
+    # log in the UI and the console like Prefect's; outside a run they only print.
+    default("PREFECT_LOGGING_EXTRA_LOGGERS", "hyperfunc")
+    default("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    default("DO_NOT_TRACK", "1")  # the client's side of it: no usage events, and no first-run notice about them
     # The ephemeral API takes 15-20 s to start on a small machine; Prefect's 20 s default is too tight.
     default("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     default("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch of the price list from the internet

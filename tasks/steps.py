@@ -27,6 +27,7 @@ from prefect import Task, task
 from prefect.states import Completed
 
 from hyperfunc_core.executors.base import PatchError
+from hyperfunc_core.validation import InvalidInput
 from tasks.carry import Carried, unwrap
 
 STEP_RETRIES: dict[str, tuple[int, list[float]]] = {  # step -> (retries, delays in seconds)
@@ -88,7 +89,7 @@ def step_task_for(step: str, retries: int | None = None, kept: bool = False) -> 
     """The task for ``step``, with its declared retries (or ``retries``, where the caller says);
     ``kept``: its result persisted and reused under the key it is called with."""
     if step not in STEP_RETRIES:
-        raise ValueError(f"step: expected one of {', '.join(STEP_RETRIES)}, got {step!r}")
+        raise InvalidInput(f"step: expected one of {', '.join(STEP_RETRIES)}, got {step!r}")
     declared, delays = STEP_RETRIES[step]
     count = declared if retries is None else retries
     base = kept_step_task if kept else step_task

@@ -382,9 +382,10 @@ def test_progress_bar_and_summary_table(capsys):
     result = run(
         quadratic, {"x": Float(-3, 3)}, max_trials=6, study_name="shown", show_progress=True, show_summary=True
     )
-    out = capsys.readouterr().out
-    assert "study shown: top 6 by score (max)" in out and "6/6" in out and "best" in out
-    assert result["best"]["trial_id"] in out
+    captured = capsys.readouterr()
+    out, bar = captured.out, captured.err  # the live bar is on stderr, results on stdout
+    assert "study shown: top 6 by score (max)" in out and result["best"]["trial_id"] in out
+    assert "6/6 trials" in bar and "failed 0 | pruned 0 | best" in bar
 
 
 def test_bayesian_acquisition_polish_survives_non_finite_points():

@@ -53,5 +53,6 @@ def mse_metric(preds: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
 
 
 TRAIN, TARGET = rotation_scale_data()
+VAL, _ = rotation_scale_data(20, seed=7)  # held out: the run's best epoch is chosen on it
 METRIC = mse_metric
 TRAIN_OPTIONS = {"run_name": "affine-demo"}

@@ -25,6 +25,7 @@ from hyperfunc_core.concurrency import run_coroutine
 from hyperfunc_core.executors.commands import CommandTimeout, WorkspaceFiles
 from hyperfunc_core.executors.safe_files import UnsafePath
 from hyperfunc_core.llm import LLMGateway, UsageTotals
+from hyperfunc_core.validation import InvalidInput
 
 
 @dataclass
@@ -44,18 +45,18 @@ class AgentOptions:
 
     def __post_init__(self) -> None:
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
-            raise ValueError(f"max_steps: expected an integer >= 1, got {self.max_steps!r}")
+            raise InvalidInput(f"max_steps: expected an integer >= 1, got {self.max_steps!r}")
         if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, (int, float)) or not self.timeout_s > 0:
-            raise ValueError(f"timeout_s: expected seconds > 0, got {self.timeout_s!r}")
+            raise InvalidInput(f"timeout_s: expected seconds > 0, got {self.timeout_s!r}")
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
-            raise ValueError(f"max_retries: expected an integer >= 0, got {self.max_retries!r}")
+            raise InvalidInput(f"max_retries: expected an integer >= 0, got {self.max_retries!r}")
         if self.model is not None and (not isinstance(self.model, str) or not self.model.strip()):
-            raise ValueError(
+            raise InvalidInput(
                 f"model: expected a litellm model string such as 'openai/gpt-4o-mini' or None "
                 f"(the configured default), got {self.model!r}"
             )
         if self.tools is not None and not isinstance(self.tools, (list, FrameworkTools)):
-            raise ValueError(f"tools: expected a list of Tool or get_framework_tools(), got {self.tools!r}")
+            raise InvalidInput(f"tools: expected a list of Tool or get_framework_tools(), got {self.tools!r}")
 
 
 @dataclass

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
 app = typer.Typer(
@@ -10,8 +13,31 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(
+        False,
+        "--debug",
+        help="Show the traceback of input errors too (also HYPERFUNC_DEBUG=1).",
+        envvar="HYPERFUNC_DEBUG",
+    ),
+) -> None:
+    if debug:
+        os.environ["HYPERFUNC_DEBUG"] = "1"
+
+
 from hyperfunc_core.cli import demo, deploy, evolution, executor, history, system, training, tuning  # noqa: E402,F401  (register their commands)
 
 
 def main() -> None:
-    app()
+    """Run the command; input the user can fix is one line on stderr and exit code 2, never a traceback."""
+    from hyperfunc_core.validation import InvalidInput
+
+    try:
+        app()
+    except InvalidInput as exc:
+        if os.environ.get("HYPERFUNC_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

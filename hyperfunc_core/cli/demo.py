@@ -6,6 +6,7 @@ import typer
 
 from hyperfunc_core.cli import app
 from hyperfunc_core.cli.loading import console
+from hyperfunc_core.validation import InvalidInput
 
 
 @app.command()
@@ -29,7 +30,7 @@ def demo(
             say=lambda text: out.print(f"\n[bold cyan]{text}[/]"),
         )
     except (ValueError, FileNotFoundError) as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise InvalidInput(str(exc)) from None
     out.print(f"\n[bold]Demo {result.name} finished.[/]")
     for engine in ("sweep", "training", "evolution"):
         out.print(f"  {engine:<9} {result.summary[engine]}")

@@ -8,6 +8,7 @@ import typer
 
 from hyperfunc_core.cli import app
 from hyperfunc_core.cli.loading import console
+from hyperfunc_core.validation import InvalidInput
 
 
 @app.command()
@@ -25,8 +26,8 @@ def deploy(
 
     try:
         applied = apply_deployments(name, pool, with_schedules=not no_schedules)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise InvalidInput(str(exc)) from None
     out = console()
     for item in applied:
         when = "no schedule" if no_schedules else item.spec.schedule_text()

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from hyperfunc_core.cli import app
 from hyperfunc_core.cli.loading import console
+from hyperfunc_core.validation import InvalidInput
 
 archive_app = typer.Typer(help="Read evolution archives.", no_args_is_help=True)
 app.add_typer(archive_app, name="archive")
@@ -28,7 +29,7 @@ def run_evolution(domain_name: str, repo: str, *, local: bool = False, **options
     """``evolve_domain`` with the archive and the outcome printed."""
     from hyperfunc_core.jobs import evolve_domain
 
-    result = evolve_domain(domain_name, repo, orchestrate=not local, **options)
+    result = evolve_domain(domain_name, repo, orchestrate=not local, show_progress=True, **options)
     show_archive(result.output_dir)
     console().print(
         f"stopped: {result.stop_reason}; best generation {result.best_gen} "
@@ -83,7 +84,7 @@ def show_archive(run: str, storage: str | None = None) -> str:
         with session_scope(storage) as session:
             found = session.exec(select(EvolutionRun).where(EvolutionRun.name == run)).first()
         if found is None:
-            raise typer.BadParameter(f"RUN: {run!r} is neither a folder with an archive.jsonl nor a stored run name")
+            raise InvalidInput(f"RUN: {run!r} is neither a folder with an archive.jsonl nor a stored run name")
         folder = Path(found.output_dir)
     data = load_archive(folder)
     tree = family_tree(data)

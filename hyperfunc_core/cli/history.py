@@ -9,6 +9,7 @@ from rich.table import Table
 
 from hyperfunc_core.cli import app
 from hyperfunc_core.cli.loading import console
+from hyperfunc_core.validation import InvalidInput
 
 
 @app.command()
@@ -22,7 +23,7 @@ def runs(
     from hyperfunc_core.history import list_runs
 
     if engine not in (None, "tuning", "training", "evolution"):
-        raise typer.BadParameter(f"--engine: expected tuning, training or evolution, got {engine!r}")
+        raise InvalidInput(f"--engine: expected tuning, training or evolution, got {engine!r}")
     found = [r for r in list_runs(storage, with_prefect=not no_prefect) if engine is None or r.engine == engine][:limit]
     table = Table(title=f"{len(found)} runs")
     for column in ("engine", "run", "status", "started", "duration", "best", "prefect", "detail"):
@@ -57,10 +58,7 @@ def replay(
     from hyperfunc_core.history import replay as do_replay
 
     llm = {k: v for k, v in {"model": model, "api_base": api_base}.items() if v is not None}
-    try:
-        outcome = do_replay(run, item, storage, **llm)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    outcome = do_replay(run, item, storage, **llm)
     console().print(outcome.describe())
     if not outcome.reproduced:
         raise typer.Exit(3)

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from hyperfunc_core.cli import app
-from hyperfunc_core.cli.loading import console, target_errors
+from hyperfunc_core.cli.loading import console
 
 
 @app.command()
@@ -32,24 +32,23 @@ def tune(
     """Tune OBJECTIVE in FILE over the space FILE defines; flags override FILE's TUNE_OPTIONS."""
     from hyperfunc_core.jobs import tune_target
 
-    with target_errors():
-        result = tune_target(
-            target,
-            space_var,
-            options_var,
-            strategy=strategy,
-            max_trials=max_trials,
-            max_concurrent=max_concurrent,
-            metric=metric,
-            mode=mode,
-            storage=storage,
-            study_name=study_name,
-            early_stopping=early_stopping,
-            executor=executor,
-            seed=seed,
-            show_progress=True,
-            show_summary=True,
-        )
+    result = tune_target(
+        target,
+        space_var,
+        options_var,
+        strategy=strategy,
+        max_trials=max_trials,
+        max_concurrent=max_concurrent,
+        metric=metric,
+        mode=mode,
+        storage=storage,
+        study_name=study_name,
+        early_stopping=early_stopping,
+        executor=executor,
+        seed=seed,
+        show_progress=True,
+        show_summary=True,
+    )
     best = result["best"]
     console().print(
         f"study [bold]{result['study_name']}[/]: best {result['metric']} = "

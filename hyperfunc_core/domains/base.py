@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperfunc_core.agents.tools import Tool
+from hyperfunc_core.validation import InvalidInput
 
 
 @dataclass
@@ -23,9 +24,9 @@ class DomainConfig:
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
-            raise ValueError(f"name: expected a non-empty domain name, got {self.name!r}")
+            raise InvalidInput(f"name: expected a non-empty domain name, got {self.name!r}")
         if self.evaluator not in ("static", "llm_judge", "human_feedback"):
-            raise ValueError(f"evaluator: expected 'static', 'llm_judge' or 'human_feedback', got {self.evaluator!r}")
+            raise InvalidInput(f"evaluator: expected 'static', 'llm_judge' or 'human_feedback', got {self.evaluator!r}")
 
 
 @dataclass
@@ -96,7 +97,7 @@ class JsonTasksDomain(Domain):
             if t.get("split", subset) == subset
         ]
         if not tasks:
-            raise ValueError(f"subset: no {self.config.name} tasks in split {subset!r} ({self.tasks_file})")
+            raise InvalidInput(f"subset: no {self.config.name} tasks in split {subset!r} ({self.tasks_file})")
         return tasks[:num_samples] if num_samples else tasks
 
     def format_input(self, task: DomainTask) -> str:

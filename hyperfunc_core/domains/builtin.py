@@ -17,6 +17,7 @@ from hyperfunc_core.domains.base import DomainConfig, DomainTask, JsonTasksDomai
 from hyperfunc_core.domains.evaluators import normalize
 from hyperfunc_core.executors.commands import CommandTimeout, WorkspaceFiles, run_in_workspace, runner_for
 from hyperfunc_core.executors.safe_files import UnsafePath
+from hyperfunc_core.validation import InvalidInput
 
 DATA = Path(__file__).parent / "data"
 CALCULATOR_TOOL = DATA / "calculator_tool.py"
@@ -128,7 +129,7 @@ def get_domain(name: str, **options: Any) -> JsonTasksDomain:
             options.pop("tasks_file", DATA / f"{name}.json"),
             **options,
         )
-    raise ValueError(f"domain: expected one of bash, scoring, factcheck, calculator, paper_review; got {name!r}")
+    raise InvalidInput(f"domain: expected one of bash, scoring, factcheck, calculator, paper_review; got {name!r}")
 
 
 BUILTIN_DOMAINS = ("bash", "scoring", "factcheck", "calculator", "paper_review")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hyperfunc_core.validation import InvalidInput
+
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
@@ -22,7 +24,7 @@ async def llm_judge_evaluator(prediction: str, task: dict, gateway: Any = None) 
     from hyperfunc_core.hyper.llm_calls import default_gateway
 
     if not isinstance(task, dict) or "description" not in task:
-        raise ValueError("task: expected a dict with 'description' (and optionally 'rubric')")
+        raise InvalidInput("task: expected a dict with 'description' (and optionally 'rubric')")
     gw = gateway or default_gateway()
     prompt = (
         f"Task: {task['description']}\nRubric: {task.get('rubric', 'correctness')}\n"

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from hyperfunc_core.validation import InvalidInput
+
 
 @dataclass
 class OptimizerState:
@@ -78,4 +80,4 @@ def sigma_at(step: int, sigma: float, schedule: str, decay: float, sigma_min: fl
     if schedule == "cosine":
         horizon = max(1, total_steps or 1)
         return sigma_min + 0.5 * (sigma - sigma_min) * (1 + math.cos(math.pi * min(step, horizon) / horizon))
-    raise ValueError(f"sigma_schedule: expected 'constant', 'exponential' or 'cosine', got {schedule!r}")
+    raise InvalidInput(f"sigma_schedule: expected 'constant', 'exponential' or 'cosine', got {schedule!r}")

@@ -19,6 +19,7 @@ from hyperfunc_core.es.layout import Layout
 from hyperfunc_core.es.noise import sample_noise, step_generator
 from hyperfunc_core.es.optimizers import OPTIMIZERS, OptimizerState, sigma_at
 from hyperfunc_core.es.shaping import centered_ranks
+from hyperfunc_core.validation import InvalidInput
 
 
 @dataclass
@@ -46,7 +47,7 @@ class ESConfig:
         def positive_int(name: str) -> None:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+                raise InvalidInput(f"{name}: expected an integer >= 1, got {value!r}")
 
         for name in ("steps", "pop_size", "max_batch_size"):
             positive_int(name)
@@ -55,17 +56,17 @@ class ESConfig:
         for name in ("sigma", "lr"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
-                raise ValueError(f"{name}: expected a positive number, got {value!r}")
+                raise InvalidInput(f"{name}: expected a positive number, got {value!r}")
         if self.antithetic and self.pop_size % 2:
-            raise ValueError(f"pop_size: antithetic sampling needs an even population, got {self.pop_size}")
+            raise InvalidInput(f"pop_size: antithetic sampling needs an even population, got {self.pop_size}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
+            raise InvalidInput(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.fitness_shaping not in ("centered_ranks", "standardize", "none"):
-            raise ValueError(
+            raise InvalidInput(
                 f"fitness_shaping: expected 'centered_ranks', 'standardize' or 'none', got {self.fitness_shaping!r}"
             )
         if self.weight_decay < 0:
-            raise ValueError(f"weight_decay: expected a number >= 0, got {self.weight_decay!r}")
+            raise InvalidInput(f"weight_decay: expected a number >= 0, got {self.weight_decay!r}")
         sigma_at(0, self.sigma, self.sigma_schedule, self.sigma_decay, self.sigma_min, self.steps)  # validates the name
 
     def as_dict(self) -> dict:
@@ -102,7 +103,7 @@ class ESState:
 
 def init_state(config: ESConfig, layout: Layout, theta0: torch.Tensor) -> ESState:
     if theta0.shape != (layout.size,):
-        raise ValueError(f"theta0: expected shape ({layout.size},), got {tuple(theta0.shape)}")
+        raise InvalidInput(f"theta0: expected shape ({layout.size},), got {tuple(theta0.shape)}")
     return ESState(theta=theta0.detach().clone().float(), opt=OptimizerState())
 
 

@@ -45,6 +45,7 @@ from hyperfunc_core.llm import BudgetExceededError
 from hyperfunc_core.observability import telemetry
 from hyperfunc_core.reports import Report, evolution_report
 from hyperfunc_core.steps import StepFailed, StepRunner
+from hyperfunc_core.validation import InvalidInput
 
 INITIAL = "initial"
 
@@ -74,40 +75,42 @@ class GenerateLoopConfig:
 
     def __post_init__(self) -> None:
         if not self.domains or not all(isinstance(d, Domain) for d in self.domains):
-            raise ValueError("domains: expected a non-empty list of Domain instances")
+            raise InvalidInput("domains: expected a non-empty list of Domain instances")
         if not isinstance(self.meta_agent, MetaAgent):
-            raise ValueError(f"meta_agent: expected a MetaAgent, got {self.meta_agent!r}")
+            raise InvalidInput(f"meta_agent: expected a MetaAgent, got {self.meta_agent!r}")
         if not callable(self.task_agent_factory):
-            raise ValueError("task_agent_factory: expected a callable tools -> TaskAgent")
+            raise InvalidInput("task_agent_factory: expected a callable tools -> TaskAgent")
         if (
             isinstance(self.max_generations, bool)
             or not isinstance(self.max_generations, int)
             or self.max_generations < 0
         ):
-            raise ValueError(f"max_generations: expected an integer >= 0, got {self.max_generations!r}")
+            raise InvalidInput(f"max_generations: expected an integer >= 0, got {self.max_generations!r}")
         if self.parent_selection not in STRATEGIES:
-            raise ValueError(
+            raise InvalidInput(
                 f"parent_selection: expected one of {', '.join(STRATEGIES)}, got {self.parent_selection!r}"
             )
         if self.execution_mode not in ("auto", *MODES):
-            raise ValueError(
+            raise InvalidInput(
                 f"execution_mode: expected 'auto', 'local', 'sandbox' or 'docker', got {self.execution_mode!r}"
             )
         if not isinstance(self.base_commit, str) or not self.base_commit:
-            raise ValueError(f"base_commit: expected a commit (a SHA, a branch or HEAD), got {self.base_commit!r}")
+            raise InvalidInput(f"base_commit: expected a commit (a SHA, a branch or HEAD), got {self.base_commit!r}")
         if self.budget_usd is not None and self.budget_usd < 0:
-            raise ValueError(f"budget_usd: expected a number >= 0 or None, got {self.budget_usd!r}")
+            raise InvalidInput(f"budget_usd: expected a number >= 0 or None, got {self.budget_usd!r}")
         if self.tools is not None and not isinstance(self.tools, FrameworkTools):
-            raise ValueError("tools: expected get_framework_tools() (the MetaAgent's bash and editor)")
+            raise InvalidInput("tools: expected get_framework_tools() (the MetaAgent's bash and editor)")
         if (
             isinstance(self.eval_samples, bool)
             or self.eval_samples is not None
             and (not isinstance(self.eval_samples, int) or self.eval_samples < 1)
         ):
-            raise ValueError(f"eval_samples: expected an integer >= 1 or None (every task), got {self.eval_samples!r}")
+            raise InvalidInput(
+                f"eval_samples: expected an integer >= 1 or None (every task), got {self.eval_samples!r}"
+            )
         out = Path(self.output_dir)
         if out.exists() and not out.is_dir():
-            raise ValueError(
+            raise InvalidInput(
                 f"output_dir: {out} is a file; expected a folder for the run (or a path that does not exist yet)"
             )
         if self.storage is not None:
@@ -161,16 +164,17 @@ def pin_base_commit(recorded: dict, repo_path: str, base_commit: str) -> str:
     recorded = recorded.get("base_commit")
     if recorded is None:
         return locate_source(repo_path, base_commit).commit
+    locate_source(repo_path, "HEAD")  # a folder that is gone, or no repository, is named as such first
     try:
         locate_source(repo_path, recorded)
     except ValueError:
-        raise ValueError(
+        raise InvalidInput(
             f"base_commit: this run started from commit {recorded}, which is no longer in "
             f"{Path(repo_path).resolve()}; restore it (git fetch, or undo the rewrite) or start a new "
             f"run in another output_dir"
         ) from None
     if base_commit != "HEAD" and locate_source(repo_path, base_commit).commit != recorded:
-        raise ValueError(
+        raise InvalidInput(
             f"base_commit: this run started from commit {recorded}; {base_commit!r} is another commit "
             f"(start a new run in another output_dir for another base)"
         )
@@ -189,7 +193,7 @@ def refuse_changed_run(output_dir: Path, recorded: dict, identity: dict) -> None
         if key in recorded and recorded[key] != value
     ]
     if changed:
-        raise ValueError(
+        raise InvalidInput(
             f"output_dir: the run in {output_dir} was started with other settings ({'; '.join(changed)});"
             f" its scores cannot be compared with new ones: use another output_dir"
         )
@@ -243,6 +247,7 @@ class EvolutionLoop:
         self.finished: LoopResult | None = None
         self.name = config.run_name or str(self.output_dir)  # its row in the database
         self.run_id = self._open_run()
+        self.show_progress = False  # a live bar in this terminal (the CLI's; not part of the run)
 
     # -- the loop's decisions ----------------------------------------------------------
     @property
@@ -405,18 +410,25 @@ class EvolutionLoop:
         """Generations until a perfect score, ``max_generations``, no valid parent or the budget;
         returns why it stopped. A resumed run goes on from its archive."""
         gen_id = INITIAL if INITIAL not in self.archive.entries else None
-        while gen_id is not None or (reason := self.stop_reason()) is None:
-            gen_id = gen_id or self.next_gen_id()
-            try:
-                outcome = runner.stage(
-                    "evolution-generation", self.run_generation, gen_id, runner, label=f"gen-{gen_id}"
-                )
-            except BudgetExceededError:
-                return "budget"
-            if on_generation is not None:
-                on_generation(outcome)
-            gen_id = None
-        return reason
+        display = _Display(self) if self.show_progress else None
+        try:
+            while gen_id is not None or (reason := self.stop_reason()) is None:
+                gen_id = gen_id or self.next_gen_id()
+                if display is not None:
+                    display.update(f"running generation {gen_id}")
+                try:
+                    outcome = runner.stage(
+                        "evolution-generation", self.run_generation, gen_id, runner, label=f"gen-{gen_id}"
+                    )
+                except BudgetExceededError:
+                    return "budget"
+                if on_generation is not None:
+                    on_generation(outcome)
+                gen_id = None
+            return reason
+        finally:
+            if display is not None:
+                display.close(self.stop_reason())
 
     def run_generation(self, gen_id: str, runner: StepRunner) -> GenerationOutcome:
         """select parent → executor with the patch chain → MetaAgent → evaluate → archive.
@@ -590,14 +602,49 @@ class EvolutionLoop:
             session.commit()
 
 
-def run_generate_loop(config: GenerateLoopConfig, orchestrate: bool = True) -> LoopResult:
+def run_generate_loop(config: GenerateLoopConfig, orchestrate: bool = True, show_progress: bool = False) -> LoopResult:
     """Evolve the repository's agent for up to ``max_generations`` (a Prefect flow by default;
-    ``orchestrate=False`` runs the same loop without Prefect)."""
+    ``orchestrate=False`` runs the same loop without Prefect; ``show_progress``: a live bar in this
+    terminal)."""
     from hyperfunc_core import launch
 
     if not isinstance(config, GenerateLoopConfig):
-        raise ValueError(f"config: expected a GenerateLoopConfig, got {config!r}")
-    return launch.run_evolution(EvolutionLoop(config), orchestrate=orchestrate)
+        raise InvalidInput(f"config: expected a GenerateLoopConfig, got {config!r}")
+    config.meta_agent.gateway.check_configured("meta_agent")
+    loop = EvolutionLoop(config)
+    loop.show_progress = show_progress
+    return launch.run_evolution(loop, orchestrate=orchestrate)
+
+
+class _Display:
+    """The run's live bar: generations done/total, ETA, the best so far, failed generations, cost."""
+
+    def __init__(self, loop: EvolutionLoop) -> None:
+        from hyperfunc_core.live_display import LiveDisplay
+
+        self.loop = loop
+        self.total = loop.config.max_generations + 1  # the initial generation, then max_generations
+        self.live = LiveDisplay(
+            f"evolution {run_label(loop.name)}", self.total, "generations", done=len(loop.archive.archive)
+        )
+
+    def update(self, doing: str) -> None:
+        archive = self.loop.archive
+        best = archive.best()
+        failed = sum(not archive.entry(g).valid_parent for g in archive.archive)
+        best_text = "best n/a" if best is None or best.score is None else f"best {best.score:.3f} (gen {best.gen_id})"
+        self.live.update(
+            len(archive.archive),
+            f"{doing} | {best_text} | failed {failed} | cost ${self.loop.cost_usd:.4f}",
+        )
+
+    def close(self, stopped: str | None) -> None:
+        """The bar ends full when the loop stopped early for a reason (a perfect score, the budget)."""
+        done = len(self.loop.archive.archive)
+        self.update(f"stopped: {stopped}" if stopped else "stopped")
+        if stopped:
+            self.live.update(done, total=done, status=self.live.status.plain.strip())
+        self.live.close()
 
 
 def open_workspace(executor: Executor, patch_files: list[str], prompts_dir: str | None) -> Executor:
@@ -633,7 +680,7 @@ def evaluate_workspace(
         domain.bind_workspace(workdir)
         agent = task_agent_factory(domain.tools(workdir))
         if not isinstance(agent, TaskAgent):
-            raise ValueError(f"task_agent_factory: expected it to return a TaskAgent, got {agent!r}")
+            raise InvalidInput(f"task_agent_factory: expected it to return a TaskAgent, got {agent!r}")
         agent.workdir = workdir
         if prompts_dir and agent.options.prompt_file is None:
             agent.options.prompt_file = str(Path(prompts_dir) / "task_agent.txt")

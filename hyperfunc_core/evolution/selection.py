@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 
 from hyperfunc_core.evolution.archive import ArchiveData
+from hyperfunc_core.validation import InvalidInput
 
 STRATEGIES = ("random", "latest", "best", "score_prop", "score_child_prop")
 
@@ -16,10 +17,10 @@ STRATEGIES = ("random", "latest", "best", "score_prop", "score_child_prop")
 def parent_weights(data: ArchiveData, strategy: str) -> dict[str, float]:
     """The selection weight of every valid parent (before normalising)."""
     if strategy not in STRATEGIES:
-        raise ValueError(f"parent_selection: expected one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        raise InvalidInput(f"parent_selection: expected one of {', '.join(STRATEGIES)}, got {strategy!r}")
     valid = [str(g) for g in data.archive if data.entry(g).valid_parent and data.entry(g).score is not None]
     if not valid:
-        raise ValueError("parent selection: the archive has no valid parent (every generation failed)")
+        raise InvalidInput("parent selection: the archive has no valid parent (every generation failed)")
     if strategy == "random":
         return {g: 1.0 for g in valid}
     if strategy == "latest":

@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from hyperfunc_core.validation import InvalidInput
+
 
 class PatchError(RuntimeError):
     """A patch of the lineage did not apply; the generation is not a valid parent."""
@@ -78,7 +80,7 @@ def create_executor(kind: str, options: dict[str, Any] | None = None) -> Executo
             **common,
             **_snake(options, {"imageName", "cpus", "memory", "network", "commandTimeoutS", "pidsLimit", "workRoot"}),
         )
-    raise ValueError(f"kind: expected 'auto', 'local', 'sandbox' or 'docker', got {kind!r}")
+    raise InvalidInput(f"kind: expected 'auto', 'local', 'sandbox' or 'docker', got {kind!r}")
 
 
 def mode_status(mode: str, image_name: str | None = None) -> tuple[bool, str]:
@@ -122,15 +124,15 @@ def check_mode(mode: str, options: dict[str, Any] | None = None) -> tuple[str, s
     if mode == "auto":
         return strongest_mode(image)
     if mode not in MODES:
-        raise ValueError(f"execution_mode: expected 'auto', 'local', 'sandbox' or 'docker', got {mode!r}")
+        raise InvalidInput(f"execution_mode: expected 'auto', 'local', 'sandbox' or 'docker', got {mode!r}")
     ok, why = mode_status(mode, image)
     if not ok:
-        raise ValueError(f"execution_mode: {mode!r} cannot start on this machine: {why}")
+        raise InvalidInput(f"execution_mode: {mode!r} cannot start on this machine: {why}")
     return mode, f"{mode}: {why}" if mode != "local" else f"local, {why}"
 
 
 def _snake(options: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
     unknown = sorted(set(options) - allowed)
     if unknown:
-        raise ValueError(f"options: unknown {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}")
+        raise InvalidInput(f"options: unknown {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}")
     return {"".join("_" + c.lower() if c.isupper() else c for c in key): value for key, value in options.items()}

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hyperfunc_core.executors import safe_files
+from hyperfunc_core.validation import InvalidInput
 
 
 class CommandTimeout(RuntimeError):
@@ -154,7 +155,7 @@ def run_in_workspace(
     in the sandbox, its PID namespace ends with it).
     """
     if not timeout_s or timeout_s <= 0:
-        raise ValueError(f"timeout_s: expected a number of seconds > 0, got {timeout_s!r}")
+        raise InvalidInput(f"timeout_s: expected a number of seconds > 0, got {timeout_s!r}")
     runner = runner_for(workdir)
     limit = runner.limit(timeout_s)
     inner = ["bash", "-c", command] if isinstance(command, str) else list(command)

@@ -42,6 +42,7 @@ from hyperfunc_core.executors import safe_files
 from hyperfunc_core.executors.commands import CommandRunner, bind_runner, run_in_workspace
 from hyperfunc_core.executors.image import AGENT_HOME, AGENT_UID, DEFAULT_IMAGE, docker_client
 from hyperfunc_core.executors.workspace import WorkspaceExecutor, hand_tree_to
+from hyperfunc_core.validation import InvalidInput
 
 LABEL = "hyperfunc.executor"
 OWNER_PID = "hyperfunc.owner_pid"
@@ -102,17 +103,17 @@ class DockerExecutor(WorkspaceExecutor):
     ) -> None:
         super().__init__(repo_path, base_commit, work_root)
         if not isinstance(image_name, str) or not image_name:
-            raise ValueError(f"imageName: expected a Docker image name, got {image_name!r}")
+            raise InvalidInput(f"imageName: expected a Docker image name, got {image_name!r}")
         if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or cpus <= 0:
-            raise ValueError(f"cpus: expected a number of CPUs > 0, got {cpus!r}")
+            raise InvalidInput(f"cpus: expected a number of CPUs > 0, got {cpus!r}")
         if (
             isinstance(command_timeout_s, bool)
             or not isinstance(command_timeout_s, (int, float))
             or command_timeout_s <= 0
         ):
-            raise ValueError(f"commandTimeoutS: expected seconds > 0, got {command_timeout_s!r}")
+            raise InvalidInput(f"commandTimeoutS: expected seconds > 0, got {command_timeout_s!r}")
         if isinstance(pids_limit, bool) or not isinstance(pids_limit, int) or pids_limit < 16:
-            raise ValueError(f"pidsLimit: expected an integer >= 16, got {pids_limit!r}")
+            raise InvalidInput(f"pidsLimit: expected an integer >= 16, got {pids_limit!r}")
         self.image_name, self.cpus, self.memory, self.network = image_name, float(cpus), memory, network
         self.command_timeout_s, self.pids_limit = float(command_timeout_s), pids_limit
         # Commands run as the image's user; where this process is not root, as its own (non-root) uid,
@@ -128,7 +129,7 @@ class DockerExecutor(WorkspaceExecutor):
         try:
             client.images.get(self.image_name)
         except Exception as exc:  # noqa: BLE001 - docker.errors.ImageNotFound and API errors alike
-            raise ValueError(
+            raise InvalidInput(
                 f"imageName: no Docker image {self.image_name!r} ({type(exc).__name__}); "
                 f"build it with `hyperfunc executor build-image --name {self.image_name}`"
             ) from exc

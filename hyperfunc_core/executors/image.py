@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hyperfunc_core.validation import InvalidInput
+
 DEFAULT_IMAGE = "hyperfunc-executor:latest"
 DEFAULT_SUITE = "bookworm"
 DEFAULT_MIRROR = os.environ.get("HYPERFUNC_DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -86,7 +88,7 @@ def build_base_image(
 ) -> str:
     """Build (or keep, when its recipe is unchanged) the executor's base image; returns its id."""
     if not isinstance(name, str) or not name or name != name.strip():
-        raise ValueError(f"name: expected an image name such as {DEFAULT_IMAGE}, got {name!r}")
+        raise InvalidInput(f"name: expected an image name such as {DEFAULT_IMAGE}, got {name!r}")
     spec = recipe(suite, packages)
     digest = recipe_hash(spec)
     engine_ok, engine = engine_status()

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from hyperfunc_core.executors.commands import CommandRunner, bind_runner
 from hyperfunc_core.executors.workspace import WorkspaceExecutor, hand_tree_to
+from hyperfunc_core.validation import InvalidInput
 
 SANDBOX_UID = 65534  # nobody, when this process is root
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -42,7 +43,7 @@ def parse_bytes(value: str | int, name: str) -> int:
         return value
     match = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)b?\s*", str(value).lower()) if isinstance(value, str) else None
     if not match or int(match.group(1)) <= 0:
-        raise ValueError(f"{name}: expected a size such as '2g' or '512m', got {value!r}")
+        raise InvalidInput(f"{name}: expected a size such as '2g' or '512m', got {value!r}")
     return int(match.group(1)) * 1024 ** " kmgt".index(match.group(2) or " ")
 
 
@@ -159,13 +160,13 @@ class SandboxExecutor(WorkspaceExecutor):
         self.memory_bytes = parse_bytes(memory, "memory")
         self.file_bytes = parse_bytes(file_size, "fileSize")
         if isinstance(pids_limit, bool) or not isinstance(pids_limit, int) or pids_limit < 16:
-            raise ValueError(f"pidsLimit: expected an integer >= 16, got {pids_limit!r}")
+            raise InvalidInput(f"pidsLimit: expected an integer >= 16, got {pids_limit!r}")
         if (
             isinstance(command_timeout_s, bool)
             or not isinstance(command_timeout_s, (int, float))
             or command_timeout_s <= 0
         ):
-            raise ValueError(f"commandTimeoutS: expected seconds > 0, got {command_timeout_s!r}")
+            raise InvalidInput(f"commandTimeoutS: expected seconds > 0, got {command_timeout_s!r}")
         ok, why = sandbox_status()
         if not ok:
             raise RuntimeError(f"execution_mode 'sandbox' cannot start on this machine: {why}")

@@ -29,6 +29,7 @@ from hyperfunc_core.concurrency import process_alive
 from hyperfunc_core.executors import safe_files
 from hyperfunc_core.executors.base import Executor, PatchError
 from hyperfunc_core.executors.commands import CommandResult, run_in_workspace, unbind_runner
+from hyperfunc_core.validation import InvalidInput
 
 GIT_IDENTITY = ["-c", "user.name=hyperfunc", "-c", "user.email=hyperfunc@localhost", "-c", "commit.gpgsign=false"]
 # Settings an agent may have planted in its workspace's git config that would run its code from our git calls.
@@ -65,15 +66,15 @@ def locate_source(repo_path: str | Path, base_commit: str) -> RepoSource:
     """
     folder = Path(repo_path).resolve()
     if not folder.is_dir():
-        raise ValueError(f"repoPath: {folder} is not a folder")
+        raise InvalidInput(f"repoPath: {folder} is not a folder")
     top = git(folder, "rev-parse", "--show-toplevel", check=False)
     if top.returncode != 0:
-        raise ValueError(f"repoPath: {folder} is not inside a git repository (git init and commit it first)")
+        raise InvalidInput(f"repoPath: {folder} is not inside a git repository (git init and commit it first)")
     if not isinstance(base_commit, str) or not base_commit:
-        raise ValueError(f"baseCommit: expected a commit (a SHA, a branch or HEAD), got {base_commit!r}")
+        raise InvalidInput(f"baseCommit: expected a commit (a SHA, a branch or HEAD), got {base_commit!r}")
     resolved = git(folder, "rev-parse", "--verify", "--quiet", f"{base_commit}^{{commit}}", check=False)
     if resolved.returncode != 0:
-        raise ValueError(f"baseCommit: {base_commit!r} is not a commit of {top.stdout.strip()}")
+        raise InvalidInput(f"baseCommit: {base_commit!r} is not a commit of {top.stdout.strip()}")
     return RepoSource(
         Path(top.stdout.strip()), git(folder, "rev-parse", "--show-prefix").stdout.strip(), resolved.stdout.strip()
     )

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hyperfunc_core.validation import InvalidInput
+
 
 @dataclass
 class ReplayOutcome:
@@ -54,9 +56,9 @@ def replay(name: str, item: str | None = None, url: str | None = None, **llm: An
             if s.exec(select(table).where(table.name == name)).first() is not None
         ]
     if not found:
-        raise ValueError(f"RUN: no study, ES run or evolution run named {name!r} in this database")
+        raise InvalidInput(f"RUN: no study, ES run or evolution run named {name!r} in this database")
     if len(found) > 1:
-        raise ValueError(f"RUN: {name!r} names runs of {', '.join(found)}; rename one to replay it")
+        raise InvalidInput(f"RUN: {name!r} names runs of {', '.join(found)}; rename one to replay it")
     if found[0] == "tuning":
         return replay_trial(name, None if item is None else _int(item, "trial"), url)
     if found[0] == "training":
@@ -68,7 +70,7 @@ def _int(item: str, what: str) -> int:
     try:
         return int(item)
     except ValueError:
-        raise ValueError(f"{what}: expected a {what} number, got {item!r}") from None
+        raise InvalidInput(f"{what}: expected a {what} number, got {item!r}") from None
 
 
 # -- trials ------------------------------------------------------------------------------
@@ -84,12 +86,12 @@ def replay_trial(study_name: str, number: int | None = None, url: str | None = N
         trials = [t for t in s.exec(select(Trial).where(Trial.study_id == study.id)).all() if t.state == "complete"]
         if number is None:
             if not trials:
-                raise ValueError(f"RUN: study {study_name!r} has no finished trial to replay")
+                raise InvalidInput(f"RUN: study {study_name!r} has no finished trial to replay")
             trial = (max if study.mode == "max" else min)(trials, key=lambda t: t.value)
         else:
             trial = next((t for t in trials if t.number == number), None)
             if trial is None:
-                raise ValueError(f"trial: study {study_name!r} has no finished trial number {number}")
+                raise InvalidInput(f"trial: study {study_name!r} has no finished trial number {number}")
         settings, metric = dict(study.settings), study.metric
         recorded, flat, trial_id, trial_number = trial.value, dict(trial.params), trial.trial_id, trial.number
     objective = _load_objective(settings.get("spec") or {}, settings.get("objective") or {}, study_name)
@@ -118,7 +120,7 @@ def _load_objective(spec: dict, legacy: dict, study: str) -> Any:
     qualname, module_name, file = legacy.get("qualname"), legacy.get("module"), legacy.get("file")
     if not qualname or "<locals>" in qualname or "<lambda>" in qualname:
         kept = ", ".join(spec.get("in_process") or []) or qualname or "none"
-        raise ValueError(
+        raise InvalidInput(
             f"RUN: study {study!r} recorded no objective that can be loaded again "
             f"({kept}; define it at the top level of a file)"
         )
@@ -149,12 +151,12 @@ def replay_epoch(run_name: str, epoch: int | None = None, url: str | None = None
         metrics = {e.epoch: dict(e.metrics) for e in rows}
         spec, total_steps = dict(run.spec or {}), run.config.get("total_steps")
     if not epochs:
-        raise ValueError(f"RUN: ES run {run_name!r} has no finished epoch to replay")
+        raise InvalidInput(f"RUN: ES run {run_name!r} has no finished epoch to replay")
     epoch = max(epochs) if epoch is None else epoch
     if epoch not in epochs:
-        raise ValueError(f"epoch: ES run {run_name!r} has epochs {sorted(epochs)}, not {epoch}")
+        raise InvalidInput(f"epoch: ES run {run_name!r} has epochs {sorted(epochs)}, not {epoch}")
     if not spec.get("system") or spec.get("in_process"):
-        raise ValueError(
+        raise InvalidInput(
             f"RUN: ES run {run_name!r} was not started from a FILE:SYSTEM target (hyperfunc train, a "
             f"deployment or the demo), so its code and data cannot be loaded again"
         )
@@ -220,15 +222,15 @@ def replay_generation(
     if gen_id is None:
         best = archive.best()
         if best is None:
-            raise ValueError(f"RUN: evolution run {run_name!r} has no scored generation to replay")
+            raise InvalidInput(f"RUN: evolution run {run_name!r} has no scored generation to replay")
         gen_id = str(best.gen_id)
     if gen_id not in {str(g) for g in archive.archive}:
-        raise ValueError(
+        raise InvalidInput(
             f"generation: run {run_name!r} has generations {[str(g) for g in archive.archive]}, not {gen_id!r}"
         )
     entry = archive.entry(gen_id)
     if "repo_path" not in config:
-        raise ValueError(f"RUN: evolution run {run_name!r} recorded no repository (it predates replay)")
+        raise InvalidInput(f"RUN: evolution run {run_name!r} recorded no repository (it predates replay)")
     model = model or config.get("model")
     offline = model == OFFLINE_MODEL and api_base is None
     with offline_model() if offline else nullcontext({"model": model, "api_base": api_base, "api_key": api_key}) as llm:

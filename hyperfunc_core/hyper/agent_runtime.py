@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hyperfunc_core.hyper.tracing import CallRecord, CallSummary, summarize_calls
+from hyperfunc_core.validation import InvalidInput
 
 if TYPE_CHECKING:
     from hyperfunc_core.hyper.system import HyperSystem
@@ -77,21 +78,21 @@ class AgentRuntime:
         history_size: int = 1000,
     ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers: expected an integer >= 1, got {workers!r}")
+            raise InvalidInput(f"workers: expected an integer >= 1, got {workers!r}")
         if on_result is not None and not callable(on_result):
-            raise ValueError(f"on_result: expected a callable taking a RunResult, got {on_result!r}")
+            raise InvalidInput(f"on_result: expected a callable taking a RunResult, got {on_result!r}")
         if source is not None and not isinstance(source, queue.Queue) and not isinstance(source, Iterable):
-            raise ValueError(
+            raise InvalidInput(
                 f"source: expected a queue.Queue or an iterable of input dicts, got {type(source).__name__}"
             )
         if isinstance(source, (str, bytes, dict)):
-            raise ValueError(
+            raise InvalidInput(
                 f"source: expected a queue.Queue or an iterable of input dicts, got {type(source).__name__}"
             )
         if reload_every_s is not None and not reload_every_s > 0:
-            raise ValueError(f"reload_every_s: expected a positive number of seconds or None, got {reload_every_s!r}")
+            raise InvalidInput(f"reload_every_s: expected a positive number of seconds or None, got {reload_every_s!r}")
         if not isinstance(trained, (bool, str)):
-            raise ValueError(f"trained: expected True (latest finished run), a run name or False, got {trained!r}")
+            raise InvalidInput(f"trained: expected True (latest finished run), a run name or False, got {trained!r}")
         if reload_every_s is not None and trained is False:
             trained = True
         system._check_environment(environment_state)
@@ -221,7 +222,9 @@ class AgentRuntime:
         t0 = time.perf_counter()
         try:
             if not isinstance(inputs, dict):
-                raise ValueError(f"inputs: expected a dict of keyword arguments for run(), got {type(inputs).__name__}")
+                raise InvalidInput(
+                    f"inputs: expected a dict of keyword arguments for run(), got {type(inputs).__name__}"
+                )
             result.output = self.system._run_one(dict(self.system._theta), inputs, self.environment_state, records)
         except Exception as exc:  # noqa: BLE001 - recorded; the loop goes on
             result.error = f"{type(exc).__name__}: {exc}"

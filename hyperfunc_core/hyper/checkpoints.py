@@ -23,6 +23,7 @@ from sqlmodel import select
 from hyperfunc_core.es.strategy import ESState
 from hyperfunc_core.storage import session_scope
 from hyperfunc_core.storage.models import ESEpoch, ESRun, utcnow
+from hyperfunc_core.validation import InvalidInput
 
 
 @dataclass
@@ -53,7 +54,7 @@ class CheckpointStore:
         with session_scope(self.database_url) as session:
             run = session.exec(select(ESRun).where(ESRun.name == name)).first()
             if run is not None and not resume:
-                raise ValueError(f"run_name: an ES run named {name!r} exists; pass resume=True or another name")
+                raise InvalidInput(f"run_name: an ES run named {name!r} exists; pass resume=True or another name")
             if run is None:
                 run = ESRun(name=name, output_dir=str(self.run_dir(name)), config=config, seed=seed, spec=spec or {})
                 session.add(run)
@@ -66,7 +67,7 @@ class CheckpointStore:
             if config.get("total_steps", 0) < run.config.get("total_steps", 0):
                 changed.append("total_steps (fewer than before)")
             if changed:
-                raise ValueError(
+                raise InvalidInput(
                     f"run_name: run {name!r} was started with other settings ({', '.join(changed)}); "
                     f"resume it with the same ones or use another name"
                 )
@@ -117,29 +118,39 @@ class CheckpointStore:
             session.commit()
         return str(path)
 
-    def save_final(self, name: str, theta: dict[str, torch.Tensor]) -> Path:
-        """The trained θ (``{hyperfunction: tensor}``) a run ends with: what ``load_final`` serves."""
+    def epoch_state(self, name: str, epoch: int) -> ESState:
+        """The ES state run ``name`` checkpointed at the end of ``epoch``."""
+        return ESState.from_dict(torch.load(self.run_dir(name) / f"epoch-{epoch:05d}.pt", weights_only=False))
+
+    def save_theta(self, name: str, theta: dict[str, torch.Tensor], which: str = "final") -> Path:
+        """A θ (``{hyperfunction: tensor}``) the run ends with: ``final`` (the last) or ``best`` (the
+        best-scoring epoch's), as ``final.pt`` / ``best.pt``; what ``load_final`` serves."""
         folder = self.run_dir(name)
         folder.mkdir(parents=True, exist_ok=True)
-        path, tmp = folder / "final.pt", folder / "final.tmp"
+        path, tmp = folder / f"{which}.pt", folder / f"{which}.tmp"
         torch.save({n: t.detach().cpu() for n, t in theta.items()}, tmp)
         os.replace(tmp, path)
         return path
 
-    def load_final(self, name: str | None = None) -> tuple[str, dict[str, torch.Tensor]]:
-        """θ of run ``name``, or of the run that finished last; (run name, θ)."""
+    def load_final(self, name: str | None = None, which: str = "final") -> tuple[str, dict[str, torch.Tensor]]:
+        """θ of run ``name``, or of the run that finished last; (run name, θ). ``which``: ``final`` or
+        ``best`` (a run finished before best θ were kept serves its final θ for both)."""
+        if which not in ("final", "best"):
+            raise InvalidInput(f"which: expected 'final' or 'best', got {which!r}")
         with session_scope(self.database_url) as session:
             query = select(ESRun).where(ESRun.status == "finished")
             if name is not None:
                 query = query.where(ESRun.name == name)
             runs = session.exec(query.order_by(ESRun.finished_at.desc(), ESRun.id.desc())).all()
         for run in runs:
-            path = self.run_dir(run.name) / "final.pt"
+            path = self.run_dir(run.name) / f"{which}.pt"
+            if not path.exists():
+                path = self.run_dir(run.name) / "final.pt"
             if path.exists():
                 return run.name, torch.load(path, weights_only=True)
         if name is not None:
-            raise ValueError(f"run_name: no finished ES run named {name!r} with a saved θ in this storage")
-        raise ValueError("no finished ES run with a saved θ in this storage; train with system.optimize(...) first")
+            raise InvalidInput(f"run_name: no finished ES run named {name!r} with a saved θ in this storage")
+        raise InvalidInput("no finished ES run with a saved θ in this storage; train with system.optimize(...) first")
 
     def finish(self, run_id: int, status: str = "finished") -> None:
         with session_scope(self.database_url) as session:

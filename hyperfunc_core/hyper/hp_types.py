@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 import torch
 
+from hyperfunc_core.validation import InvalidInput
+
 
 class HPType:
     """Base of the tensor hp types; subclasses come from the ``create`` factories."""
@@ -64,7 +66,7 @@ class TensorParam(HPType):
     def create(cls, *shape: int, noise_rank: int | None = None, name: str | None = None) -> type["TensorParam"]:
         _check_shape(shape)
         if noise_rank is not None and (len(shape) != 2 or not isinstance(noise_rank, int) or noise_rank < 1):
-            raise ValueError(
+            raise InvalidInput(
                 f"noise_rank: expected None or an integer >= 1 for a 2-D shape, got {noise_rank!r} for {shape}"
             )
         return type(
@@ -85,7 +87,7 @@ class LoRAWeight(HPType):
     def create(cls, out_dim: int, in_dim: int, noise_rank: int | None = 4) -> type["LoRAWeight"]:
         _check_shape((out_dim, in_dim))
         if noise_rank is not None and (not isinstance(noise_rank, int) or noise_rank < 1):
-            raise ValueError(f"noise_rank: expected None or an integer >= 1, got {noise_rank!r}")
+            raise InvalidInput(f"noise_rank: expected None or an integer >= 1, got {noise_rank!r}")
         rank = None if noise_rank is None else min(noise_rank, out_dim, in_dim)
         return type(f"LoRAWeight{out_dim}x{in_dim}", (cls,), {"_shape": (out_dim, in_dim), "_noise_rank": rank})
 
@@ -152,7 +154,7 @@ def hp_shape(hp_type: Any) -> tuple[int, ...]:
     """``hp_type.shape()``, checked: the one way the rest of the package asks for a shape."""
     for method in ("shape", "from_tensor"):
         if not callable(getattr(hp_type, method, None)):
-            raise ValueError(
+            raise InvalidInput(
                 f"hp_type: expected a type with shape(), dim(), from_tensor() and to_tensor(), "
                 f"got {hp_type!r} (missing {method})"
             )
@@ -172,4 +174,4 @@ def default_init(hp_type: Any, generator: torch.Generator | None = None) -> torc
 
 def _check_shape(shape: tuple) -> None:
     if not shape or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape):
-        raise ValueError(f"shape: expected one or more positive integers, got {shape!r}")
+        raise InvalidInput(f"shape: expected one or more positive integers, got {shape!r}")

@@ -36,6 +36,7 @@ from hyperfunc_core.hyper.hp_types import hp_shape
 from hyperfunc_core.hyper.runtime import Invocation, active, call_meter, metering
 from hyperfunc_core.hyper.tracing import CallRecord
 from hyperfunc_core.observability import telemetry
+from hyperfunc_core.validation import InvalidInput
 
 
 class HyperFunctionError(RuntimeError):
@@ -61,16 +62,16 @@ class HyperFunction:
         max_calls: int | None = None,
     ) -> None:
         if not callable(fn):
-            raise ValueError(f"fn: expected a function, got {fn!r}")
+            raise InvalidInput(f"fn: expected a function, got {fn!r}")
         self.shape = hp_shape(hp_type)
         if "hp" not in inspect.signature(fn).parameters:
-            raise ValueError(f"{fn.__name__}: a hyperfunction takes its θ as a parameter named 'hp'")
+            raise InvalidInput(f"{fn.__name__}: a hyperfunction takes its θ as a parameter named 'hp'")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"retries: expected an integer >= 0, got {retries!r}")
+            raise InvalidInput(f"retries: expected an integer >= 0, got {retries!r}")
         if timeout_s is not None and (not isinstance(timeout_s, (int, float)) or timeout_s <= 0):
-            raise ValueError(f"timeout_s: expected a positive number of seconds or None, got {timeout_s!r}")
+            raise InvalidInput(f"timeout_s: expected a positive number of seconds or None, got {timeout_s!r}")
         if max_calls is not None and (isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 1):
-            raise ValueError(f"max_calls: expected an integer >= 1 or None, got {max_calls!r}")
+            raise InvalidInput(f"max_calls: expected an integer >= 1 or None, got {max_calls!r}")
         self.fn, self.hp_type, self.name = fn, hp_type, name or fn.__name__
         self.optimize_hparams = optimize_hparams
         self.retries, self.timeout_s, self.max_calls = retries, timeout_s, max_calls

@@ -21,6 +21,7 @@ from typing import Any
 from hyperfunc_core.hyper.hp_types import LMParam
 from hyperfunc_core.hyper.runtime import active, call_meter
 from hyperfunc_core.llm import LLMGateway, LLMResponse
+from hyperfunc_core.validation import InvalidInput
 
 
 @lru_cache(maxsize=1)
@@ -62,7 +63,7 @@ async def acall_llm(
 def _gateway(gateway: LLMGateway | None) -> LLMGateway:
     if gateway is not None:
         if not isinstance(gateway, LLMGateway):
-            raise ValueError(f"gateway: expected an LLMGateway or None, got {gateway!r}")
+            raise InvalidInput(f"gateway: expected an LLMGateway or None, got {gateway!r}")
         return gateway
     inv = active()
     if inv is not None and inv.owner is not None:
@@ -72,13 +73,13 @@ def _gateway(gateway: LLMGateway | None) -> LLMGateway:
 
 def _sampling(hp: LMParam | None, max_tokens: int | None, params: dict) -> dict:
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
-        raise ValueError(f"max_tokens: expected a positive integer or None, got {max_tokens!r}")
+        raise InvalidInput(f"max_tokens: expected a positive integer or None, got {max_tokens!r}")
     if hp is None:
         base = {"max_tokens": max_tokens} if max_tokens is not None else {}
     elif isinstance(hp, LMParam):
         base = hp.completion_kwargs(max_tokens)
     else:
-        raise ValueError(f"hp: expected the LMParam a hyperfunction received (hp_type=LMParam) or None, got {hp!r}")
+        raise InvalidInput(f"hp: expected the LMParam a hyperfunction received (hp_type=LMParam) or None, got {hp!r}")
     return {**base, **params}
 
 

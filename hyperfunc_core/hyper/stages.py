@@ -20,6 +20,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from hyperfunc_core.validation import InvalidInput
+
 StageCall = Callable[[int, int], Coroutine[Any, Any, Any]]  # (stage, group_size) -> the call itself
 
 
@@ -37,7 +39,7 @@ class StageGate:
 
     def __init__(self, runs: int) -> None:
         if runs < 1:
-            raise ValueError(f"runs: expected at least one run, got {runs!r}")
+            raise InvalidInput(f"runs: expected at least one run, got {runs!r}")
         self.live = runs
         self.stages = 0
         self.group_sizes: list[tuple[str, int]] = []  # (hyperfunction, calls) per released stage, in order

@@ -57,6 +57,7 @@ from hyperfunc_core.hyper.hyperfunction import HyperFunction
 from hyperfunc_core.hyper.runtime import Invocation, invocation
 from hyperfunc_core.hyper.stages import StageGate
 from hyperfunc_core.hyper.tracing import CallRecord, CallSummary, summarize_calls
+from hyperfunc_core.validation import InvalidInput
 
 if TYPE_CHECKING:
     from hyperfunc_core.hyper.agent_runtime import AgentRuntime
@@ -74,7 +75,7 @@ class Example:
 
     def __post_init__(self) -> None:
         if not isinstance(self.inputs, dict):
-            raise ValueError(
+            raise InvalidInput(
                 f"Example.inputs: expected a dict of keyword arguments for run(), got {type(self.inputs).__name__}"
             )
 
@@ -116,13 +117,13 @@ class HyperSystem:
         llm: Any = None,
     ) -> None:
         if system_optimizer is not None and not isinstance(system_optimizer, ESConfig):
-            raise ValueError(
+            raise InvalidInput(
                 f"system_optimizer: expected an ESHybridSystemOptimizer/ESConfig, got {system_optimizer!r}"
             )
         from hyperfunc_core.llm import LLMGateway
 
         if llm is not None and not isinstance(llm, LLMGateway):
-            raise ValueError(
+            raise InvalidInput(
                 f"llm: expected an LLMGateway (its model, concurrency and rate limit) or None, got {llm!r}"
             )
         self._llm = llm
@@ -154,10 +155,10 @@ class HyperSystem:
     def register_hyperfunction(self, hf: HyperFunction, hp_init: Any = None) -> None:
         """Register ``hf`` with θ = ``hp_init`` (a tensor or an hp object), else a Xavier-like init."""
         if not isinstance(hf, HyperFunction):
-            raise ValueError(f"hf: expected a function decorated with @hyperfunction, got {hf!r}")
+            raise InvalidInput(f"hf: expected a function decorated with @hyperfunction, got {hf!r}")
         known = self._hyperfunctions.get(hf.name)
         if known is not None and known is not hf:
-            raise ValueError(f"hyperfunction name {hf.name!r} is already registered for another function")
+            raise InvalidInput(f"hyperfunction name {hf.name!r} is already registered for another function")
         if hp_init is None:
             theta = default_init(hf.hp_type, self._init_generator)
         elif isinstance(hp_init, torch.Tensor):
@@ -168,7 +169,7 @@ class HyperSystem:
             theta = torch.as_tensor(hp_init, dtype=torch.float32)
         if tuple(theta.shape) != hf.shape:
             if theta.numel() != math.prod(hf.shape):
-                raise ValueError(f"hp_init for {hf.name}: expected shape {hf.shape}, got {tuple(theta.shape)}")
+                raise InvalidInput(f"hp_init for {hf.name}: expected shape {hf.shape}, got {tuple(theta.shape)}")
             theta = theta.reshape(hf.shape)
         self._hyperfunctions[hf.name] = hf
         self._theta[hf.name] = theta.detach().to(self.device, torch.float32).clone()
@@ -183,10 +184,10 @@ class HyperSystem:
     def set_hp_state(self, state: dict[str, torch.Tensor]) -> None:
         for name, value in state.items():
             if name not in self._theta:
-                raise ValueError(f"set_hp_state: unknown hyperfunction {name!r} (registered: {sorted(self._theta)})")
+                raise InvalidInput(f"set_hp_state: unknown hyperfunction {name!r} (registered: {sorted(self._theta)})")
             value = torch.as_tensor(value)
             if tuple(value.shape) != tuple(self._theta[name].shape):
-                raise ValueError(
+                raise InvalidInput(
                     f"set_hp_state[{name!r}]: expected shape {tuple(self._theta[name].shape)}, got {tuple(value.shape)}"
                 )
             self._theta[name] = value.detach().to(self.device, torch.float32).clone()
@@ -220,14 +221,15 @@ class HyperSystem:
             self.register_hyperfunction(hf, self._pending_theta.pop(hf.name, None))
         return self._theta[hf.name]
 
-    def load_trained(self, run_name: str | None = None, storage: str | None = None) -> str:
-        """Take θ from ES run ``run_name`` (default: the run that finished last) in ``storage``.
+    def load_trained(self, run_name: str | None = None, storage: str | None = None, which: str = "final") -> str:
+        """Take θ from ES run ``run_name`` (default: the run that finished last) in ``storage``:
+        its ``final`` θ, or its ``best`` (the epoch that scored best on validation, else on train).
 
         Hyperfunctions ``run`` has not called yet get their θ when first called. Returns the run's name."""
         from hyperfunc_core.hyper.checkpoints import CheckpointStore
         from hyperfunc_core.settings import get_settings
 
-        name, theta = CheckpointStore(storage, get_settings().outputs_dir / "es").load_final(run_name)
+        name, theta = CheckpointStore(storage, get_settings().outputs_dir / "es").load_final(run_name, which)
         known = {n: t for n, t in theta.items() if n in self._theta}
         self.set_hp_state(known)
         self._pending_theta.update({n: t for n, t in theta.items() if n not in self._theta})
@@ -295,7 +297,7 @@ class HyperSystem:
         self._check_environment(environment_state)
         max_batch_size = max_batch_size or self.system_optimizer.max_batch_size
         if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
-            raise ValueError(f"max_batch_size: expected an integer >= 1, got {max_batch_size!r}")
+            raise InvalidInput(f"max_batch_size: expected an integer >= 1, got {max_batch_size!r}")
         self.discover(examples, environment_state)
         stacked = self._stack_candidates(candidates)
         expected = [e.expected for e in examples]
@@ -339,14 +341,14 @@ class HyperSystem:
         if isinstance(candidates, torch.Tensor):
             layout = self.trainable_layout()
             if candidates.dim() != 2 or candidates.shape[1] != layout.size:
-                raise ValueError(f"candidates: expected a (P, {layout.size}) tensor, got {tuple(candidates.shape)}")
+                raise InvalidInput(f"candidates: expected a (P, {layout.size}) tensor, got {tuple(candidates.shape)}")
             return {n: t.to(self.device, torch.float32) for n, t in layout.unflatten(candidates).items()}
         if not candidates:
-            raise ValueError("candidates: expected at least one candidate")
+            raise InvalidInput("candidates: expected at least one candidate")
         names = set().union(*(c.keys() for c in candidates))
         unknown = names - set(self._theta)
         if unknown:
-            raise ValueError(
+            raise InvalidInput(
                 f"candidates: unknown hyperfunctions {sorted(unknown)} (registered: {sorted(self._theta)})"
             )
         out = {}
@@ -354,7 +356,7 @@ class HyperSystem:
             rows = [torch.as_tensor(c.get(name, self._theta[name])).to(self.device, torch.float32) for c in candidates]
             shapes = {tuple(r.shape) for r in rows}
             if shapes != {tuple(self._theta[name].shape)}:
-                raise ValueError(
+                raise InvalidInput(
                     f"candidates[{name!r}]: expected shape {tuple(self._theta[name].shape)}, got {sorted(shapes)}"
                 )
             out[name] = torch.stack(rows)
@@ -578,7 +580,7 @@ class HyperSystem:
             return
         params = inspect.signature(self.run).parameters
         if "environment_state" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            raise ValueError(
+            raise InvalidInput(
                 f"environment_state: {type(self).__name__}.run() must accept an 'environment_state' "
                 f"keyword argument to receive it"
             )
@@ -606,10 +608,10 @@ def _noise_rank(hp_type: Any) -> int | None:
 
 def _check_examples(examples: Sequence[Example]) -> list[Example]:
     if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence) or not examples:
-        raise ValueError(f"examples: expected a non-empty list of Example, got {type(examples).__name__}")
+        raise InvalidInput(f"examples: expected a non-empty list of Example, got {type(examples).__name__}")
     bad = [i for i, e in enumerate(examples) if not isinstance(e, Example)]
     if bad:
-        raise ValueError(
+        raise InvalidInput(
             f"examples: item {bad[0]} is {type(examples[bad[0]]).__name__}, expected Example(inputs, expected)"
         )
     return list(examples)
@@ -617,7 +619,7 @@ def _check_examples(examples: Sequence[Example]) -> list[Example]:
 
 def _check_metric(metric_fn: MetricFn) -> None:
     if not callable(metric_fn):
-        raise ValueError(f"metric_fn: expected a callable metric_fn(preds, expected) -> float, got {metric_fn!r}")
+        raise InvalidInput(f"metric_fn: expected a callable metric_fn(preds, expected) -> float, got {metric_fn!r}")
 
 
 def _as_batch(items: list) -> Any:

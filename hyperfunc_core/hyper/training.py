@@ -26,6 +26,7 @@ from hyperfunc_core.hyper.checkpoints import CheckpointStore, Resumed
 from hyperfunc_core.observability import telemetry
 from hyperfunc_core.reports import training_report
 from hyperfunc_core.steps import StepRunner
+from hyperfunc_core.validation import InvalidInput
 
 if TYPE_CHECKING:
     from hyperfunc_core.hyper.system import Example, HyperSystem
@@ -52,6 +53,7 @@ class TrainingJob:
     history: list[dict] = field(default_factory=list)
     population_shards: int = 1  # >1: each step's population is scored as that many tasks
     task_runner: Any = "thread"  # where those tasks run (flows/runners.py)
+    show_progress: bool = False  # a live bar in this terminal (the CLI's; never part of the run's spec)
 
     @property
     def n_epochs(self) -> int:
@@ -91,27 +93,27 @@ def prepare_training(
     val = _check_examples(val) if val is not None else None
     system._check_environment(environment_state)
     if keep not in ("final", "best"):
-        raise ValueError(f"keep: expected 'final' or 'best', got {keep!r}")
+        raise InvalidInput(f"keep: expected 'final' or 'best', got {keep!r}")
     if isinstance(steps_per_task, bool) or not isinstance(steps_per_task, int) or steps_per_task < 1:
-        raise ValueError(f"steps_per_task: expected an integer >= 1, got {steps_per_task!r}")
+        raise InvalidInput(f"steps_per_task: expected an integer >= 1, got {steps_per_task!r}")
     if isinstance(population_shards, bool) or not isinstance(population_shards, int) or population_shards < 1:
-        raise ValueError(f"population_shards: expected an integer >= 1, got {population_shards!r}")
+        raise InvalidInput(f"population_shards: expected an integer >= 1, got {population_shards!r}")
     config = system.system_optimizer
     if population_shards > config.pop_size:
-        raise ValueError(f"population_shards: expected at most pop_size ({config.pop_size}), got {population_shards}")
+        raise InvalidInput(f"population_shards: expected at most pop_size ({config.pop_size}), got {population_shards}")
     if batch_size is not None:
         config = ESConfig(**{**config.as_dict(), "batch_size": batch_size})
     total = steps if steps is not None else config.steps
     if isinstance(total, bool) or not isinstance(total, int) or total < 1:
-        raise ValueError(f"steps: expected an integer >= 1, got {total!r}")
+        raise InvalidInput(f"steps: expected an integer >= 1, got {total!r}")
     if steps_per_epoch is None:  # one pass over the data in minibatches; full-batch steps in blocks of 10
         steps_per_epoch = math.ceil(len(train) / config.batch_size) if config.batch_size else 10
     if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
-        raise ValueError(f"steps_per_epoch: expected an integer >= 1, got {steps_per_epoch!r}")
+        raise InvalidInput(f"steps_per_epoch: expected an integer >= 1, got {steps_per_epoch!r}")
     system.discover(train, environment_state)  # register every hyperfunction run() calls
     layout = system.trainable_layout()
     if not layout.blocks:
-        raise ValueError("system: run() calls no hyperfunction with optimize_hparams=True; nothing to train")
+        raise InvalidInput("system: run() calls no hyperfunction with optimize_hparams=True; nothing to train")
     name = run_name or f"es-{type(system).__name__}-{int(time.time())}"
     settings = get_settings()
     store = CheckpointStore(storage, settings.outputs_dir / "es")
@@ -255,16 +257,35 @@ def finish_epoch(job: TrainingJob, state: ESState, epoch: int, step_metrics: lis
         "seconds": sum(m["seconds"] for m in step_metrics),
     }
     metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+    # Each step's population mean and best (on its minibatch), for the per-step curve of the report.
+    metrics["step_scores"] = [[m["step"], _finite(m["mean_score"]), _finite(m["best_score"])] for m in step_metrics]
     job.store.save_epoch(job.resumed.run_id, job.run_name, epoch, state, metrics)
     job.history.append(metrics)
     return metrics
 
 
+def best_epoch(history: list[dict]) -> tuple[int, str, float] | None:
+    """The epoch whose θ scored best at its end: on validation where the run has it, else on train
+    (full splits, so epochs compare; a candidate's minibatch score does not). (epoch, split, score)."""
+    split = "val_score" if any(m.get("val_score") is not None for m in history) else "train_score"
+    scored = [(m[split], m["epoch"]) for m in history if m.get(split) is not None]
+    if not scored:
+        return None
+    score, epoch = max(scored, key=lambda pair: (pair[0], -pair[1]))  # the earliest of equal scores
+    return epoch, split.removesuffix("_score"), score
+
+
 def complete(job: TrainingJob, state: ESState) -> dict:
-    """Put the trained θ into the system and close the run."""
-    chosen = state.best_theta if job.keep == "best" and state.best_theta is not None else state.theta
-    job.system.set_hp_state(job.layout.unflatten(chosen))
-    job.store.save_final(job.run_name, job.system.get_hp_state())
+    """Keep the final θ and the best epoch's θ (``final.pt``, ``best.pt``), put the one ``keep``
+    names into the system, and close the run."""
+    final = job.layout.unflatten(state.theta)
+    best = best_epoch(job.history)
+    best_theta = final
+    if best is not None and best[0] != job.history[-1]["epoch"]:
+        best_theta = job.layout.unflatten(job.store.epoch_state(job.run_name, best[0]).theta)
+    job.store.save_theta(job.run_name, {n: t.detach().cpu() for n, t in final.items()}, "final")
+    job.store.save_theta(job.run_name, {n: t.detach().cpu() for n, t in best_theta.items()}, "best")
+    job.system.set_hp_state(best_theta if job.keep == "best" else final)
     job.store.finish(job.resumed.run_id)
     last = job.history[-1] if job.history else {}
     summary = {
@@ -275,6 +296,10 @@ def complete(job: TrainingJob, state: ESState) -> dict:
         "train_score": last.get("train_score"),
         "val_score": last.get("val_score"),
         "best_candidate_score": state.best_score if math.isfinite(state.best_score) else None,
+        "best_epoch": None if best is None else best[0],
+        "best_split": None if best is None else best[1],
+        "best_score": None if best is None else best[2],
+        "kept": job.keep,
         "history": job.history,
         "theta": job.system.get_hp_state(),
     }
@@ -285,11 +310,56 @@ def complete(job: TrainingJob, state: ESState) -> dict:
 def train(job: TrainingJob, runner: StepRunner, on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Every epoch from the last checkpoint on, each a stage of step blocks closed by a checkpoint."""
     state = initial_state(job)
-    for epoch in range(job.resumed.next_epoch, job.n_epochs):
-        state, metrics = runner.stage("es-epoch", run_epoch, job, state, epoch, runner, label=f"epoch-{epoch}")
-        if on_epoch is not None:
-            on_epoch(metrics)
+    display = _Display(job) if job.show_progress else None
+    try:
+        for epoch in range(job.resumed.next_epoch, job.n_epochs):
+            state, metrics = runner.stage("es-epoch", run_epoch, job, state, epoch, runner, label=f"epoch-{epoch}")
+            if on_epoch is not None:
+                on_epoch(metrics)
+            if display is not None:
+                display.update()
+    finally:
+        if display is not None:
+            display.close()
     return complete(job, state)
+
+
+class _Display:
+    """The run's live bar: steps done/total, ETA, the last epoch's scores, the best epoch, failures."""
+
+    def __init__(self, job: TrainingJob) -> None:
+        from hyperfunc_core.live_display import LiveDisplay
+
+        self.job = job
+        done = job.history[-1]["steps"] if job.history else 0
+        self.live = LiveDisplay(f"ES run {job.run_name}", job.total_steps, "steps", done=done)
+        self.update()
+
+    def update(self) -> None:
+        history = self.job.history
+        if not history:
+            self.live.update(0, f"epoch 0 of {self.job.n_epochs}")
+            return
+        last, best = history[-1], best_epoch(history)
+        parts = [f"epoch {last['epoch'] + 1} of {self.job.n_epochs}", f"train {_fmt(last.get('train_score'))}"]
+        if last.get("val_score") is not None:
+            parts.append(f"val {_fmt(last['val_score'])}")
+        if best is not None:
+            parts.append(f"best {best[1]} {_fmt(best[2])} (epoch {best[0]})")
+        failed = sum(m.get("failed_candidates") or 0 for m in history)
+        parts.append(f"failed candidates {failed}")
+        self.live.update(last.get("steps") or 0, " | ".join(parts))
+
+    def close(self) -> None:
+        self.live.close()
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
 
 
 def run_epoch(job: TrainingJob, state: ESState, epoch: int, runner: StepRunner) -> tuple[ESState, dict]:
@@ -359,7 +429,8 @@ def optimize(
 ) -> dict:
     """Train ``system``'s θ with ES. Options: ``steps``, ``steps_per_epoch``, ``batch_size``, ``val``,
     ``run_name`` (resume key), ``storage`` (database URL), ``resume``, ``environment_state``,
-    ``keep`` ('final' θ or the 'best' candidate seen), ``steps_per_task`` (ES steps per Prefect
+    ``keep`` ('final' θ, or 'best': the θ of the epoch that scored best on ``val``, else on train;
+    both are saved), , ``steps_per_task`` (ES steps per Prefect
     task, default 1; raise it when a step takes less time than a task costs, about 20-90 ms
     here), ``population_shards`` (score each step's population as that many tasks) on
     ``task_runner`` (``"thread"``, ``"dask"`` or a Prefect TaskRunner; see flows/runners.py).

@@ -22,6 +22,7 @@ from typing import Any
 
 from hyperfunc_core.llm.pacing import ConcurrencyBound, RequestPacer
 from hyperfunc_core.observability import telemetry
+from hyperfunc_core.validation import InvalidInput
 
 RETRYABLE_STATUS = {408, 409, 425, 429}
 
@@ -188,11 +189,11 @@ class LLMGateway:
         settings = get_settings()
         self.model = model or settings.model
         if not isinstance(self.model, str) or not self.model:
-            raise ValueError(f"model: expected a litellm model string such as 'openai/gpt-4o-mini', got {model!r}")
+            raise InvalidInput(f"model: expected a litellm model string such as 'openai/gpt-4o-mini', got {model!r}")
         if not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries: expected an integer >= 0, got {max_retries!r}")
+            raise InvalidInput(f"max_retries: expected an integer >= 0, got {max_retries!r}")
         if budget_usd is not None and budget_usd < 0:
-            raise ValueError(f"budget_usd: expected a non-negative number or None, got {budget_usd!r}")
+            raise InvalidInput(f"budget_usd: expected a non-negative number or None, got {budget_usd!r}")
         self.api_base = api_base if api_base is not None else settings.llm_api_base
         self.api_key = api_key if api_key is not None else settings.llm_api_key
         self.max_retries = max_retries
@@ -261,6 +262,20 @@ class LLMGateway:
         ask.gateway = self  # type: ignore[attr-defined] - lets callers record what a call's retries cost
         return ask
 
+    def check_configured(self, who: str = "model") -> None:
+        """Refuse, before any work, a hosted model whose API key is not set: every call would fail
+        after its retries, and a loop would record only failures. A model behind ``api_base`` (a
+        local or self-hosted server) or with an explicit key is taken as configured."""
+        if self.api_base or self.api_key:
+            return
+        missing = _litellm().validate_environment(self.model).get("missing_keys") or []
+        if missing:
+            raise InvalidInput(
+                f"{who}: no model is configured: {self.model!r} needs {' and '.join(missing)}, which is not set; "
+                f"set it, or name another model with HYPERFUNC_MODEL (--model) and, for an OpenAI-compatible "
+                f"server, HYPERFUNC_LLM_API_BASE (--api-base); `hyperfunc demo --offline` runs a scripted model"
+            )
+
     @property
     def endpoint(self) -> str:
         if self.api_base:
@@ -310,7 +325,7 @@ class LLMGateway:
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
-            raise ValueError("messages: expected a prompt string or a list of {'role': ..., 'content': ...} dicts")
+            raise InvalidInput("messages: expected a prompt string or a list of {'role': ..., 'content': ...} dicts")
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": messages,

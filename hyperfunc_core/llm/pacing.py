@@ -7,6 +7,8 @@ import threading
 import time
 from collections import deque
 
+from hyperfunc_core.validation import InvalidInput
+
 
 class RequestPacer:
     """Spaces request starts at least ``60 / requests_per_minute`` seconds apart.
@@ -24,7 +26,7 @@ class RequestPacer:
 
     def __init__(self, requests_per_minute: float | None = None) -> None:
         if requests_per_minute is not None and requests_per_minute <= 0:
-            raise ValueError(f"requests_per_minute: expected a positive number or None, got {requests_per_minute!r}")
+            raise InvalidInput(f"requests_per_minute: expected a positive number or None, got {requests_per_minute!r}")
         self.interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
         self._next_start = 0.0
         self._lock = threading.Lock()
@@ -62,7 +64,7 @@ class ConcurrencyBound:
 
     def __init__(self, limit: int) -> None:
         if not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"max_concurrency: expected an integer >= 1, got {limit!r}")
+            raise InvalidInput(f"max_concurrency: expected an integer >= 1, got {limit!r}")
         self.limit = limit
         self._sem = threading.BoundedSemaphore(limit)
 

@@ -45,17 +45,56 @@ def _write(folder: Path, markdown: str, pictures: list[Path]) -> Report:
     return Report(folder, markdown, pictures)
 
 
-def sweep_report(result: dict, folder: str | Path) -> Report:
-    """Optimisation history and parameter importance of a sweep (``tune()``'s result)."""
+def reported_key(reports: dict[str, list[dict]], preferred: Sequence[str]) -> str | None:
+    """The reported value to draw learning curves of: the first of ``preferred`` any trial reported,
+    else the first numeric key reported."""
+    seen: list[str] = []
+    for series in reports.values():
+        for report in series:
+            for key, value in report.items():
+                if (
+                    key != "step"
+                    and isinstance(value, (int, float))
+                    and not isinstance(value, bool)
+                    and key not in seen
+                ):
+                    seen.append(key)
+    return next((k for k in preferred if k in seen), seen[0] if seen else None)
+
+
+def sweep_report(
+    result: dict,
+    folder: str | Path,
+    reports: dict[str, list[dict]] | None = None,
+    report_key: str | None = None,
+) -> Report:
+    """A sweep's numbers and its plots (``tune()``'s result; ``reports``: each trial's ``ctx.report``
+    values by trial id, drawn as learning curves of ``report_key``, default the watched metric)."""
     from hyperfunc_core.reports import plots  # matplotlib only when a report is drawn
 
     folder = Path(folder)
     trials, metric, mode = result["trials"], result["metric"], result.get("mode", "max")
     importance = parameter_importance([t for t in trials if t["state"] == "complete"])
     pictures = [
-        plots.optimization_history(trials, metric, mode, folder / "optimization_history.png"),
-        plots.importance_bars(importance, folder / "parameter_importance.png"),
+        ("optimisation history", plots.optimization_history(trials, metric, mode, folder / "optimization_history.png")),
+        ("parameter importance", plots.importance_bars(importance, folder / "parameter_importance.png")),
+        ("parallel coordinates", plots.parallel_coordinates(trials, metric, mode, folder / "parallel_coordinates.png")),
+        ("slice", plots.slice_plot(trials, metric, mode, folder / "slice.png")),
     ]
+    ranked = [name for name, _ in sorted(importance.items(), key=lambda kv: -kv[1])]
+    if len(ranked) >= 2:
+        pictures.append(
+            ("contour", plots.contour_plot(trials, (ranked[0], ranked[1]), metric, mode, folder / "contour.png"))
+        )
+    stopping = result.get("early_stopping") or {}
+    key = report_key or reported_key(reports or {}, [stopping.get("metric") or "", metric])
+    if reports and key:
+        pictures.append(
+            (
+                "intermediate values",
+                plots.intermediate_values(trials, reports, key, folder / "intermediate_values.png", mode),
+            )
+        )
     best = result.get("best")
     lines = [
         f"# Sweep `{result['study_name']}`",
@@ -66,6 +105,12 @@ def sweep_report(result: dict, folder: str | Path) -> Report:
         f"| trials | {len(trials)} ({', '.join(f'{n} {s}' for s, n in sorted(result['counts'].items()))}) |",
         f"| best {metric} ({mode}) | {_fmt(best['value']) if best else 'n/a'} |",
         f"| best parameters | {best['params'] if best else 'n/a'} |",
+        *(
+            [f"| early stopping | {stopping['policy']}: pruned {stopping['pruned']} of {len(trials)} trials |"]
+            if stopping
+            else []
+        ),
+        *([f"| **early stopping was blind** | {stopping['blind']} |"] if stopping.get("blind") else []),
         "",
         "## Parameter importance",
         "",
@@ -73,12 +118,9 @@ def sweep_report(result: dict, folder: str | Path) -> Report:
         "|---|---|",
         *[f"| {k} | {v:.2f} |" for k, v in sorted(importance.items(), key=lambda kv: -kv[1])],
         "",
-        "![optimisation history](optimization_history.png)",
-        "",
-        "![parameter importance](parameter_importance.png)",
-        "",
+        *[line for title, picture in pictures for line in (f"![{title}]({picture.name})", "")],
     ]
-    report = _write(folder, "\n".join(lines), pictures)
+    report = _write(folder, "\n".join(lines), [picture for _, picture in pictures])
     # The whole result beside the report: a sweep whose study lived in memory is still found later
     # (``hyperfunc runs``) and its trials can be read back.
     (folder / SWEEP_RESULT_FILE).write_text(json.dumps(result, default=str, indent=1))
@@ -101,7 +143,10 @@ def training_report(run_name: str, history: Sequence[dict], summary: dict, folde
         f"| first train score | {_fmt(history[0].get('train_score') if history else None)} |",
         f"| final train score | {_fmt(summary.get('train_score'))} |",
         f"| final val score | {_fmt(summary.get('val_score'))} |",
-        f"| best candidate score | {_fmt(summary.get('best_candidate_score'))} |",
+        f"| best epoch | {_fmt(summary.get('best_epoch'))} ({summary.get('best_split') or 'n/a'} score "
+        f"{_fmt(summary.get('best_score'))}); its θ is `best.pt`, the last is `final.pt` |",
+        f"| θ kept in the system | {summary.get('kept', 'final')} |",
+        f"| best candidate score (one minibatch) | {_fmt(summary.get('best_candidate_score'))} |",
         "",
         "| epoch | train | val | population mean | sigma | failed candidates |",
         "|---|---|---|---|---|---|",
@@ -143,7 +188,11 @@ def evolution_report(
         )
         for g in data.archive
     ]
-    pictures = [plots.archive_tree(nodes, folder / "archive_tree.png")]
+    pictures = [
+        plots.archive_tree(nodes, folder / "archive_tree.png"),
+        plots.score_over_generations(nodes, [str(g) for g in data.archive], folder / "score_over_generations.png"),
+    ]
+    lineage = plots.best_lineage(nodes)
     best = data.best()
     lines = [
         f"# Evolution run `{folder.name}`",
@@ -153,6 +202,7 @@ def evolution_report(
         f"| generations | {len(nodes)} |",
         f"| best | {'n/a' if best is None else ('initial' if str(best.gen_id) == 'initial' else 'gen' + str(best.gen_id))}"
         f" ({_fmt(None if best is None else best.score)}) |",
+        f"| best lineage | {' → '.join(lineage) if lineage else 'n/a'} |",
         f"| stopped | {stop_reason or 'running'} |",
         f"| LLM cost | ${_fmt(cost_usd)} |",
         *([f"| executor | {execution} |"] if execution else []),
@@ -171,6 +221,8 @@ def evolution_report(
         "```",
         "",
         "![archive tree](archive_tree.png)",
+        "",
+        "![score over generations](score_over_generations.png)",
         "",
     ]
     return _write(folder, "\n".join(lines), pictures)

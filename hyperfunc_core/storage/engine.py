@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import Session, SQLModel, create_engine
 
 from hyperfunc_core.storage import models  # noqa: F401  (registers the tables)
+from hyperfunc_core.validation import InvalidInput
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -27,13 +28,13 @@ SUPPORTED = "sqlite:///PATH.db (SQLite) or postgresql://USER:PASSWORD@HOST/DB (P
 def normalize_url(url: str) -> str:
     """Accept the URL forms users type and pick the drivers this project installs; refuse the others."""
     if not isinstance(url, str) or "://" not in url:
-        raise ValueError(f"storage: expected a database URL such as {SUPPORTED}, got {url!r}")
+        raise InvalidInput(f"storage: expected a database URL such as {SUPPORTED}, got {url!r}")
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     scheme = url.split("://", 1)[0]
     if scheme not in ("sqlite", "postgresql+psycopg"):
-        raise ValueError(
+        raise InvalidInput(
             f"storage: {describe_scheme(url)} uses the scheme {scheme!r}, which hyperfunc does not "
             f"support; expected {SUPPORTED}"
         )
@@ -53,19 +54,19 @@ def check_sqlite_path(url: str, create_folder: bool = False) -> None:
         return
     path = Path(parsed.database).absolute()
     if path.is_dir():
-        raise ValueError(
+        raise InvalidInput(
             f"storage: {path} is a folder; the SQLite URL must name a file in it (e.g. {path / 'hyperfunc.db'})"
         )
     for folder in (path.parent, *path.parent.parents):
         if folder.exists():
             if not folder.is_dir():
-                raise ValueError(
+                raise InvalidInput(
                     f"storage: {folder} is a file, not a folder, so the SQLite database {path} cannot be made under it"
                 )
             break
     if not path.parent.is_dir():
         if not create_folder:
-            raise ValueError(
+            raise InvalidInput(
                 f"storage: the folder {path.parent} of the SQLite database {path} does not exist; "
                 f"create it first (hyperfunc does not make folders a URL names)"
             )

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hyperfunc_core.tuning.sweep import prepare_sweep
+from hyperfunc_core.validation import InvalidInput
 
 
 def tune(
@@ -44,7 +45,7 @@ def tune(
     Prefect (a thread pool in this process). Returns ``{"best": {...}, "trials": [...], ...}``.
     """
     if isinstance(trial_retries, bool) or not isinstance(trial_retries, int) or trial_retries < 0:
-        raise ValueError(f"trial_retries: expected an integer >= 0, got {trial_retries!r}")
+        raise InvalidInput(f"trial_retries: expected an integer >= 0, got {trial_retries!r}")
     from hyperfunc_core import launch
 
     if orchestrate:

@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from hyperfunc_core.validation import InvalidInput
 
-class SpaceError(ValueError):
+
+class SpaceError(InvalidInput):
     """A search space that cannot be searched; raised before any trial runs."""
 
 

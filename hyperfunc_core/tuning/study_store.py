@@ -20,6 +20,7 @@ from typing import Any
 
 from hyperfunc_core.concurrency import process_alive
 from hyperfunc_core.tuning.strategies.base import TrialRecord
+from hyperfunc_core.validation import InvalidInput
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -132,13 +133,13 @@ class SQLStudyStore(StudyStore):
                 study = s.exec(select(Study).where(Study.name == name)).first()
                 if study is not None:
                     if (study.metric, study.mode) != (metric, mode):
-                        raise ValueError(
+                        raise InvalidInput(
                             f"study_name {name!r}: exists with metric={study.metric!r}, mode={study.mode!r}; "
                             f"got metric={metric!r}, mode={mode!r}"
                         )
                     changed = space_change(study.space, space)
                     if changed:
-                        raise ValueError(
+                        raise InvalidInput(
                             f"study_name {name!r}: exists with another space ({changed}); its trials "
                             f"cannot be mixed with these: use a new study_name"
                         )
@@ -386,7 +387,7 @@ def open_store(storage: Any) -> StudyStore:
         return storage
     if isinstance(storage, str):
         return SQLStudyStore(storage)
-    raise ValueError(
+    raise InvalidInput(
         f"storage: expected None, a database URL such as 'sqlite:///experiments.db', or a StudyStore, got {storage!r}"
     )
 

@@ -26,6 +26,7 @@ from hyperfunc_core.tuning.strategies import make_strategy
 from hyperfunc_core.tuning.strategies.base import TrialRecord
 from hyperfunc_core.tuning.study_store import open_store
 from hyperfunc_core.tuning.trial_runner import TrialSetup, objective_bytes, trial_note, trial_step
+from hyperfunc_core.validation import InvalidInput
 
 DEFAULT_MAX_TRIALS = 50
 WAIT_FOR_OTHERS_S = 1.0  # how often a full study's sweep looks at trials other processes still run
@@ -128,6 +129,14 @@ class Sweep:
         result = summarize(store.trials(), self.setup.metric, self.setup.mode, self.study_name, self.setup.space)
         result["elapsed_s"] = time.monotonic() - self.started_at
         result["resumed_trials"] = self.replayed
+        policy = self.setup.policy
+        if policy is not None:
+            result["early_stopping"] = {
+                "policy": policy.describe(),
+                "metric": policy.metric,
+                "pruned": sum(t["info"].get("pruned_by") == "early stopping policy" for t in result["trials"]),
+                "blind": self.setup.policy_blind(),
+            }
         if self.show_summary:
             print_summary(result)
         return result
@@ -161,25 +170,25 @@ def prepare_sweep(
 ) -> Sweep:
     """Check every argument, open the study and rebuild the strategy from its finished trials."""
     if not callable(objective):
-        raise ValueError(f"objective: expected a callable objective(ctx, **params), got {objective!r}")
+        raise InvalidInput(f"objective: expected a callable objective(ctx, **params), got {objective!r}")
     if mode not in ("max", "min"):
-        raise ValueError(f"mode: expected 'max' or 'min', got {mode!r}")
+        raise InvalidInput(f"mode: expected 'max' or 'min', got {mode!r}")
     if not isinstance(metric, str) or not metric:
-        raise ValueError(f"metric: expected 'score' or the name of a metric, got {metric!r}")
+        raise InvalidInput(f"metric: expected 'score' or the name of a metric, got {metric!r}")
     if executor not in ("thread", "process"):
-        raise ValueError(f"executor: expected 'thread' or 'process', got {executor!r}")
+        raise InvalidInput(f"executor: expected 'thread' or 'process', got {executor!r}")
     if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
-        raise ValueError(f"max_concurrent: expected an integer >= 1, got {max_concurrent!r}")
+        raise InvalidInput(f"max_concurrent: expected an integer >= 1, got {max_concurrent!r}")
     if max_trials is not None and (isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 1):
-        raise ValueError(f"max_trials: expected an integer >= 1 or None, got {max_trials!r}")
+        raise InvalidInput(f"max_trials: expected an integer >= 1 or None, got {max_trials!r}")
     for name, value in (("max_time_s", max_time_s), ("trial_timeout_s", trial_timeout_s)):
         if value is not None and (not isinstance(value, (int, float)) or value <= 0 or math.isnan(value)):
-            raise ValueError(f"{name}: expected a positive number of seconds or None, got {value!r}")
+            raise InvalidInput(f"{name}: expected a positive number of seconds or None, got {value!r}")
     if executor == "process":
         try:
             objective_bytes(objective)
         except Exception as exc:  # noqa: BLE001
-            raise ValueError(
+            raise InvalidInput(
                 f"objective: executor='process' needs a function cloudpickle can ship to a process ({exc})"
             ) from None
     parsed = Space(space)
@@ -246,11 +255,11 @@ def reopen_sweep(study_name: str, storage: str, add_trials: int | None = None, s
     check_added("add_trials", add_trials)
     study = find_study(storage, study_name)
     if study is None and spec is None:
-        raise ValueError(f"study: no study named {study_name!r} in {storage}, and no spec to create it from")
+        raise InvalidInput(f"study: no study named {study_name!r} in {storage}, and no spec to create it from")
     if study is not None:
         spec = (study.settings or {}).get("spec")
     if not spec:
-        raise ValueError(f"study {study_name!r}: was created before studies kept their spec; run it from its code")
+        raise InvalidInput(f"study {study_name!r}: was created before studies kept their spec; run it from its code")
     objective, space = objective_and_space(spec, study_name)
     sweep = prepare_sweep(objective, space, **(spec.get("options") or {}), storage=storage, study_name=study_name)
     if add_trials is not None:
@@ -313,8 +322,10 @@ def summarize(trials: list[TrialRecord], metric: str, mode: str, study_name: str
 
 
 def print_summary(result: dict, top: int = 10) -> None:
-    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    from hyperfunc_core.live_display import output_console
 
     mode = result["mode"]
     ranked = sorted(
@@ -325,33 +336,40 @@ def print_summary(result: dict, top: int = 10) -> None:
         table.add_column(column)
     for t in ranked:
         table.add_row(str(t["number"]), t["trial_id"], f"{t['value']:.6g}", str(t["params"]))
-    Console().print(table)
-    Console().print(f"trials by state: {result['counts']}")
+    out = output_console()
+    out.print(table)
+    out.print(f"trials by state: {result['counts']}")
+    stopping = result.get("early_stopping")
+    if stopping:
+        out.print(
+            f"early stopping ({stopping['policy']}): pruned {stopping['pruned']} of {len(result['trials'])} trials"
+        )
+        if stopping["blind"]:
+            out.print(f"[yellow]{escape(stopping['blind'])}[/]", highlight=False)
 
 
 class _Display:
-    """A rich live bar: done/total, running, best so far."""
+    """The sweep's live bar: trials done/total, ETA, running, failed, pruned and the best value so far."""
 
     def __init__(self, sweep: Sweep) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from hyperfunc_core.live_display import LiveDisplay
 
         self.sweep = sweep
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-        )
-        done = sweep.replayed
-        self.task = self.progress.add_task(sweep.study_name, total=sweep.max_trials, completed=done, status="")
-        self.progress.start()
+        self.live = LiveDisplay(f"study {sweep.study_name}", sweep.max_trials, "trials", done=sweep.replayed)
+        self.update([], 0)
 
     def update(self, finished: list[TrialRecord], running: int) -> None:
-        trials = [t for t in self.sweep.setup.strategy.trials if t.state == "complete" and t.value is not None]
-        best = (max if self.sweep.setup.mode == "max" else min)((t.value for t in trials), default=None)
-        status = f"running {running} | best {best:.6g}" if best is not None else f"running {running}"
-        self.progress.update(self.task, completed=self.sweep.replayed + len(finished), status=status)
+        from hyperfunc_core.live_display import best_text
+
+        trials = self.sweep.setup.strategy.trials
+        counts = {state: sum(t.state == state for t in trials) for state in ("failed", "pruned")}
+        complete = [t.value for t in trials if t.state == "complete" and t.value is not None]
+        best = (max if self.sweep.setup.mode == "max" else min)(complete, default=None)
+        status = f"running {running} | failed {counts['failed']} | pruned {counts['pruned']} | {best_text(best)}"
+        blind = self.sweep.setup.policy_blind()
+        if blind:
+            status += " | [yellow]early stopping cannot see its metric[/]"
+        self.live.update(self.sweep.replayed + len(finished), status)
 
     def close(self) -> None:
-        self.progress.stop()
+        self.live.close()

@@ -9,6 +9,7 @@ raises for a bad trial, so the sweep always goes on.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import multiprocessing
 import queue
@@ -16,14 +17,14 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
 
 from hyperfunc_core.observability import telemetry
 from hyperfunc_core.steps import StepFailed
-from hyperfunc_core.tuning.early_stopping import MedianStoppingPolicy
+from hyperfunc_core.tuning.early_stopping import MedianStoppingPolicy, blind_policy_text
 from hyperfunc_core.tuning.objective import NonFiniteValue, TrialContext, TrialPruned, as_result, metric_value
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies.base import Strategy, TrialRecord
@@ -43,6 +44,29 @@ class TrialSetup:
     policy: MedianStoppingPolicy | None = None
     executor: str = "thread"
     timeout_s: float | None = None
+    # What the trials of this process reported, for a policy that never sees its value: the keys, and
+    # whether any report held the watched one.
+    reported_keys: set[str] = field(default_factory=set)
+    policy_saw_metric: bool = False
+    policy_warned: bool = False
+
+    def note_reports(self, reports: list[tuple[int, dict]]) -> None:
+        """After a trial: remember what it reported, and warn once when the policy is blind."""
+        if self.policy is None or not reports:
+            return
+        for _, metrics in reports:
+            self.reported_keys.update(metrics)
+            self.policy_saw_metric = self.policy_saw_metric or self.policy.metric in metrics
+        blind = self.policy_blind()
+        if blind and not self.policy_warned:
+            self.policy_warned = True
+            logging.getLogger("hyperfunc.tuning").warning(blind)
+
+    def policy_blind(self) -> str | None:
+        """Why the early-stopping policy can stop no trial, once trials reported without its value."""
+        if self.policy is None or self.policy_saw_metric or not self.reported_keys:
+            return None
+        return blind_policy_text(self.policy, self.reported_keys)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -65,7 +89,7 @@ class _Reporter:
             return True
         if self.setup.strategy.should_prune(self.trial, self.reports, self.setup.metric):
             self.stopped_by = f"strategy {self.setup.strategy.name}"
-        elif self.setup.policy is not None and len(self.reports) % self.setup.policy.check_interval == 0:
+        elif self.setup.policy is not None and self.setup.policy.due(len(self.reports)):
             others = [r for tid, r in self.setup.store.reports().items() if tid != self.trial.trial_id]
             if self.setup.policy.should_stop([m for _, m in self.reports], others):
                 self.stopped_by = "early stopping policy"
@@ -133,6 +157,7 @@ def _run_trial(setup: TrialSetup, trial: TrialRecord) -> TrialRecord:
         trial.value = None
     trial.duration_s = time.perf_counter() - started
     setup.store.finish(trial)
+    setup.note_reports(reporter.reports)
     return trial
 
 

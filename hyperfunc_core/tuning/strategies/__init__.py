@@ -12,6 +12,7 @@ from hyperfunc_core.tuning.strategies.grid import GridSearch
 from hyperfunc_core.tuning.strategies.llm_agent import LLMAgent
 from hyperfunc_core.tuning.strategies.random_search import RandomSearch
 from hyperfunc_core.tuning.strategies.tree import BeamSearch, LLMBranchingAgent, TreeSearch
+from hyperfunc_core.validation import InvalidInput
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (RandomSearch, GridSearch, BeamSearch, BayesianSearch, LLMAgent, LLMBranchingAgent)
@@ -30,11 +31,11 @@ def make_strategy(strategy: Any, space: Space, *, mode: str, seed: int | None, k
     kwargs = dict(kwargs or {})
     if isinstance(strategy, Strategy):
         if kwargs:
-            raise ValueError("strategy_kwargs: give them to your strategy's constructor when passing an instance")
+            raise InvalidInput("strategy_kwargs: give them to your strategy's constructor when passing an instance")
         return strategy
     if isinstance(strategy, str):
         if strategy not in STRATEGIES:
-            raise ValueError(
+            raise InvalidInput(
                 f"strategy: unknown name {strategy!r}; expected one of {sorted(STRATEGIES)}, "
                 "a Strategy subclass, or a name added with register_strategy()"
             )
@@ -42,11 +43,11 @@ def make_strategy(strategy: Any, space: Space, *, mode: str, seed: int | None, k
     elif inspect.isclass(strategy) and issubclass(strategy, Strategy):
         cls = strategy
     else:
-        raise ValueError(f"strategy: expected a name, a Strategy subclass or instance, got {strategy!r}")
+        raise InvalidInput(f"strategy: expected a name, a Strategy subclass or instance, got {strategy!r}")
     try:
         return cls(space, mode=mode, seed=seed, **kwargs)
     except TypeError as exc:
-        raise ValueError(f"strategy_kwargs for {cls.name!r}: {exc}") from None
+        raise InvalidInput(f"strategy_kwargs for {cls.name!r}: {exc}") from None
 
 
 __all__ = [

@@ -21,6 +21,7 @@ from scipy.stats import qmc
 
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies.base import Strategy, Suggestion, TrialRecord
+from hyperfunc_core.validation import InvalidInput
 
 SQRT5 = math.sqrt(5.0)
 LOG_BOUNDS_LS = (math.log(0.01), math.log(20.0))
@@ -127,7 +128,7 @@ class BayesianSearch(Strategy):
         dims = len(space.names)
         self.n_startup = n_startup if n_startup is not None else min(10, max(5, 2 * dims))
         if not isinstance(self.n_startup, int) or self.n_startup < 1:
-            raise ValueError(f"strategy_kwargs['n_startup']: expected an integer >= 1, got {n_startup!r}")
+            raise InvalidInput(f"strategy_kwargs['n_startup']: expected an integer >= 1, got {n_startup!r}")
         self.n_candidates = n_candidates
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies.base import Strategy, Suggestion, TrialRecord
+from hyperfunc_core.validation import InvalidInput
 
 
 class GridSearch(Strategy):
@@ -14,7 +15,7 @@ class GridSearch(Strategy):
     def __init__(self, space: Space, *, resolution: int | None = None, shuffle: bool = False, **kw) -> None:
         super().__init__(space, **kw)
         if resolution is not None and (not isinstance(resolution, int) or resolution < 2):
-            raise ValueError(f"strategy_kwargs['resolution']: expected an integer >= 2, got {resolution!r}")
+            raise InvalidInput(f"strategy_kwargs['resolution']: expected an integer >= 2, got {resolution!r}")
         self.points = space.grid(resolution)
         if shuffle:
             self.rng.shuffle(self.points)

@@ -19,6 +19,7 @@ from hyperfunc_core.tuning.strategies.llm_support import (
     history_lines,
     resolve_llm,
 )
+from hyperfunc_core.validation import InvalidInput
 
 
 class LLMAgent(Strategy):
@@ -29,11 +30,11 @@ class LLMAgent(Strategy):
     ) -> None:
         super().__init__(space, **kw)
         if not 0.0 <= float(exploration_rate) <= 1.0:
-            raise ValueError(
+            raise InvalidInput(
                 f"strategy_kwargs['exploration_rate']: expected a number in [0, 1], got {exploration_rate!r}"
             )
         if not isinstance(max_history, int) or max_history < 1:
-            raise ValueError(f"strategy_kwargs['max_history']: expected an integer >= 1, got {max_history!r}")
+            raise InvalidInput(f"strategy_kwargs['max_history']: expected an integer >= 1, got {max_history!r}")
         self.llm = resolve_llm(llm)
         self.max_history = max_history
         self.exploration_rate = float(exploration_rate)

@@ -34,8 +34,9 @@ def resolve_llm(llm: Any) -> PromptFn:
     from hyperfunc_core.llm import LLMGateway
 
     if llm is None or isinstance(llm, str):
-        return LLMGateway(llm).prompt_fn(system=SYSTEM_PROMPT)
+        llm = LLMGateway(llm)
     if isinstance(llm, LLMGateway):
+        llm.check_configured("strategy_kwargs['llm']")
         return llm.prompt_fn(system=SYSTEM_PROMPT)
     if callable(llm):
         return llm

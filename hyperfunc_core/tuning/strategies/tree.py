@@ -22,11 +22,12 @@ from hyperfunc_core.tuning.strategies.llm_support import (
     mutate,
     resolve_llm,
 )
+from hyperfunc_core.validation import InvalidInput
 
 
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"strategy_kwargs[{name!r}]: expected an integer >= 1, got {value!r}")
+        raise InvalidInput(f"strategy_kwargs[{name!r}]: expected an integer >= 1, got {value!r}")
     return value
 
 
