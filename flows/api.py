@@ -10,8 +10,12 @@ serves the UI, and the message names it.
 
 from __future__ import annotations
 
+import functools
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
@@ -32,10 +36,25 @@ def ensure_api() -> None:
         "[bold]hyperfunc server[/] starts one that stays, with the UI, and every run then starts at once."
     )
     started = time.perf_counter()
-    if console.is_terminal:
-        with console.status("starting the temporary Prefect API..."):
+    with _own_session():
+        if console.is_terminal:
+            with console.status("starting the temporary Prefect API..."):
+                server.start()
+        else:
             server.start()
-    else:
-        server.start()
     console.print(f"Temporary Prefect API ready at {server.api_url} after {time.perf_counter() - started:.0f} s.")
     sys.stderr.flush()
+
+
+@contextmanager
+def _own_session() -> Iterator[None]:
+    """The temporary server's process in a session of its own while it starts. Ctrl-C in the terminal
+    goes to the whole foreground process group: the server would die with the run it serves, and the
+    interrupted run could not record that it crashed (its client retries a dead API for minutes).
+    Started apart, it gets the interrupt from no one and is stopped by this process on its way out."""
+    popen = subprocess.Popen
+    subprocess.Popen = functools.partial(popen, start_new_session=True)  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        subprocess.Popen = popen  # type: ignore[misc]

@@ -17,6 +17,7 @@ from hyperfunc_core.tuning import (  # noqa: E402  (after Prefect is configured)
     Strategy,
     TrialContext,
     register_strategy,
+    trials_dataframe,
     tune,
 )
 
@@ -109,6 +110,7 @@ __all__ = [
     "configure_prefect",
     "get_settings",
     "register_strategy",
+    "trials_dataframe",
     "tune",
     *_LAZY,
 ]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import json
+
 import pytest
 from typer.testing import CliRunner
 
+from hyperfunc_core import trials_dataframe
 from hyperfunc_core.cli import app
+from hyperfunc_core.validation import InvalidInput
 
 SWEEP_FILE = """
 from hyperfunc_core import Float, Choice, ObjectiveResult
@@ -52,7 +57,37 @@ def test_tune_then_list_and_show_the_study(tmp_path, monkeypatch):
     shown = runner.invoke(app, ["study", "cli-study", "--storage", url], terminal_width=200)
     assert shown.exit_code == 0 and shown.output.count("complete") == 5
     missing = runner.invoke(app, ["study", "nope", "--storage", url])
-    assert missing.exit_code == 1 and "no study named 'nope'" in missing.output
+    assert isinstance(missing.exception, InvalidInput) and "no study named 'nope'" in str(missing.exception)
+
+    # Export, as Optuna's trials_dataframe() and a file a spreadsheet opens
+    exported = tmp_path / "trials.csv"
+    written = runner.invoke(app, ["study", "cli-study", "--storage", url, "--format", "csv", "-o", str(exported)])
+    assert written.exit_code == 0, written.output
+    rows = list(csv.DictReader(exported.open()))
+    assert len(rows) == 5 and {"number", "state", "value", "params_x", "params_kind"} <= set(rows[0])
+    as_json = runner.invoke(app, ["study", "cli-study", "--storage", url, "--format", "json"])
+    assert [r["number"] for r in json.loads(as_json.output)] == [0, 1, 2, 3, 4]
+    frame = trials_dataframe("cli-study", url)
+    assert list(frame["number"]) == [0, 1, 2, 3, 4] and frame["params_x"].between(-2, 2).all()
+    assert frame["value"].max() == pytest.approx(max(float(r["value"]) for r in rows))
+
+    # Two runs side by side: what differs is what a person looks for
+    again = subprocess.run(
+        [hyperfunc, "tune", f"{path}:objective", "--storage", url, "--study-name", "cli-study-2", "--seed", "7"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    compared = runner.invoke(
+        app, ["runs", "--compare", "cli-study", "cli-study-2", "--storage", url], terminal_width=200
+    )
+    assert compared.exit_code == 0, compared.output
+    trials_row = next(line for line in compared.output.splitlines() if line.startswith("│ trials "))
+    assert "│ 5 " in trials_row and "│ 3 " in trials_row  # 5 trials (the flag) against TUNE_OPTIONS' 3
+    lonely = runner.invoke(app, ["runs", "--compare", "cli-study", "--storage", url])
+    assert isinstance(lonely.exception, InvalidInput) and "two or more run names" in str(lonely.exception)
     bad = subprocess.run(
         [hyperfunc, "tune", f"{path}:nothing", "--storage", url], env=env, capture_output=True, text=True
     )

@@ -37,7 +37,22 @@ def test_importance_finds_the_parameter_that_matters():
 
 
 def objective(ctx, x: float, kind: str) -> ObjectiveResult:
+    loss = 1.0
+    for epoch in range(8):  # a learning curve: good x learn fast, bad x stall (and get pruned)
+        loss *= 0.3 + abs(x - 0.3)
+        ctx.report(step=epoch, val_loss=loss)
+        if ctx.should_stop():
+            break
     return ObjectiveResult(score=-((x - 0.3) ** 2) + (0.1 if kind == "b" else 0.0))
+
+
+def test_value_scale_is_log_where_values_span_decades():
+    from hyperfunc_core.reports.plots import value_scale
+
+    assert value_scale([1.0, 2.0, 3.0, 4.0]) == "linear"
+    assert value_scale([0.001, 0.1, 5.0, 40.0]) == "log"
+    assert value_scale([-0.001, -0.2, -30.0]) == "symlog"
+    assert value_scale([-5.0, 0.01, 300.0]) == "symlog"
 
 
 def test_a_sweep_writes_history_and_importance_plots(tmp_path, prefect_harness):
@@ -49,18 +64,26 @@ def test_a_sweep_writes_history_and_importance_plots(tmp_path, prefect_harness):
         storage=f"sqlite:///{tmp_path / 'db.sqlite'}",
         study_name="report-sweep",
         seed=1,
+        early_stopping="aggressive",
+        early_stopping_kwargs={"metric": "val_loss", "mode": "min", "warmup_reports": 2},
     )
     report = Path(result["report"])
     assert report.name == "report.md" and report.parent.name == "report-sweep"
     text = report.read_text()
-    assert (
-        "# Sweep `report-sweep`" in text
-        and "| trials | 12 (12 complete) |" in text
-        and "## Parameter importance" in text
-    )
-    assert "![optimisation history](optimization_history.png)" in text
-    assert_plot(report.parent / "optimization_history.png")
-    assert_plot(report.parent / "parameter_importance.png", min_height=150)
+    counts = result["counts"]
+    assert counts.get("pruned", 0) >= 1 and sum(counts.values()) == 12, counts
+    assert "# Sweep `report-sweep`" in text and "| trials | 12 (" in text and "## Parameter importance" in text
+    assert f"| early stopping | aggressive on val_loss (min): pruned {counts['pruned']} of 12 trials |" in text
+    for title, name in (
+        ("optimisation history", "optimization_history"),
+        ("parameter importance", "parameter_importance"),
+        ("parallel coordinates", "parallel_coordinates"),
+        ("slice", "slice"),
+        ("contour", "contour"),
+        ("intermediate values", "intermediate_values"),
+    ):
+        assert f"![{title}]({name}.png)" in text
+        assert_plot(report.parent / f"{name}.png", min_height=150)
 
 
 def test_training_writes_its_loss_curve(tmp_path):
@@ -79,6 +102,43 @@ def test_training_writes_its_loss_curve(tmp_path):
     assert "# ES run `report-es`" in text and "| epochs | 3 |" in text and "![loss curve](loss_curve.png)" in text
     assert text.count("\n| 2 |") == 1  # one row per epoch
     assert_plot(report.parent / "loss_curve.png")
+    assert all(len(m["step_scores"]) == 10 for m in result["history"])  # the per-step curve's points
+
+
+def test_training_keeps_the_best_epochs_theta_beside_the_final_one(tmp_path):
+    import torch
+
+    from hyperfunc_core.hyper.training import best_epoch
+
+    storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    # lr too high for the last epochs to help: the best epoch (on VAL) comes before the last
+    trained = affine.AffineSystem(
+        system_optimizer=affine.ESHybridSystemOptimizer(steps=60, pop_size=16, sigma=0.3, lr=0.6, antithetic=True)
+    )
+    result = trained.optimize(
+        affine.TRAIN,
+        affine.mse_metric,
+        val=affine.VAL,
+        orchestrate=False,
+        run_name="best-es",
+        steps_per_epoch=5,
+        storage=storage,
+        keep="best",
+    )
+    assert best_epoch(result["history"]) == (result["best_epoch"], "val", result["best_score"])
+    assert result["best_score"] == max(m["val_score"] for m in result["history"])
+    folder = Path(result["report"]).parent
+    best, final = torch.load(folder / "best.pt"), torch.load(folder / "final.pt")
+    assert all(torch.equal(trained.get_hp_state()[n], best[n]) for n in best)  # keep="best": the system holds it
+    if result["best_epoch"] != result["history"][-1]["epoch"]:
+        assert not all(torch.equal(best[n], final[n]) for n in best)
+    fresh = affine.AffineSystem()
+    fresh.load_trained("best-es", storage, which="final")
+    assert all(torch.equal(fresh.get_hp_state()[n], final[n]) for n in final)
+    fresh.load_trained("best-es", storage, which="best")
+    assert all(torch.equal(fresh.get_hp_state()[n], best[n]) for n in best)
+    text = (folder / "report.md").read_text()
+    assert f"| best epoch | {result['best_epoch']} (val score" in text and "| θ kept in the system | best |" in text
 
 
 def test_evolution_writes_the_archive_tree(llm_server, tmp_path):
@@ -91,3 +151,5 @@ def test_evolution_writes_the_archive_tree(llm_server, tmp_path):
     text = report.read_text()
     assert "| stopped | perfect score |" in text and "initial (score: 0.500)" in text and "gen1 (score: 1.000)" in text
     assert_plot(Path(result.output_dir) / "archive_tree.png", min_width=400)
+    assert_plot(Path(result.output_dir) / "score_over_generations.png")
+    assert "| best lineage | initial → 1 |" in text

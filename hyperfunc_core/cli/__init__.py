@@ -36,6 +36,14 @@ def main() -> None:
 
     try:
         app()
+    except SystemExit as exc:
+        if exc.code == 130:  # typer's answer to Ctrl-C
+            print(
+                "interrupted: every finished trial, epoch and generation is kept; "
+                "run the same command again (same study or run name) to resume",
+                file=sys.stderr,
+            )
+        raise
     except InvalidInput as exc:
         if os.environ.get("HYPERFUNC_DEBUG", "") not in ("", "0"):
             raise

@@ -18,9 +18,16 @@ def runs(
     engine: Optional[str] = typer.Option(None, help="Only tuning, training or evolution."),
     no_prefect: bool = typer.Option(False, "--no-prefect", help="Only the database (no Prefect API call)."),
     limit: int = typer.Option(50, help="Newest runs shown."),
+    compare: bool = typer.Option(False, "--compare", help="Show the runs NAMES side by side: settings and results."),
+    names: Optional[list[str]] = typer.Argument(None, help="With --compare: two or more run names."),
 ) -> None:
-    """Past sweeps, ES runs and evolution runs: status, duration, best score, and their Prefect flow runs."""
+    """Past sweeps, ES runs and evolution runs: status, duration, best score, and their Prefect flow runs;
+    ``hyperfunc runs --compare A B`` puts runs side by side."""
     from hyperfunc_core.history import list_runs
+
+    if compare or names:
+        _compare(names or [], storage)
+        return
 
     if engine not in (None, "tuning", "training", "evolution"):
         raise InvalidInput(f"--engine: expected tuning, training or evolution, got {engine!r}")
@@ -62,3 +69,24 @@ def replay(
     console().print(outcome.describe())
     if not outcome.reproduced:
         raise typer.Exit(3)
+
+
+def _compare(names: list[str], storage: Optional[str]) -> None:
+    """Runs side by side: one column per run, one row per setting or result any of them has."""
+    from hyperfunc_core.history.runs import run_details
+
+    if len(names) < 2:
+        raise InvalidInput(f"--compare: expected two or more run names (hyperfunc runs --compare A B), got {names}")
+    details = [run_details(name, storage) for name in names]
+    fields: list[str] = []
+    for d in details:
+        fields.extend(k for k in d if k not in fields)
+    table = Table(title="runs compared")
+    table.add_column("")
+    for name in names:
+        table.add_column(name)
+    for field in fields:
+        values = [d.get(field, "") for d in details]
+        style = "bold yellow" if len(set(values)) > 1 else None
+        table.add_row(field, *values, style=style)
+    console().print(table)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -9,6 +11,7 @@ from rich.table import Table
 
 from hyperfunc_core.cli import app
 from hyperfunc_core.cli.loading import console
+from hyperfunc_core.validation import InvalidInput
 
 
 @app.command()
@@ -92,27 +95,34 @@ def studies(
 def study(
     name: str = typer.Argument(..., help="The study's name."),
     storage: Optional[str] = typer.Option(None, help="Database URL; default: this project's database."),
+    format: str = typer.Option("table", "--format", help="table, csv or json (one row per trial, Optuna's columns)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the csv or json to this file."),
 ) -> None:
-    """Show every trial of one study."""
-    from hyperfunc_core.tuning.study_store import SQLStudyStore, find_study
+    """Show every trial of one study, or export them as CSV or JSON."""
+    from hyperfunc_core.tuning.export import FORMATS, rows_text, study_rows
 
-    url = _url(storage)
-    found = find_study(url, name)
-    if found is None:
-        console().print(f"[red]no study named {name!r} in {url}[/]")
-        raise typer.Exit(1)
-    store = SQLStudyStore(url)
-    store.open(name, metric=found.metric, mode=found.mode, strategy=found.strategy, space={}, settings={})
+    if format not in FORMATS:
+        raise InvalidInput(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    rows, found = study_rows(name, _url(storage))
+    if format != "table":
+        text = rows_text(rows, format)
+        if output:
+            Path(output).write_text(text)
+            console().print(f"{len(rows)} trials of study {name} written to {output}")
+        else:
+            sys.stdout.write(text)
+        return
     table = Table(title=f"study {name}: {found.strategy}, {found.metric} ({found.mode})")
     for column in ("#", "trial", "state", found.metric, "params", "error"):
         table.add_column(column)
-    for t in store.trials():
+    for row in rows:
+        params = {k.removeprefix("params_"): v for k, v in row.items() if k.startswith("params_")}
         table.add_row(
-            str(t.number),
-            t.trial_id,
-            t.state,
-            "" if t.value is None else f"{t.value:.6g}",
-            str(t.params),
-            (t.error or "").splitlines()[0] if t.error else "",
+            str(row["number"]),
+            row["trial_id"],
+            row["state"],
+            "" if row["value"] is None else f"{row['value']:.6g}",
+            str(params),
+            row["error"] or "",
         )
     console().print(table)

@@ -140,3 +140,99 @@ def reported_sweeps() -> list[RunSummary]:
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a report being written, or one from an older version
     return out
+
+
+def run_details(name: str, url: str | None = None) -> dict[str, str]:
+    """What one run (a study, an ES run or an evolution run) is and did, as labelled text, for
+    ``hyperfunc runs --compare``: the summary every run has, then its engine's own numbers."""
+    from sqlmodel import select
+
+    from hyperfunc_core.hyper.training import best_epoch
+    from hyperfunc_core.storage import ESEpoch, ESRun, EvolutionRun, Generation, session_scope
+    from hyperfunc_core.validation import InvalidInput
+
+    found = [r for r in list_runs(url, with_prefect=False) if r.name == name]
+    if not found:
+        raise InvalidInput(f"--compare: no study, ES run or evolution run named {name!r} in this database")
+    run = found[0]
+    details = {
+        "engine": run.engine,
+        "status": run.status,
+        "started": run.started_at.strftime("%Y-%m-%d %H:%M") if run.started_at else "",
+        "duration": "" if run.duration_s is None else f"{run.duration_s:.1f}s",
+        "best": "" if run.best is None else f"{run.best:.6g}",
+    }
+    if run.engine == "tuning":
+        from hyperfunc_core.tuning.export import study_rows
+        from hyperfunc_core.tuning.study_store import find_study
+
+        study = find_study(url or _default_url(), name)
+        if study is not None:
+            rows, _ = study_rows(name, url or _default_url())
+            finished = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
+            top = (max if study.mode == "max" else min)(finished, key=lambda r: r["value"]) if finished else None
+            details.update(
+                {
+                    "strategy": study.strategy,
+                    "metric": f"{study.metric} ({study.mode})",
+                    "trials": str(len(rows)),
+                    **{
+                        state: str(sum(r["state"] == state for r in rows)) for state in ("complete", "failed", "pruned")
+                    },
+                    "best trial": "" if top is None else f"#{top['number']}",
+                    **(
+                        {}
+                        if top is None
+                        else {k.removeprefix("params_"): str(v) for k, v in top.items() if k.startswith("params_")}
+                    ),
+                }
+            )
+    elif run.engine == "training":
+        with session_scope(url) as s:
+            es = s.exec(select(ESRun).where(ESRun.name == name)).one()
+            history = [
+                dict(e.metrics)
+                for e in s.exec(select(ESEpoch).where(ESEpoch.run_id == es.id).order_by(ESEpoch.epoch)).all()
+            ]
+        last = history[-1] if history else {}
+        best = best_epoch(history)
+        config = es.config or {}
+        details.update(
+            {
+                "epochs": str(len(history)),
+                "steps": str(last.get("steps", "")),
+                "pop_size": str(config.get("pop_size", "")),
+                "sigma": str(config.get("sigma", "")),
+                "lr": str(config.get("lr", "")),
+                "final train score": _num(last.get("train_score")),
+                "final val score": _num(last.get("val_score")),
+                "best epoch": "" if best is None else f"{best[0]} ({best[1]} {best[2]:.6g})",
+            }
+        )
+    else:
+        with session_scope(url) as s:
+            evo = s.exec(select(EvolutionRun).where(EvolutionRun.name == name)).one()
+            gens = s.exec(select(Generation).where(Generation.run_id == evo.id)).all()
+        scored = [g for g in gens if g.score is not None and g.valid_parent]
+        top = max(scored, key=lambda g: g.score) if scored else None
+        details.update(
+            {
+                "generations": str(len(gens)),
+                "failed": str(sum(not g.valid_parent for g in gens)),
+                "best generation": "" if top is None else f"{top.gen_id} ({top.score:.3f})",
+                "model": str((evo.config or {}).get("model", "")),
+                "tokens": str(evo.prompt_tokens + evo.completion_tokens),
+                "cost": f"${evo.cost_usd:.4f}",
+            }
+        )
+    return details
+
+
+def _num(value: object) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def _default_url() -> str:
+    from hyperfunc_core.settings import get_settings
+
+    return get_settings().resolved_database_url

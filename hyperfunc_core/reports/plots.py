@@ -30,6 +30,18 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _label(ax, title: str, xlabel: str | None, ylabel: str | None) -> None:
+    """Title, axis labels, a light grid, and a legend when something was labelled."""
+    ax.set_title(title)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+
+
 def _finite(value: object) -> float | None:
     try:
         number = float(value)  # type: ignore[arg-type]
@@ -138,12 +150,7 @@ def optimization_history(trials: Sequence[dict], metric: str, mode: str, path: P
         values.extend(v for _, v in marked if v is not None)
         ax.scatter(xs, ys, s=30, color=color, marker=marker, label=f"{state} ({len(marked)})")
     _apply_scale(ax, "y", values)
-    ax.set_xlabel("trial")
-    ax.set_ylabel(metric + (" (log scale)" if value_scale(values) != "linear" else ""))
-    ax.set_title("optimisation history")
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+    _label(ax, "optimisation history", "trial", metric + (" (log scale)" if value_scale(values) != "linear" else ""))
     return _save(fig, path)
 
 
@@ -377,12 +384,7 @@ def loss_curve(history: Sequence[dict], path: Path) -> Path:
                 best = max(points, key=lambda p: p[1])
     if best is not None:
         bottom.scatter([best[0]], [best[1]], marker="*", s=250, color="tab:red", zorder=3, label="best epoch")
-    bottom.set_xlabel("epoch")
-    bottom.set_ylabel("score (higher is better)")
-    bottom.set_title("per epoch (θ at the epoch's end, on the whole split)")
-    bottom.grid(alpha=0.3)
-    if bottom.get_legend_handles_labels()[0]:
-        bottom.legend(fontsize=8)
+    _label(bottom, "per epoch (θ at the epoch's end, on the whole split)", "epoch", "score (higher is better)")
     return _save(fig, path)
 
 
@@ -424,7 +426,7 @@ def archive_tree(nodes: Sequence[tuple[str, str | None, float | None, bool]], pa
     for root in children.get(None, []):
         layout(root, 0)
     fig, ax = plt.subplots(
-        figsize=(max(6, 2.2 * (1 + max((d for d, _ in place.values()), default=0))), max(3, 0.8 * max(row[0], 1) + 1.5))
+        figsize=(max(7, 2.2 * (1 + max((d for d, _ in place.values()), default=0))), max(3, 0.8 * max(row[0], 1) + 1.5))
     )
     lineage = best_lineage(nodes)
     on_line = set(zip(lineage, lineage[1:]))
@@ -468,7 +470,7 @@ def archive_tree(nodes: Sequence[tuple[str, str | None, float | None, bool]], pa
     ax.set_xlabel("generation depth")
     ax.set_xticks(range(1 + max((d for d, _ in place.values()), default=0)))
     ax.set_yticks([])
-    ax.set_title("archive (red line: best lineage; dashed red edge: not a valid parent)")
+    ax.set_title("archive\nred line: best lineage; dashed red edge: not a valid parent", fontsize=10)
     ax.margins(0.2)
     return _save(fig, path)
 
@@ -502,9 +504,5 @@ def score_over_generations(
         )
     ax.set_xticks(xs, [g if g == "initial" else f"gen{g}" for g in order], rotation=30)
     ax.set_ylim(-0.05, 1.05)
-    ax.set_ylabel("score")
-    ax.set_title("score over generations")
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+    _label(ax, "score over generations", None, "score")
     return _save(fig, path)

@@ -2,6 +2,7 @@
 
 from hyperfunc_core.tuning.api import tune
 from hyperfunc_core.tuning.early_stopping import MedianStoppingPolicy
+from hyperfunc_core.tuning.export import trials_dataframe
 from hyperfunc_core.tuning.objective import ObjectiveResult, TrialContext, TrialPruned
 from hyperfunc_core.tuning.space import Bool, Choice, Float, Int, Space, SpaceError
 from hyperfunc_core.tuning.strategies import Strategy, Suggestion, TrialRecord, register_strategy
@@ -25,5 +26,6 @@ __all__ = [
     "TrialPruned",
     "TrialRecord",
     "register_strategy",
+    "trials_dataframe",
     "tune",
 ]
