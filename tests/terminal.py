@@ -48,6 +48,9 @@ def in_terminal(
         cwd=cwd,
         env={**env, "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": str(rows)},
         start_new_session=True,  # its own process group, as a shell gives a foreground job
+        # and Ctrl-C's default action, as a shell gives it too: a test run started in the background
+        # (CI, `cmd &`) ignores SIGINT, and a child would inherit that and never be interrupted
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     os.close(slave)
     chunks: list[bytes] = []

@@ -43,8 +43,12 @@ def test_the_demo_runs_each_engine_then_runs_lists_them_and_replay_reproduces_th
     assert {p.name for r in reports for p in r.parent.glob("*.png")} == {
         "optimization_history.png",
         "parameter_importance.png",
+        "parallel_coordinates.png",
+        "slice.png",
+        "contour.png",
         "loss_curve.png",
         "archive_tree.png",
+        "score_over_generations.png",
     }
     name = next(line.split()[1] for line in out.splitlines() if line.startswith("Demo "))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -117,6 +118,10 @@ def test_training_shows_a_live_bar_and_ctrl_c_ends_cleanly_then_resumes(tmp_path
     assert "ES run ctrl-c" in screen and "/80 steps · eta" in screen and "best val" in screen
     assert "Finished in state Crashed" in screen  # recorded as such, the temporary server still up
     assert screen.rstrip().splitlines()[-2].startswith("interrupted: every finished trial, epoch and generation")
+    listed = subprocess.run(
+        [HYPERFUNC, "runs", "--no-prefect"], env=_env(tmp_path), capture_output=True, text=True, timeout=120
+    )
+    assert re.search(r"│ training │ ctrl-c +│ interrupted", listed.stdout), listed.stdout
     code, screen, stream = in_terminal(argv, _env(tmp_path), timeout_s=300)
     assert code == 0, screen[-3000:]
     _clean(stream)

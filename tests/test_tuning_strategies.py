@@ -16,6 +16,7 @@ from hyperfunc_core.testing import text
 from hyperfunc_core.tuning.early_stopping import MedianStoppingPolicy
 from hyperfunc_core.tuning.strategies import Suggestion
 from hyperfunc_core.tuning.sweep import prepare_sweep
+from hyperfunc_core.validation import InvalidInput
 
 
 def run(objective, space, **kw):
@@ -196,6 +197,48 @@ def test_median_policy_unit():
     assert not policy.should_stop([{"val": 0.2}, {"val": 0.95}], others)
     assert not policy.should_stop([{"val": 0.2}], others)  # not a checkpoint
     assert not MedianStoppingPolicy(check_interval=2, min_trials=3, metric="val").should_stop([{"val": 0}] * 2, others)
+
+
+def test_presets_look_early_enough_for_typical_epoch_counts():
+    from hyperfunc_core.tuning.early_stopping import blind_policy_text, make_policy
+
+    looks = {
+        name: [n for n in range(1, 21) if make_policy(name, None, "val_loss", "min").due(n)]
+        for name in ("aggressive", "median", "patient")
+    }
+    assert looks["aggressive"] == list(range(1, 21)) and looks["median"] == list(range(3, 21))
+    assert looks["patient"] == [10, 12, 14, 16, 18, 20]
+    seed = make_policy("median", {"check_interval": 100, "min_trials": 3}, "val_loss", "min")
+    assert [n for n in range(1, 301) if seed.due(n)] == [100, 200, 300]  # the seed guide's meaning kept
+    watched = make_policy("median", {"metric": "loss", "mode": "min"}, "score", "max")
+    assert (watched.metric, watched.mode, watched.describe()) == ("loss", "min", "median on loss (min)")
+    with pytest.raises(InvalidInput, match="early_stopping_kwargs: unknown keys \\['interval'\\]"):
+        make_policy("median", {"interval": 2}, "score", "max")
+    text = blind_policy_text(make_policy("median", None, "score", "max"), {"val_loss"})
+    assert "cannot see 'score': trials report only ['val_loss']" in text and "'metric': 'val_loss'" in text
+
+
+def test_a_policy_that_never_sees_its_metric_says_so_and_prunes_nothing():
+    def objective(ctx, x):
+        for step in range(6):
+            ctx.report(step=step, val_loss=x * (6 - step))
+        return -x
+
+    sweep = prepare_sweep(objective, {"x": Float(0, 1)}, max_trials=8, early_stopping="aggressive", seed=0)
+    result = run_sweep(sweep, orchestrate=False)
+    stopping = result["early_stopping"]
+    assert stopping["pruned"] == 0 and result["counts"] == {"complete": 8}
+    assert stopping["blind"] and "cannot see 'score'" in stopping["blind"]
+    watching = prepare_sweep(
+        objective,
+        {"x": Float(0, 1)},
+        max_trials=8,
+        early_stopping="aggressive",
+        early_stopping_kwargs={"metric": "val_loss", "mode": "min"},
+        seed=0,
+    )
+    watched = run_sweep(watching, orchestrate=False)
+    assert watched["early_stopping"]["blind"] is None and watched["early_stopping"]["pruned"] >= 1
 
 
 def test_early_stopping_prunes_laggards_with_their_reports():

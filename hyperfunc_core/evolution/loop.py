@@ -426,6 +426,9 @@ class EvolutionLoop:
                     on_generation(outcome)
                 gen_id = None
             return reason
+        except KeyboardInterrupt:
+            self._set_status("interrupted")  # not "running": resumed by running it again
+            raise
         finally:
             if display is not None:
                 display.close(self.stop_reason())
@@ -576,6 +579,17 @@ class EvolutionLoop:
             row.cost_usd = float(usage.get("cost_usd", 0.0))
             session.add(row)
             session.commit()
+
+    def _set_status(self, status: str) -> None:
+        from hyperfunc_core.storage import session_scope
+        from hyperfunc_core.storage.models import EvolutionRun
+
+        with session_scope(self.config.storage) as session:
+            run = session.get(EvolutionRun, self.run_id)
+            if run is not None:
+                run.status = status
+                session.add(run)
+                session.commit()
 
     def _close_run(self, stop_reason: str) -> None:
         from hyperfunc_core.storage import session_scope

@@ -318,6 +318,9 @@ def train(job: TrainingJob, runner: StepRunner, on_epoch: Callable[[dict], None]
                 on_epoch(metrics)
             if display is not None:
                 display.update()
+    except KeyboardInterrupt:
+        job.store.finish(job.resumed.run_id, "interrupted")  # not "running": resumed by running it again
+        raise
     finally:
         if display is not None:
             display.close()

@@ -30,6 +30,8 @@ from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies.base import Strategy, TrialRecord
 from hyperfunc_core.tuning.study_store import StudyStore
 
+_WARN_LOCK = threading.Lock()
+
 
 @dataclass
 class TrialSetup:
@@ -58,8 +60,9 @@ class TrialSetup:
             self.reported_keys.update(metrics)
             self.policy_saw_metric = self.policy_saw_metric or self.policy.metric in metrics
         blind = self.policy_blind()
-        if blind and not self.policy_warned:
-            self.policy_warned = True
+        with _WARN_LOCK:  # trials finish on several threads at once: one warning per sweep
+            warn, self.policy_warned = bool(blind) and not self.policy_warned, self.policy_warned or bool(blind)
+        if warn:
             logging.getLogger("hyperfunc.tuning").warning(blind)
 
     def policy_blind(self) -> str | None:
