@@ -29,6 +29,7 @@ class _RoutineLines(logging.Filter):
 
 
 def _terminal_handlers() -> list[logging.Handler]:
+    """Every log handler (of any logger) that writes to this process's terminal streams."""
     loggers = [logging.getLogger()] + [
         lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
     ]

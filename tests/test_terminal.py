@@ -86,11 +86,13 @@ def test_debug_shows_the_traceback_of_an_input_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_sweep_shows_a_live_bar_and_says_its_early_stopping_is_blind(tmp_path):
+def test_a_sweep_shows_a_live_bar_and_says_its_early_stopping_is_blind(tmp_path, prefect_harness):
+    from prefect.settings import PREFECT_API_URL
+
     (tmp_path / "sweep.py").write_text(README_SWEEP)
     code, screen, stream = in_terminal(
         [HYPERFUNC, "tune", f"{tmp_path / 'sweep.py'}:objective", "--study-name", "readme"],
-        _env(tmp_path),
+        _env(tmp_path, PREFECT_API_URL=PREFECT_API_URL.value()),  # the session's server: no start to wait for
         columns=110,
         timeout_s=300,
     )
