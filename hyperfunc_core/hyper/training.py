@@ -11,6 +11,7 @@ checkpoint task; ``orchestrate=False`` runs the same loop inline.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -282,7 +283,16 @@ def complete(job: TrainingJob, state: ESState) -> dict:
     best = best_epoch(job.history)
     best_theta = final
     if best is not None and best[0] != job.history[-1]["epoch"]:
-        best_theta = job.layout.unflatten(job.store.epoch_state(job.run_name, best[0]).theta)
+        try:
+            best_theta = job.layout.unflatten(job.store.epoch_state(job.run_name, best[0]).theta)
+        except Exception as exc:  # noqa: BLE001 - a checkpoint removed by hand: the run still completes
+            logging.getLogger("hyperfunc.es").warning(
+                "ES run %r: the checkpoint of its best epoch %s cannot be read (%s); best.pt holds the final θ",
+                job.run_name,
+                best[0],
+                exc,
+            )
+            best = None
     job.store.save_theta(job.run_name, {n: t.detach().cpu() for n, t in final.items()}, "final")
     job.store.save_theta(job.run_name, {n: t.detach().cpu() for n, t in best_theta.items()}, "best")
     job.system.set_hp_state(best_theta if job.keep == "best" else final)
