@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 
+SPAN = 30  # values whose largest is this many times their smallest (1.5 decades) get a log axis
 STATE_STYLE = {"pruned": ("tab:orange", "x"), "failed": ("tab:red", "x")}
 
 
@@ -51,13 +52,14 @@ def _finite(value: object) -> float | None:
 
 
 def value_scale(values: Sequence[float]) -> str:
-    """``log`` for positive values spanning two decades or more, ``symlog`` for values of both signs
-    that do, else ``linear``: one outlier must not flatten everything else into a line."""
+    """``log`` for positive values spanning ``SPAN`` (1.5 decades) or more, ``symlog`` for negative
+    values or values of both signs that do, else ``linear``: one outlier must not flatten everything
+    else into a line."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
     if len(finite) < 3:
         return "linear"
     magnitudes = [abs(v) for v in finite if v != 0]
-    if not magnitudes or max(magnitudes) / min(magnitudes) < 100:
+    if not magnitudes or max(magnitudes) / min(magnitudes) < SPAN:
         return "linear"
     if all(v > 0 for v in finite) or all(v < 0 for v in finite):
         return "log" if all(v > 0 for v in finite) else "symlog"
@@ -103,7 +105,7 @@ class _Axis:
         present = [v for v in values if v is not None]
         self.numeric = bool(present) and all(_is_number(v) for v in present)
         self.categories = [] if self.numeric else sorted({repr(v) for v in present})
-        self.log = self.numeric and min(present) > 0 and max(present) / min(present) >= 100
+        self.log = self.numeric and min(present) > 0 and max(present) / min(present) >= SPAN
 
     def position(self, value: object) -> float | None:
         if value is None:
