@@ -60,12 +60,6 @@ def tune(
     console().print(f"report: {result['report']}")
 
 
-def _url(storage: Optional[str]) -> str:
-    from hyperfunc_core.settings import get_settings
-
-    return storage or get_settings().resolved_database_url
-
-
 @app.command()
 def studies(
     storage: Optional[str] = typer.Option(None, help="Database URL; default: this project's database."),
@@ -76,7 +70,7 @@ def studies(
     table = Table(title="studies")
     for column in ("name", "strategy", "metric", "trials", "complete", "failed", "pruned", "best"):
         table.add_column(column)
-    for row in list_studies(_url(storage)):
+    for row in list_studies(storage):
         counts = row["counts"]
         table.add_row(
             row["name"],
@@ -103,7 +97,7 @@ def study(
 
     if format not in FORMATS:
         raise InvalidInput(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
-    rows, found = study_rows(name, _url(storage))
+    rows, found = study_rows(name, storage)
     if format != "table":
         text = rows_text(rows, format)
         if output:

@@ -164,11 +164,12 @@ def run_details(name: str, url: str | None = None) -> dict[str, str]:
     }
     if run.engine == "tuning":
         from hyperfunc_core.tuning.export import study_rows
-        from hyperfunc_core.tuning.study_store import find_study
 
-        study = find_study(url or _default_url(), name)
+        try:
+            rows, study = study_rows(name, url)
+        except InvalidInput:  # a sweep known by its report only (its study lived in memory)
+            study = None
         if study is not None:
-            rows, _ = study_rows(name, url or _default_url())
             finished = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
             top = (max if study.mode == "max" else min)(finished, key=lambda r: r["value"]) if finished else None
             details.update(
@@ -230,9 +231,3 @@ def run_details(name: str, url: str | None = None) -> dict[str, str]:
 
 def _num(value: object) -> str:
     return "" if value is None else f"{value:.6g}"
-
-
-def _default_url() -> str:
-    from hyperfunc_core.settings import get_settings
-
-    return get_settings().resolved_database_url

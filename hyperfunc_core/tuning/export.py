@@ -46,10 +46,13 @@ def trial_row(trial: dict | TrialRecord) -> dict:
     }
 
 
-def study_rows(name: str, storage: str) -> tuple[list[dict], Any]:
-    """The rows of stored study ``name`` and its ``Study`` row; ``InvalidInput`` when there is none."""
+def study_rows(name: str, storage: str | None = None) -> tuple[list[dict], Any]:
+    """The rows of stored study ``name`` in ``storage`` (default: the project database) and its
+    ``Study`` row; ``InvalidInput`` when there is none."""
+    from hyperfunc_core.settings import get_settings
     from hyperfunc_core.tuning.study_store import SQLStudyStore, find_study
 
+    storage = storage or get_settings().resolved_database_url
     found = find_study(storage, name)
     if found is None:
         raise InvalidInput(f"NAME: no study named {name!r} in {storage}")
@@ -68,9 +71,7 @@ def trials_dataframe(source: dict | str, storage: str | None = None):
     if isinstance(source, dict):
         rows = [trial_row(t) for t in source.get("trials", [])]
     elif isinstance(source, str):
-        from hyperfunc_core.settings import get_settings
-
-        rows, _ = study_rows(source, storage or get_settings().resolved_database_url)
+        rows, _ = study_rows(source, storage)
     else:
         raise InvalidInput(f"source: expected tune()'s result or a study name, got {type(source).__name__}")
     return pandas.DataFrame(rows)
