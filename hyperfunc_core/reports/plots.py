@@ -349,6 +349,7 @@ def intermediate_values(
     ax.autoscale_view()
     _apply_scale(ax, "y", values)
 
+    _label(ax, f"intermediate values: {key} as each trial reported it", "step (ctx.report)", key)
     ax.legend(
         [
             Line2D([], [], color="tab:blue"),
@@ -358,17 +359,13 @@ def intermediate_values(
         [f"complete ({counts['complete']})", f"pruned ({counts['pruned']})", f"failed ({counts['failed']})"],
         fontsize=8,
     )
-    ax.set_xlabel("step (ctx.report)")
-    ax.set_ylabel(key)
-    ax.set_title(f"intermediate values: {key} as each trial reported it")
-    ax.grid(alpha=0.3)
     return _save(fig, path)
 
 
 # -- ES training ---------------------------------------------------------------------------------
-def loss_curve(history: Sequence[dict], path: Path) -> Path:
+def loss_curve(history: Sequence[dict], path: Path, best: tuple[int, float] | None = None) -> Path:
     """Top: each step's population mean and best on its minibatch. Bottom: θ's train and validation
-    score at each epoch's end, the best epoch starred."""
+    score at each epoch's end, ``best`` (the run's best epoch and its score) starred."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5))
     steps = [s for m in history for s in (m.get("step_scores") or [])]
     if steps:
@@ -377,22 +374,15 @@ def loss_curve(history: Sequence[dict], path: Path) -> Path:
             points = [(x, s[column]) for x, s in zip(xs, steps) if s[column] is not None]
             if points:
                 top.plot(*zip(*points), label=label, color=color, linewidth=1)
-        top.legend(fontsize=8)
         for m in history[1:]:
             first = (m.get("step_scores") or [[None]])[0][0]
             if first is not None:
                 top.axvline(first, color="grey", alpha=0.2)
-    top.set_xlabel("ES step (minibatch scores; grey lines: epoch starts)")
-    top.set_ylabel("score")
-    top.set_title("per step")
-    top.grid(alpha=0.3)
-    best = None
+    _label(top, "per step", "ES step (minibatch scores; grey lines: epoch starts)", "score")
     for key, label, color in (("train_score", "train", "tab:blue"), ("val_score", "validation", "tab:orange")):
         points = [(m["epoch"], m[key]) for m in history if _finite(m.get(key)) is not None]
         if points:
             bottom.plot(*zip(*points), marker="o", label=label, color=color)
-            if key == "val_score" or best is None:
-                best = max(points, key=lambda p: p[1])
     if best is not None:
         bottom.scatter([best[0]], [best[1]], marker="*", s=250, color="tab:red", zorder=3, label="best epoch")
     _label(bottom, "per epoch (θ at the epoch's end, on the whole split)", "epoch", "score (higher is better)")

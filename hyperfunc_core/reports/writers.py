@@ -132,7 +132,8 @@ def training_report(run_name: str, history: Sequence[dict], summary: dict, folde
     from hyperfunc_core.reports import plots  # matplotlib only when a report is drawn
 
     folder = Path(folder)
-    pictures = [plots.loss_curve(history, folder / "loss_curve.png")]
+    best = None if summary.get("best_epoch") is None else (summary["best_epoch"], summary["best_score"])
+    pictures = [plots.loss_curve(history, folder / "loss_curve.png", best)]
     lines = [
         f"# ES run `{run_name}`",
         "",
