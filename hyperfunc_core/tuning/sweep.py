@@ -356,15 +356,22 @@ class _Display:
 
         self.sweep = sweep
         self.live = LiveDisplay(f"study {sweep.study_name}", sweep.max_trials, "trials", done=sweep.replayed)
+        # Counted as the strategy hears of trials (replayed ones first), not recounted at each update:
+        # a sweep of thousands of trials would make that quadratic.
+        self.seen, self.counts, self.best = 0, {"failed": 0, "pruned": 0}, None
         self.update([], 0)
 
     def update(self, finished: list[TrialRecord], running: int) -> None:
         from hyperfunc_core.live_display import best_text
 
-        trials = self.sweep.setup.strategy.trials
-        counts = {state: sum(t.state == state for t in trials) for state in ("failed", "pruned")}
-        complete = [t.value for t in trials if t.state == "complete" and t.value is not None]
-        best = (max if self.sweep.setup.mode == "max" else min)(complete, default=None)
+        trials, pick = self.sweep.setup.strategy.trials, max if self.sweep.setup.mode == "max" else min
+        for t in trials[self.seen :]:
+            if t.state in self.counts:
+                self.counts[t.state] += 1
+            elif t.state == "complete" and t.value is not None:
+                self.best = t.value if self.best is None else pick(self.best, t.value)
+        self.seen = len(trials)
+        counts, best = self.counts, self.best
         status = f"running {running} | failed {counts['failed']} | pruned {counts['pruned']} | {best_text(best)}"
         blind = self.sweep.setup.policy_blind()
         if blind:
