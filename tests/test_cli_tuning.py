@@ -40,13 +40,12 @@ def test_tune_then_list_and_show_the_study(tmp_path, monkeypatch):
     # stream, which is closed afterwards, and later flows in this session would fail on it.
     env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value(), COLUMNS="200")
     hyperfunc = os.path.join(os.path.dirname(sys.executable), "hyperfunc")
-    result = subprocess.run(
-        [hyperfunc, "tune", f"{path}:objective", "--storage", url, "--study-name", "cli-study", "--max-trials", "5"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def tune(target: str, *flags: str) -> subprocess.CompletedProcess:
+        argv = [hyperfunc, "tune", f"{path}:{target}", "--storage", url, *flags]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+
+    result = tune("objective", "--study-name", "cli-study", "--max-trials", "5")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "study cli-study: best score" in result.stdout
     runner = CliRunner()
@@ -72,13 +71,7 @@ def test_tune_then_list_and_show_the_study(tmp_path, monkeypatch):
     assert frame["value"].max() == pytest.approx(max(float(r["value"]) for r in rows))
 
     # Two runs side by side: what differs is what a person looks for
-    again = subprocess.run(
-        [hyperfunc, "tune", f"{path}:objective", "--storage", url, "--study-name", "cli-study-2", "--seed", "7"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = tune("objective", "--study-name", "cli-study-2", "--seed", "7")
     assert again.returncode == 0, again.stdout + again.stderr
     compared = runner.invoke(
         app, ["runs", "--compare", "cli-study", "cli-study-2", "--storage", url], terminal_width=200
@@ -88,7 +81,5 @@ def test_tune_then_list_and_show_the_study(tmp_path, monkeypatch):
     assert "│ 5 " in trials_row and "│ 3 " in trials_row  # 5 trials (the flag) against TUNE_OPTIONS' 3
     lonely = runner.invoke(app, ["runs", "--compare", "cli-study", "--storage", url])
     assert isinstance(lonely.exception, InvalidInput) and "two or more run names" in str(lonely.exception)
-    bad = subprocess.run(
-        [hyperfunc, "tune", f"{path}:nothing", "--storage", url], env=env, capture_output=True, text=True
-    )
+    bad = tune("nothing")
     assert bad.returncode != 0 and "no objective named 'nothing'" in bad.stdout + bad.stderr
