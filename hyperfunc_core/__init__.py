@@ -47,7 +47,10 @@ _LAZY = {
             "summarize_calls",
         )
     },
-    **{name: "hyperfunc_core.es" for name in ("ESConfig", "ESHybridSystemOptimizer")},
+    **{
+        name: "hyperfunc_core.es"
+        for name in ("CEM", "CMAES", "ESConfig", "ESHybridSystemOptimizer", "OpenAIES", "PGPE", "Restarts", "SNES")
+    },
     **{
         name: "hyperfunc_core.agents"
         for name in ("AgentOptions", "MetaAgent", "TaskAgent", "Tool", "get_framework_tools", "scaffold_prompts")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+SHAPINGS = ("centered_ranks", "standardize", "none")
+
 
 def centered_ranks(scores: torch.Tensor) -> torch.Tensor:
     """Ranks mapped to [-0.5, 0.5], ties sharing their mean rank; NaN and -inf rank lowest."""
@@ -19,3 +21,14 @@ def centered_ranks(scores: torch.Tensor) -> torch.Tensor:
         if tied.sum() > 1:
             ranks[tied] = ranks[tied].mean()
     return (ranks / (n - 1) - 0.5).to(torch.float32)
+
+
+def shape_fitness(shaping: str, scores: torch.Tensor) -> torch.Tensor:
+    """Utilities from scores (higher is better): ``centered_ranks``, ``standardize`` or ``none``."""
+    scores = scores.float().cpu()
+    if shaping == "centered_ranks":
+        return centered_ranks(scores)
+    finite = torch.nan_to_num(scores, nan=-1e30, neginf=-1e30, posinf=1e30)
+    if shaping == "standardize":
+        return (finite - finite.mean()) / (finite.std() + 1e-8)
+    return finite

@@ -1,24 +1,27 @@
 """Evolution Strategies as ask/tell over pure state (in the manner of evosax).
 
     state = init_state(config, layout, theta0)
-    candidates, eps = ask(config, layout, state)        # (P, size) vectors
-    state = tell(config, layout, state, eps, scores)    # scores: higher is better
+    candidates, noise = ask(config, layout, state)        # (P, size) vectors
+    state = tell(config, layout, state, noise, scores)    # scores: higher is better
 
 ``ESConfig`` is also exported under the seed's name ``ESHybridSystemOptimizer``: it is the
-``system_optimizer`` a ``HyperSystem`` trains with.
+``system_optimizer`` a ``HyperSystem`` trains with. Its ``strategy`` picks the algorithm:
+OpenAI-ES by default, or a strategy object (``CMAES``, ``SNES``, ``PGPE``, ``CEM``, ``Restarts``)
+or its name.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import torch
 
+from hyperfunc_core.es.base import ESStrategy
 from hyperfunc_core.es.layout import Layout
-from hyperfunc_core.es.noise import sample_noise, step_generator
 from hyperfunc_core.es.optimizers import OPTIMIZERS, OptimizerState, sigma_at
-from hyperfunc_core.es.shaping import centered_ranks
+from hyperfunc_core.es.shaping import SHAPINGS
 from hyperfunc_core.validation import InvalidInput
 
 
@@ -42,6 +45,9 @@ class ESConfig:
     max_batch_size: int = 65536  # (candidate, example) pairs per vmapped forward
     batch_size: int | None = None  # examples per step; None: all of them (one step per epoch)
     optimizer_kwargs: dict = field(default_factory=dict)
+    # The algorithm: None (OpenAI-ES from the fields above), a strategy object, or its name
+    # ("openai_es", "cma_es", "sep_cma_es", "snes", "pgpe", "cem").
+    strategy: Any = None
 
     def __post_init__(self) -> None:
         def positive_int(name: str) -> None:
@@ -57,20 +63,31 @@ class ESConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
                 raise InvalidInput(f"{name}: expected a positive number, got {value!r}")
-        if self.antithetic and self.pop_size % 2:
-            raise InvalidInput(f"pop_size: antithetic sampling needs an even population, got {self.pop_size}")
         if self.optimizer not in OPTIMIZERS:
             raise InvalidInput(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.fitness_shaping not in ("centered_ranks", "standardize", "none"):
-            raise InvalidInput(
-                f"fitness_shaping: expected 'centered_ranks', 'standardize' or 'none', got {self.fitness_shaping!r}"
-            )
+        if self.fitness_shaping not in SHAPINGS:
+            raise InvalidInput(f"fitness_shaping: expected one of {list(SHAPINGS)}, got {self.fitness_shaping!r}")
         if self.weight_decay < 0:
             raise InvalidInput(f"weight_decay: expected a number >= 0, got {self.weight_decay!r}")
-        sigma_at(0, self.sigma, self.sigma_schedule, self.sigma_decay, self.sigma_min, self.steps)  # validates the name
+        self.sigma_at(0)  # validates the schedule's name
+        self.algorithm.check(self)
+
+    @property
+    def algorithm(self) -> ESStrategy:
+        """The strategy object ``strategy`` names (OpenAI-ES when it is None)."""
+        from hyperfunc_core.es.strategies import resolve
+
+        return resolve(self.strategy)
+
+    def sigma_at(self, step: int) -> float:
+        """OpenAI-ES's noise scale at ``step`` under the σ schedule."""
+        return sigma_at(step, self.sigma, self.sigma_schedule, self.sigma_decay, self.sigma_min, self.steps)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready: the run's fingerprint (the strategy by name and hyperparameters)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["strategy"] = self.algorithm.describe()
+        return out
 
 
 ESHybridSystemOptimizer = ESConfig
@@ -78,13 +95,15 @@ ESHybridSystemOptimizer = ESConfig
 
 @dataclass
 class ESState:
-    """Everything a resumed run needs: θ (flat), the optimiser's state, the step, the best seen."""
+    """Everything a resumed run needs: θ (flat; the search's mean), the optimiser's state, the
+    strategy's own state (``extra``), the step, and the best candidate seen."""
 
     theta: torch.Tensor
     opt: OptimizerState
     step: int = 0
     best_theta: torch.Tensor | None = None
     best_score: float = -math.inf
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -93,68 +112,67 @@ class ESState:
             "best_theta": self.best_theta,
             "best_score": self.best_score,
             "opt": {"step": self.opt.step, "m": self.opt.m, "v": self.opt.v},
+            "extra": self.extra,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> "ESState":
         o = d["opt"]
-        return cls(d["theta"], OptimizerState(o["step"], o["m"], o["v"]), d["step"], d["best_theta"], d["best_score"])
+        return cls(
+            d["theta"],
+            OptimizerState(o["step"], o["m"], o["v"]),
+            d["step"],
+            d["best_theta"],
+            d["best_score"],
+            d.get("extra", {}),
+        )
+
+    def to(self, device: torch.device | str) -> "ESState":
+        """The same state with every tensor on ``device``."""
+        return ESState.from_dict(_on(self.to_dict(), torch.device(device)))
+
+
+def _on(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: _on(v, device) for k, v in value.items()}
+    return value
 
 
 def init_state(config: ESConfig, layout: Layout, theta0: torch.Tensor) -> ESState:
     if theta0.shape != (layout.size,):
         raise InvalidInput(f"theta0: expected shape ({layout.size},), got {tuple(theta0.shape)}")
-    return ESState(theta=theta0.detach().clone().float(), opt=OptimizerState())
+    theta = theta0.detach().clone().float()
+    return ESState(theta=theta, opt=OptimizerState(), extra=config.algorithm.init(config, layout, theta))
 
 
 def ask(config: ESConfig, layout: Layout, state: ESState) -> tuple[torch.Tensor, torch.Tensor]:
-    """The population for ``state.step``: (candidates (P, size), noise (P, size)), reproducible from the seed."""
-    gen = step_generator(config.seed, state.step)
-    half = config.pop_size // 2 if config.antithetic else config.pop_size
-    eps = sample_noise(layout, half, gen, low_rank=config.low_rank_noise)
-    if config.antithetic:
-        eps = torch.cat([eps, -eps])  # pairs (i, i + P/2)
-    eps = eps.to(state.theta.device)
-    sigma = current_sigma(config, state)
-    return state.theta.unsqueeze(0) + sigma * eps, eps
+    """The population for ``state.step``: (candidates (P, size), what ``tell`` needs), reproducible from the seed."""
+    return config.algorithm.ask(config, layout, state)
 
 
 def current_sigma(config: ESConfig, state: ESState) -> float:
-    return sigma_at(state.step, config.sigma, config.sigma_schedule, config.sigma_decay, config.sigma_min, config.steps)
-
-
-def shape_fitness(config: ESConfig, scores: torch.Tensor) -> torch.Tensor:
-    scores = scores.float()
-    if config.fitness_shaping == "centered_ranks":
-        return centered_ranks(scores)
-    finite = torch.nan_to_num(scores, nan=-1e30, neginf=-1e30, posinf=1e30)
-    if config.fitness_shaping == "standardize":
-        return (finite - finite.mean()) / (finite.std() + 1e-8)
-    return finite
+    return config.algorithm.scale(config, state)
 
 
 def tell(
     config: ESConfig,
     layout: Layout,
     state: ESState,
-    eps: torch.Tensor,
+    noise: torch.Tensor,
     scores: torch.Tensor,
     candidates: torch.Tensor | None = None,
 ) -> ESState:
     """One update from the population's scores (higher is better); tracks the best candidate seen."""
     scores = torch.as_tensor(scores, dtype=torch.float32).reshape(-1).cpu()
-    if scores.numel() != eps.shape[0]:
-        raise ValueError(f"scores: expected {eps.shape[0]} values, one per candidate, got {scores.numel()}")
-    utilities = shape_fitness(config, scores).to(eps.device)
-    sigma = current_sigma(config, state)
-    grad = (utilities.unsqueeze(1) * eps).sum(0) / (eps.shape[0] * sigma)
-    if config.weight_decay:
-        grad = grad - config.weight_decay * state.theta
-    rule = OPTIMIZERS[config.optimizer]
-    theta, opt = rule(state.theta, grad, state.opt, lr=config.lr, **config.optimizer_kwargs)
+    population = config.algorithm.population(config, state)
+    if scores.numel() != population:
+        raise ValueError(f"scores: expected {population} values, one per candidate, got {scores.numel()}")
+    new = config.algorithm.tell(config, layout, state, noise, scores)
     best_theta, best_score = state.best_theta, state.best_score
     finite = torch.nan_to_num(scores, nan=-math.inf)
     top = int(torch.argmax(finite))
     if candidates is not None and float(finite[top]) > best_score:
         best_theta, best_score = candidates[top].detach().clone(), float(finite[top])
-    return replace(state, theta=theta, opt=opt, step=state.step + 1, best_theta=best_theta, best_score=best_score)
+    return replace(new, step=state.step + 1, best_theta=best_theta, best_score=best_score)

@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +103,7 @@ def prepare_training(
     if population_shards > config.pop_size:
         raise InvalidInput(f"population_shards: expected at most pop_size ({config.pop_size}), got {population_shards}")
     if batch_size is not None:
-        config = ESConfig(**{**config.as_dict(), "batch_size": batch_size})
+        config = replace(config, batch_size=batch_size)
     total = steps if steps is not None else config.steps
     if isinstance(total, bool) or not isinstance(total, int) or total < 1:
         raise InvalidInput(f"steps: expected an integer >= 1, got {total!r}")
@@ -150,14 +150,7 @@ def prepare_training(
 
 def initial_state(job: TrainingJob) -> ESState:
     if job.resumed.state is not None:
-        state = job.resumed.state
-        return ESState(
-            state.theta.to(job.system.device),
-            _to(state.opt, job.system.device),
-            state.step,
-            None if state.best_theta is None else state.best_theta.to(job.system.device),
-            state.best_score,
-        )
+        return job.resumed.state.to(job.system.device)
     return init_state(job.config, job.layout, job.layout.flatten(job.system.get_hp_state()))
 
 
@@ -454,13 +447,6 @@ def optimize(
         launch.check_task_runner(options.get("task_runner", "thread"))
     job = prepare_training(system, train, metric_fn, **options)
     return launch.run_training(job, orchestrate=orchestrate)
-
-
-def _to(opt: Any, device: torch.device) -> Any:
-    from hyperfunc_core.es.optimizers import OptimizerState
-
-    move = lambda t: None if t is None else t.to(device)
-    return OptimizerState(opt.step, move(opt.m), move(opt.v))
 
 
 __all__ = ["TrainingJob", "optimize", "prepare_training", "train"]
