@@ -32,7 +32,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from hyperfunc_core.hyper.hp_types import hp_shape
+from hyperfunc_core.hyper.placement import on_device
 from hyperfunc_core.hyper.runtime import Invocation, active, call_meter, metering
 from hyperfunc_core.hyper.tracing import CallRecord
 from hyperfunc_core.observability import telemetry
@@ -96,6 +99,8 @@ class HyperFunction:
             if theta is None:
                 theta = inv.resolve_missing(self)
             hp = self.hp_type.from_tensor(theta)
+            if isinstance(theta, torch.Tensor):  # arguments run() made elsewhere come to θ's device
+                args, kwargs = on_device(args, theta.device), on_device(kwargs, theta.device)
         if inv is not None:
             inv.calls[self.name] += 1
             if self.max_calls is not None and inv.calls[self.name] > self.max_calls:

@@ -54,6 +54,7 @@ from hyperfunc_core.concurrency import run_coroutine
 from hyperfunc_core.es import ESConfig, Layout
 from hyperfunc_core.hyper.hp_types import default_init
 from hyperfunc_core.hyper.hyperfunction import HyperFunction
+from hyperfunc_core.hyper.placement import examples_on
 from hyperfunc_core.hyper.runtime import Invocation, invocation
 from hyperfunc_core.hyper.stages import StageGate
 from hyperfunc_core.hyper.tracing import CallRecord, CallSummary, summarize_calls
@@ -211,7 +212,7 @@ class HyperSystem:
             return
         try:
             with _seeded(0):
-                self._run_examples(self._theta, list(examples[:1]), environment_state, None, None)
+                self._run_examples(self._theta, examples_on(examples[:1], self.device), environment_state, None, None)
         except EvaluationError as exc:  # the current θ may fail; each candidate's own run will say so
             log.debug("discovery run failed: %s", exc)
         self._discovered = True
@@ -251,7 +252,7 @@ class HyperSystem:
         collect_trace: bool = False,
     ) -> float:
         """Run every example with the current θ (one at a time, in order) and score the predictions."""
-        examples = _check_examples(examples)
+        examples = examples_on(_check_examples(examples), self.device)
         _check_metric(metric_fn)
         self._check_environment(environment_state)
         records: list[CallRecord] | None = [] if collect_trace else None
@@ -290,9 +291,10 @@ class HyperSystem:
         ``candidates``: a list of ``{name: tensor}`` (missing names keep the system's θ) or a
         (P, layout.size) tensor in ``trainable_layout()`` order. ``errors``, if given, is
         filled with each candidate's error (or None). ``collect_trace`` keeps every call's
-        record (with its candidate index) in the history ``call_history()`` reads.
+        record (with its candidate index) in the history ``call_history()`` reads. Examples, expected
+        values and candidates are moved to the system's device once, here.
         """
-        examples = _check_examples(examples)
+        examples = examples_on(_check_examples(examples), self.device)
         _check_metric(metric_fn)
         self._check_environment(environment_state)
         max_batch_size = max_batch_size or self.system_optimizer.max_batch_size

@@ -24,6 +24,7 @@ import torch
 from hyperfunc_core.es import ESConfig, Layout, ask, init_state, tell
 from hyperfunc_core.es.strategy import ESState, current_sigma
 from hyperfunc_core.hyper.checkpoints import CheckpointStore, Resumed
+from hyperfunc_core.hyper.placement import examples_on
 from hyperfunc_core.observability import telemetry
 from hyperfunc_core.reports import training_report
 from hyperfunc_core.steps import StepRunner
@@ -89,9 +90,9 @@ def prepare_training(
     from hyperfunc_core.hyper.system import _check_examples, _check_metric
     from hyperfunc_core.settings import get_settings
 
-    train = _check_examples(train)
+    train = examples_on(_check_examples(train), system.device)  # once for the whole run
     _check_metric(metric_fn)
-    val = _check_examples(val) if val is not None else None
+    val = examples_on(_check_examples(val), system.device) if val is not None else None
     system._check_environment(environment_state)
     if keep not in ("final", "best"):
         raise InvalidInput(f"keep: expected 'final' or 'best', got {keep!r}")
