@@ -24,6 +24,8 @@ from hyperfunc_core.es.optimizers import OPTIMIZERS, OptimizerState, sigma_at
 from hyperfunc_core.es.shaping import SHAPINGS
 from hyperfunc_core.validation import InvalidInput
 
+EXECUTION_MODES = ("auto", "batched", "loop")
+
 
 @dataclass
 class ESConfig:
@@ -48,6 +50,9 @@ class ESConfig:
     # The algorithm: None (OpenAI-ES from the fields above), a strategy object, or its name
     # ("openai_es", "cma_es", "sep_cma_es", "snes", "pgpe", "cem").
     strategy: Any = None
+    # How a population runs: "auto" (chunk size and threads measured per workload), "batched"
+    # (the biggest chunks max_batch_size allows) or "loop" (one candidate at a time); hyper/execution.py.
+    execution: str = "auto"
 
     def __post_init__(self) -> None:
         def positive_int(name: str) -> None:
@@ -69,6 +74,8 @@ class ESConfig:
             raise InvalidInput(f"fitness_shaping: expected one of {list(SHAPINGS)}, got {self.fitness_shaping!r}")
         if self.weight_decay < 0:
             raise InvalidInput(f"weight_decay: expected a number >= 0, got {self.weight_decay!r}")
+        if self.execution not in EXECUTION_MODES:
+            raise InvalidInput(f"execution: expected one of {list(EXECUTION_MODES)}, got {self.execution!r}")
         self.sigma_at(0)  # validates the schedule's name
         self.algorithm.check(self)
 

@@ -19,8 +19,10 @@ Evaluation semantics
 Batched population evaluation
 -----------------------------
 ``evaluate_population`` evaluates every candidate on every example through the composed
-``run`` in one ``torch.vmap`` forward (vmap over candidates of vmap over examples), chunked
-so that at most ``max_batch_size`` (candidate, example) pairs go through at once. It needs
+``run`` in ``torch.vmap`` forwards (vmap over candidates of vmap over examples), chunked so
+that at most ``max_batch_size`` (candidate, example) pairs go through at once; how many
+candidates a chunk holds and on how many threads is measured per workload and kept for the
+run (``hyper/execution.py``), and each chunk is scored as soon as it is computed. It needs
 tensor inputs of one shape per key, tensor outputs and vmappable bodies (no ``.item()``, no
 branching on values, no randomness). When that fails, the system says once which
 hyperfunction (or input) and why, and evaluates candidates one by one, concurrently
@@ -52,6 +54,8 @@ import torch
 
 from hyperfunc_core.concurrency import run_coroutine
 from hyperfunc_core.es import ESConfig, Layout
+from hyperfunc_core.es.strategy import EXECUTION_MODES
+from hyperfunc_core.hyper.execution import ExecutionPlanner, Plan
 from hyperfunc_core.hyper.hp_types import default_init
 from hyperfunc_core.hyper.hyperfunction import HyperFunction
 from hyperfunc_core.hyper.placement import examples_on
@@ -136,6 +140,8 @@ class HyperSystem:
         self._reports: deque[EvaluationReport] = deque(maxlen=self.history_size)
         self._batched_refusal: str | None = None  # why the vmapped path failed, once known
         self._metric_vmappable: dict[int, bool] = {}
+        self.planner = ExecutionPlanner()  # how populations run, per workload, measured (hyper/execution.py)
+        self.last_plan: Plan | None = None  # the plan the last batched population evaluation ran under
         self._discovered = False  # has run() been run once, registering every hyperfunction it calls?
         self._pending_theta: dict[str, torch.Tensor] = {}  # loaded θ for hyperfunctions not registered yet
 
@@ -285,6 +291,7 @@ class HyperSystem:
         seed: int | None = None,
         errors: list[str | None] | None = None,
         collect_trace: bool = False,
+        execution: str | None = None,
     ) -> list[float]:
         """Scores of each candidate θ on ``examples``, equal to ``evaluate`` of each alone.
 
@@ -292,7 +299,8 @@ class HyperSystem:
         (P, layout.size) tensor in ``trainable_layout()`` order. ``errors``, if given, is
         filled with each candidate's error (or None). ``collect_trace`` keeps every call's
         record (with its candidate index) in the history ``call_history()`` reads. Examples, expected
-        values and candidates are moved to the system's device once, here.
+        values and candidates are moved to the system's device once, here. ``execution``: ``auto``
+        (a measured plan), ``batched`` or ``loop``; default ``system_optimizer.execution``.
         """
         examples = examples_on(_check_examples(examples), self.device)
         _check_metric(metric_fn)
@@ -300,9 +308,11 @@ class HyperSystem:
         max_batch_size = max_batch_size or self.system_optimizer.max_batch_size
         if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
             raise InvalidInput(f"max_batch_size: expected an integer >= 1, got {max_batch_size!r}")
+        execution = execution or self.system_optimizer.execution
+        if execution not in EXECUTION_MODES:
+            raise InvalidInput(f"execution: expected one of {list(EXECUTION_MODES)}, got {execution!r}")
         self.discover(examples, environment_state)
         stacked = self._stack_candidates(candidates)
-        expected = [e.expected for e in examples]
         population = next(iter(stacked.values())).shape[0] if stacked else len(candidates)
         records: list[CallRecord] | None = [] if collect_trace else None
         if self._batched_refusal is None and inspect.iscoroutinefunction(self.run):
@@ -311,8 +321,9 @@ class HyperSystem:
         if self._batched_refusal is None:
             try:
                 with _seeded(seed):
-                    preds = self._batched_forward(stacked, examples, environment_state, max_batch_size, records)
-                scores = self._score_population(metric_fn, preds, expected)
+                    scores = self._batched_scores(
+                        stacked, examples, metric_fn, environment_state, max_batch_size, execution, records
+                    )
                 if errors is not None:
                     errors[:] = [None] * population
             except _NotBatchable as exc:
@@ -364,15 +375,22 @@ class HyperSystem:
             out[name] = torch.stack(rows)
         return out
 
-    def _batched_forward(
+    def _batched_scores(
         self,
         stacked: dict[str, torch.Tensor],
         examples: list[Example],
+        metric_fn: MetricFn,
         environment_state: Any,
         max_batch_size: int,
+        execution: str,
         records: list[CallRecord] | None = None,
-    ) -> torch.Tensor:
+    ) -> list[float]:
+        """Each candidate's score through vmapped forwards, in chunks the execution plan picks
+        (``hyper/execution.py``), each chunk scored as soon as it is computed: memory holds one
+        chunk's predictions (in a buffer allocated once when examples are chunked too), never the
+        whole population's."""
         inputs = _stack_inputs(examples, self.device)
+        target = _as_batch([e.expected for e in examples])
         fixed = {n: t for n, t in self._theta.items() if n not in stacked}
         population, n_examples = next(iter(stacked.values())).shape[0], len(examples)
         extra = {"environment_state": environment_state} if environment_state is not None else {}
@@ -397,41 +415,62 @@ class HyperSystem:
                 raise _NotBatchable(f"run() returned {type(out).__name__}, not a tensor")
             return out
 
-        forward = torch.vmap(
-            torch.vmap(one, in_dims=(None, 0), randomness="error"), in_dims=(0, None), randomness="error"
-        )
-        per_chunk = max(1, max_batch_size // n_examples)
+        over_examples = torch.vmap(one, in_dims=(None, 0), randomness="error")
+        over_candidates = torch.vmap(over_examples, in_dims=(0, None), randomness="error")
         example_chunk = min(n_examples, max_batch_size)
-        outs = []
-        try:
-            for c0 in range(0, population, per_chunk):
-                theta_chunk = {n: t[c0 : c0 + per_chunk] for n, t in stacked.items()}
-                parts = [
-                    forward(theta_chunk, {k: v[e0 : e0 + example_chunk] for k, v in inputs.items()})
-                    for e0 in range(0, n_examples, example_chunk)
-                ]
-                outs.append(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
-        except _NotBatchable:
-            raise
-        except Exception as exc:  # noqa: BLE001 - vmap refusals come in many exception types
-            where = next((inv.failed_in for inv in reversed(last_inv) if inv.failed_in), None)
-            raise _NotBatchable(
-                f"{'hyperfunction ' + repr(where) if where else 'run()'} cannot be vmapped "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-            ) from exc
-        return torch.cat(outs, dim=0) if len(outs) > 1 else outs[0]
+        scores: list[float] = [-math.inf] * population
+        buffer: dict[int, torch.Tensor] = {}  # chunk size -> its predictions, when examples come in parts
 
-    def _score_population(self, metric_fn: MetricFn, preds: torch.Tensor, expected: list) -> list[float]:
-        target = _as_batch(expected)
+        def forward(theta_chunk: dict[str, torch.Tensor], part: dict[str, torch.Tensor]) -> torch.Tensor:
+            size = next(iter(theta_chunk.values())).shape[0]
+            if size == 1:  # one candidate: the examples' vmap alone
+                return over_examples({n: t[0] for n, t in theta_chunk.items()}, part).unsqueeze(0)
+            return over_candidates(theta_chunk, part)
+
+        def run_chunk(lo: int, hi: int) -> None:
+            theta_chunk = {n: t[lo:hi] for n, t in stacked.items()}
+            try:
+                if example_chunk == n_examples:
+                    preds = forward(theta_chunk, inputs)
+                else:
+                    preds = None
+                    for e0 in range(0, n_examples, example_chunk):
+                        part = forward(theta_chunk, {k: v[e0 : e0 + example_chunk] for k, v in inputs.items()})
+                        if preds is None:
+                            preds = buffer.get(hi - lo)
+                            if preds is None or preds.shape[2:] != part.shape[2:]:
+                                preds = buffer[hi - lo] = part.new_empty((hi - lo, n_examples, *part.shape[2:]))
+                        preds[:, e0 : e0 + part.shape[1]] = part
+            except _NotBatchable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - vmap refusals come in many exception types
+                where = next((inv.failed_in for inv in reversed(last_inv) if inv.failed_in), None)
+                raise _NotBatchable(
+                    f"{'hyperfunction ' + repr(where) if where else 'run()'} cannot be vmapped "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+                ) from exc
+            scores[lo:hi] = self._score_chunk(metric_fn, preds, target)
+
+        key = (
+            n_examples,
+            tuple((k, tuple(v.shape[1:]), v.dtype) for k, v in inputs.items()),
+            tuple((n, tuple(t.shape[1:])) for n, t in stacked.items()),
+            str(self.device),
+        )
+        self.last_plan = self.planner.run(key, population, max(1, max_batch_size // n_examples), execution, run_chunk)
+        return scores
+
+    def _score_chunk(self, metric_fn: MetricFn, preds: torch.Tensor, target: Any) -> list[float]:
+        """Scores of a chunk's candidates: one vmapped metric call when the metric allows it."""
         key = id(metric_fn)
         if self._metric_vmappable.get(key, True) and isinstance(target, torch.Tensor):
             try:
                 scores = torch.vmap(lambda p: torch.as_tensor(metric_fn(p, target)), randomness="error")(preds)
                 self._metric_vmappable[key] = True
-                return [float(s) for s in scores.reshape(-1).tolist()]
+                return [_as_score(s) for s in scores.reshape(-1).tolist()]
             except Exception:  # noqa: BLE001 - a metric with .item() or Python floats: score one by one
                 self._metric_vmappable[key] = False
-        return [_score(metric_fn, preds[i], expected) for i in range(preds.shape[0])]
+        return [_as_score(metric_fn(preds[i], target)) for i in range(preds.shape[0])]
 
     def _population_one_by_one(
         self,
@@ -654,10 +693,12 @@ def _stack_inputs(examples: list[Example], device: torch.device) -> dict[str, to
 
 
 def _score(metric_fn: MetricFn, preds: Any, expected: list) -> float:
-    value = metric_fn(preds, _as_batch(expected))
-    if isinstance(value, torch.Tensor):
-        value = value.item()
-    value = float(value)
+    return _as_score(metric_fn(preds, _as_batch(expected)))
+
+
+def _as_score(value: Any) -> float:
+    """A metric's value as a float; NaN counts as -inf (the worst), on every path."""
+    value = float(value.item() if isinstance(value, torch.Tensor) else value)
     return value if not math.isnan(value) else -math.inf
 
 

@@ -1,0 +1,77 @@
+"""The execution plan: chunk sizes and threads chosen by timing real chunks, kept per workload."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hyper_systems import MLPSystem, mlp_examples, neg_mse
+
+from hyperfunc_core.es import ESConfig
+from hyperfunc_core.hyper.execution import ExecutionPlanner, Plan, Workload
+
+# seconds per candidate of a made-up machine: 16 per chunk on one thread is fastest
+COST = {(256, 2): 0.40, (64, 2): 0.30, (16, 2): 0.35, (4, 2): 0.5, (1, 2): 0.9}
+COST.update({(256, 1): 0.5, (64, 1): 0.29, (16, 1): 0.2, (4, 1): 0.25, (1, 1): 0.8})
+
+
+def test_the_search_walks_the_ladder_to_the_fastest_plan_without_timing_every_one():
+    work = Workload(largest_chunk=256, threads=2)
+    assert work.ladder() == [256, 64, 16, 4, 1]
+    while (plan := work.next_to_measure()) is not None:
+        work.measured[plan] = COST[(plan.candidates_per_chunk, plan.threads)]
+    assert work.best()[0] == Plan(16, 1)
+    assert len(work.measured) < len(COST)  # 256 and 1 at one thread were never worth timing
+
+
+def test_measuring_evaluates_each_candidate_once_and_the_plan_is_kept_for_the_workload(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    threads_now = {"n": 2}
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: threads_now.update(n=n))
+    clock = {"t": 0.0}
+    monkeypatch.setattr("hyperfunc_core.hyper.execution.time.perf_counter", lambda: clock["t"])
+    planner, seen = ExecutionPlanner(), []
+
+    def run_chunk(lo: int, hi: int) -> None:
+        seen.extend(range(lo, hi))
+        size = min(c for c, _ in COST if c >= hi - lo)  # a last, partial chunk costs as a whole one per candidate
+        clock["t"] += (hi - lo) * COST[(size, threads_now["n"])]
+
+    for _ in range(6):  # six steps of 256 candidates: measuring spreads over steps, nothing is evaluated twice
+        seen.clear()
+        planner.run(("mlp",), 256, 256, "auto", run_chunk)
+        assert sorted(seen) == list(range(256))
+    work = next(iter(planner.workloads.values()))
+    assert work.chosen == Plan(16, 1)
+    assert "16 candidates per chunk, 1 thread" in planner.describe()[0]
+    seen.clear()
+    assert planner.run(("mlp",), 256, 256, "batched", run_chunk) == Plan(256, 2) and sorted(seen) == list(range(256))
+    assert planner.run(("other shapes",), 256, 256, "auto", run_chunk) == Plan(256, 2)  # measured afresh
+    assert len(planner.workloads) == 2
+
+
+@pytest.mark.parametrize("examples_count", [40, 300])
+def test_every_execution_mode_scores_the_population_alike(examples_count):
+    threads = torch.get_num_threads()
+    system = MLPSystem()
+    examples = mlp_examples(examples_count)
+    system.evaluate(examples[:1], neg_mse)
+    layout = system.trainable_layout()
+    candidates = layout.flatten(system.get_hp_state()) + 0.3 * torch.randn(48, layout.size)
+    fixed = system.evaluate_population(candidates, examples, neg_mse, execution="batched", max_batch_size=2000)
+    assert system.last_plan.candidates_per_chunk == min(48, 2000 // examples_count)
+    loop = system.evaluate_population(candidates, examples, neg_mse, execution="loop", max_batch_size=2000)
+    assert system.last_plan.candidates_per_chunk == 1
+    for _ in range(4):
+        auto = system.evaluate_population(candidates, examples, neg_mse, max_batch_size=2000)
+        assert torch.allclose(torch.tensor(auto), torch.tensor(fixed), rtol=1e-5, atol=1e-6)
+    assert torch.allclose(torch.tensor(loop), torch.tensor(fixed), rtol=1e-5, atol=1e-6)
+    assert any(w.measured for w in system.planner.workloads.values())
+    assert torch.get_num_threads() == threads  # put back after every plan
+
+
+def test_an_unknown_execution_mode_fails_naming_it():
+    with pytest.raises(ValueError, match="execution: expected one of .*'auto'.*got 'fast'"):
+        ESConfig(execution="fast")
+    system = MLPSystem()
+    with pytest.raises(ValueError, match="execution: expected"):
+        system.evaluate_population([{}], mlp_examples(4), neg_mse, execution="fast")
