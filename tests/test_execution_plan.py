@@ -75,3 +75,36 @@ def test_an_unknown_execution_mode_fails_naming_it():
     system = MLPSystem()
     with pytest.raises(ValueError, match="execution: expected"):
         system.evaluate_population([{}], mlp_examples(4), neg_mse, execution="fast")
+
+
+def test_candidates_that_cannot_reach_the_top_k_stop_early_and_the_elite_is_exact():
+    from hyperfunc_core.es import CMAES, Layout, init_state, tell
+    from hyperfunc_core.es.base import best_first
+    from hyperfunc_core.hyper.metrics import MeanOverExamples
+
+    accuracy = MeanOverExamples(lambda p, e: -(p - e).abs().mean().clamp(max=1.0), -1.0, 0.0)  # bounded error
+    system = MLPSystem()
+    examples = mlp_examples(400)
+    system.evaluate(examples[:1], neg_mse)
+    layout = system.trainable_layout()
+    gen = torch.Generator().manual_seed(3)
+    scale = torch.tensor([0.05, 5.0]).repeat_interleave(32).unsqueeze(1)  # near θ, and far off
+    candidates = layout.flatten(system.get_hp_state()) + scale * torch.randn(64, layout.size, generator=gen)
+    full = torch.tensor(system.evaluate_population(candidates, examples, accuracy))
+    assert system.last_early_exit is None
+    early = torch.tensor(system.evaluate_population(candidates, examples, accuracy, top_k=8))
+    cost = system.last_early_exit
+    assert cost["stopped"] > 0 and cost["pairs"] < cost["of"]
+    top = best_first(full)[:8]
+    assert torch.equal(best_first(early)[:8], top) and torch.allclose(early[top], full[top])
+    rest = torch.ones(64, dtype=torch.bool)
+    rest[top] = False
+    assert (early[rest] < full[top].min()).all() and (early >= full - 1e-6).all()  # upper bounds, below the elite
+    config = ESConfig(pop_size=64, strategy=CMAES(), sigma=1.0)  # CMA-ES learns from its μ = 32 best alone
+    assert config.algorithm.elite_count(64) == 32
+    state = init_state(config, layout, layout.flatten(system.get_hp_state()))
+    noise = (candidates - state.theta).double()
+    mu = torch.tensor(system.evaluate_population(candidates, examples, accuracy, top_k=32))
+    assert torch.equal(
+        tell(config, layout, state, noise, full, candidates).theta, tell(config, layout, state, noise, mu).theta
+    )

@@ -51,6 +51,11 @@ class ESStrategy:
         """The next state from the scores (higher is better) of the population ``ask`` gave."""
         raise NotImplementedError
 
+    def elite_count(self, population: int) -> int | None:
+        """How many of the best candidates the update uses (None: it uses every score). An
+        evaluation may stop candidates that cannot reach these early (``MeanOverExamples``)."""
+        return None
+
     def scale(self, config: "ESConfig", state: "ESState") -> float:
         """The search's current scale (its mean over θ's entries where it has one per entry), for the metrics."""
         return config.sigma_at(state.step)

@@ -57,6 +57,9 @@ class CEM(ESStrategy):
             sigma = sigma.clamp(old * (1 - self.sigma_max_change), old * (1 + self.sigma_max_change))
         return replace(state, theta=elite.mean(0), extra={**state.extra, "sigma": sigma})
 
+    def elite_count(self, population: int) -> int | None:
+        return self.elites(population)
+
     def scale(self, config: "ESConfig", state: "ESState") -> float:
         return float(state.extra["sigma"].mean())
 

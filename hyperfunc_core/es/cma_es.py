@@ -110,6 +110,9 @@ class CMAES(ESStrategy):
             extra.update(cov=cov, axes=axes, scales=values.clamp_min(1e-30).sqrt())
         return replace(state, theta=mean.float(), extra=extra)
 
+    def elite_count(self, population: int) -> int | None:
+        return population // 2  # μ: the rest get no weight
+
     def scale(self, config: "ESConfig", state: "ESState") -> float:
         return float(state.extra["sigma"])
 

@@ -85,6 +85,9 @@ class Restarts(ESStrategy):
             return replace(state, theta=theta0, opt=OptimizerState(), extra={**extra, "stale": 0})
         return replace(new, extra={**e, "inner": new.extra, "run_best": run_best, "stale": stale})
 
+    def elite_count(self, population: int) -> int | None:
+        return self.strategy.elite_count(population)
+
     def scale(self, config: "ESConfig", state: "ESState") -> float:
         inner_config, inner_state = self._inner(config, state)
         return self.strategy.scale(inner_config, inner_state)

@@ -58,6 +58,7 @@ from hyperfunc_core.es.strategy import EXECUTION_MODES
 from hyperfunc_core.hyper.execution import ExecutionPlanner, Plan
 from hyperfunc_core.hyper.hp_types import default_init
 from hyperfunc_core.hyper.hyperfunction import HyperFunction
+from hyperfunc_core.hyper.metrics import MeanOverExamples
 from hyperfunc_core.hyper.placement import examples_on
 from hyperfunc_core.hyper.runtime import Invocation, invocation
 from hyperfunc_core.hyper.stages import StageGate
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hyperfunc.hyper")
 MetricFn = Callable[[Any, Any], float]
+STAGES = (1 / 8, 1 / 4, 1 / 2, 3 / 4, 7 / 8, 15 / 16)  # shares of the examples after which early exit checks
 
 
 @dataclass
@@ -142,6 +144,7 @@ class HyperSystem:
         self._metric_vmappable: dict[int, bool] = {}
         self.planner = ExecutionPlanner()  # how populations run, per workload, measured (hyper/execution.py)
         self.last_plan: Plan | None = None  # the plan the last batched population evaluation ran under
+        self.last_early_exit: dict | None = None  # (candidate, example) pairs the last top-k evaluation ran
         self._discovered = False  # has run() been run once, registering every hyperfunction it calls?
         self._pending_theta: dict[str, torch.Tensor] = {}  # loaded θ for hyperfunctions not registered yet
 
@@ -292,6 +295,7 @@ class HyperSystem:
         errors: list[str | None] | None = None,
         collect_trace: bool = False,
         execution: str | None = None,
+        top_k: int | None = None,
     ) -> list[float]:
         """Scores of each candidate θ on ``examples``, equal to ``evaluate`` of each alone.
 
@@ -301,6 +305,9 @@ class HyperSystem:
         record (with its candidate index) in the history ``call_history()`` reads. Examples, expected
         values and candidates are moved to the system's device once, here. ``execution``: ``auto``
         (a measured plan), ``batched`` or ``loop``; default ``system_optimizer.execution``.
+        ``top_k``: only the best k candidates' scores matter (CMA-ES's μ, CEM's elite); with a
+        ``MeanOverExamples`` metric, candidates that cannot reach the top k stop early and score
+        the most they could still have reached, which ranks them below the top k.
         """
         examples = examples_on(_check_examples(examples), self.device)
         _check_metric(metric_fn)
@@ -322,7 +329,7 @@ class HyperSystem:
             try:
                 with _seeded(seed):
                     scores = self._batched_scores(
-                        stacked, examples, metric_fn, environment_state, max_batch_size, execution, records
+                        stacked, examples, metric_fn, environment_state, max_batch_size, execution, records, top_k
                     )
                 if errors is not None:
                     errors[:] = [None] * population
@@ -384,6 +391,7 @@ class HyperSystem:
         max_batch_size: int,
         execution: str,
         records: list[CallRecord] | None = None,
+        top_k: int | None = None,
     ) -> list[float]:
         """Each candidate's score through vmapped forwards, in chunks the execution plan picks
         (``hyper/execution.py``), each chunk scored as soon as it is computed: memory holds one
@@ -451,6 +459,9 @@ class HyperSystem:
                 ) from exc
             scores[lo:hi] = self._score_chunk(metric_fn, preds, target)
 
+        if isinstance(metric_fn, MeanOverExamples) and top_k is not None and 0 < top_k < population:
+            return self._scores_with_early_exit(forward, stacked, inputs, target, metric_fn, top_k, max_batch_size)
+        self.last_early_exit = None
         key = (
             n_examples,
             tuple((k, tuple(v.shape[1:]), v.dtype) for k, v in inputs.items()),
@@ -459,6 +470,48 @@ class HyperSystem:
         )
         self.last_plan = self.planner.run(key, population, max(1, max_batch_size // n_examples), execution, run_chunk)
         return scores
+
+    def _scores_with_early_exit(
+        self,
+        forward: Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], torch.Tensor],
+        stacked: dict[str, torch.Tensor],
+        inputs: dict[str, torch.Tensor],
+        target: torch.Tensor,
+        metric: MeanOverExamples,
+        top_k: int,
+        max_batch_size: int,
+    ) -> list[float]:
+        """The examples in stages (``STAGES``): after each, a candidate whose best possible mean is
+        below the k-th best worst possible mean stops there."""
+        population, n_examples = next(iter(stacked.values())).shape[0], target.shape[0]
+        sums = torch.zeros(population, dtype=torch.float64, device=self.device)
+        alive = torch.ones(population, dtype=torch.bool, device=self.device)
+        values_of = torch.vmap(metric.values, in_dims=(0, None))
+        # a bounded mean can only rule a candidate out once the examples left weigh less than the gap
+        # to the elite: stages thin out towards the end, where the rulings happen
+        bounds = sorted({max(1, int(n_examples * f)) for f in STAGES} | {n_examples})
+        evaluated, start = 0, 0
+        for stop in bounds:
+            part = {k: v[start:stop] for k, v in inputs.items()}
+            per_chunk = max(1, max_batch_size // (stop - start))
+            left = alive.nonzero().flatten()
+            for c0 in range(0, left.numel(), per_chunk):
+                chosen = left[c0 : c0 + per_chunk]
+                try:
+                    preds = forward({n: t[chosen] for n, t in stacked.items()}, part)
+                except Exception as exc:  # noqa: BLE001 - as on the plain batched path
+                    raise _NotBatchable(f"run() cannot be vmapped ({type(exc).__name__}: {exc})"[:300]) from exc
+                sums[chosen] += values_of(preds, target[start:stop]).double().sum(1)
+            evaluated += left.numel() * (stop - start)
+            start, remaining = stop, n_examples - stop
+            upper = (sums + remaining * metric.high) / n_examples
+            if remaining:
+                lower = (sums + remaining * metric.low) / n_examples
+                kth = torch.topk(torch.where(alive, lower, -math.inf), top_k).values[-1]
+                alive &= ~(upper < kth)  # NaN sums stay alive (and score -inf at the end)
+        scores = torch.where(alive, sums / n_examples, upper)
+        self.last_early_exit = {"pairs": evaluated, "of": population * n_examples, "stopped": int((~alive).sum())}
+        return [_as_score(s) for s in scores.tolist()]
 
     def _score_chunk(self, metric_fn: MetricFn, preds: torch.Tensor, target: Any) -> list[float]:
         """Scores of a chunk's candidates: one vmapped metric call when the metric allows it."""

@@ -173,10 +173,16 @@ PopulationEvaluator = Callable[["TrainingJob", torch.Tensor, list], tuple[list[f
 def evaluate_candidates(
     job: TrainingJob, candidates: torch.Tensor, examples: list
 ) -> tuple[list[float], list[str | None]]:
-    """Scores (and errors) of ``candidates`` (rows of θ) on ``examples``: one batched evaluation."""
+    """Scores (and errors) of ``candidates`` (rows of θ) on ``examples``: one batched evaluation.
+    Only the strategy's elite needs exact scores (a shard's elite holds every global one)."""
     errors: list[str | None] = []
     scores = job.system.evaluate_population(
-        candidates, examples, job.metric_fn, environment_state=job.environment_state, errors=errors
+        candidates,
+        examples,
+        job.metric_fn,
+        environment_state=job.environment_state,
+        errors=errors,
+        top_k=job.config.algorithm.elite_count(len(candidates)),
     )
     return scores, errors
 
