@@ -22,11 +22,13 @@ printed beside its baseline, measured in the same run, as a ratio.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -94,60 +96,90 @@ def _timed(fn, repeats: int, device: torch.device) -> float:
     return statistics.median(times)
 
 
-def batching(device: torch.device, population: int, n_examples: int, repeats: int, slow_sample: int) -> bool:
+def plan(device: torch.device, population: int, n_examples: int, steps: int) -> bool:
+    """The measured execution plan against the two fixed paths, at torch's threads and at one."""
     MLP, (hidden, head), examples, xs, ys = mlp_problem(n_examples)
-    system = MLP(device=device)
+    x_all, y_all = xs.to(device), ys.to(device)
+    print(
+        f"\nExecution plan: two-layer MLP ({HIDDEN} hidden), population {population}, {n_examples} examples, {device}"
+    )
+    print(f"  {steps} population evaluations each (the plan's measuring included); seconds per evaluation")
+    print(
+        f"  {'torch threads':<14} {'auto':>8} {'batched':>8} {'loop':>8} {'hand loop':>10}   auto / better fixed   plan chosen"
+    )
+    ok = True
+    for threads in dict.fromkeys([torch.get_num_threads(), 1]):
+        torch.set_num_threads(threads)
+        row, chosen = {}, None
+        for mode in ("batched", "loop", "auto"):
+            system = MLP(device=device)
+            system.register_hyperfunction(hidden)
+            system.register_hyperfunction(head)
+            layout = system.trainable_layout()
+            gen = torch.Generator().manual_seed(1)
+            theta = layout.flatten(system.get_hp_state())
+            batches = [theta + 0.1 * torch.randn(population, layout.size, generator=gen) for _ in range(steps)]
+            system.evaluate_population(batches[0][:2], examples, neg_mse, execution="batched")  # vmap warm-up
+            _sync(device)
+            start = time.perf_counter()
+            for candidates in batches:
+                system.evaluate_population(candidates, examples, neg_mse, execution=mode)
+            _sync(device)
+            row[mode] = (time.perf_counter() - start) / steps
+            chosen = system.last_plan.describe() if mode == "auto" else chosen
+            named = layout.unflatten(batches[0].to(device))
+        start = time.perf_counter()
+        with torch.no_grad():  # what a user writes by hand: one forward per candidate over all examples
+            for i in range(population):
+                out = head(hidden(x_all, hp=_hp(hidden, named["hidden"][i])), hp=_hp(head, named["head"][i]))
+                float(neg_mse(out, y_all))
+        _sync(device)
+        row["hand"] = time.perf_counter() - start
+        ratio = row["auto"] / min(row["batched"], row["loop"])
+        ok &= ratio <= 1.10
+        print(
+            f"  {threads:<14} {row['auto']:>8.4f} {row['batched']:>8.4f} {row['loop']:>8.4f} {row['hand']:>10.4f}"
+            f"   {ratio:>5.2f} (target <= 1.10)   {chosen}"
+        )
+    return ok
+
+
+def memory(populations: list[int], n_examples: int) -> bool:
+    """Peak memory of one population evaluation as the population grows (a fresh process each)."""
+    import subprocess
+
+    print(f"\nMemory: one evaluate_population, {n_examples} examples, max_batch_size 65536 (fresh process each)")
+    print(f"  {'population':>10} {'peak RSS added':>15} {'seconds':>8}")
+    peaks = []
+    for population in populations:
+        out = subprocess.run(
+            [sys.executable, __file__, "memory-one", "--population", str(population), "--examples", str(n_examples)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        peaks.append(float(out[0]))
+        print(f"  {population:>10} {float(out[0]):>12.0f} MB {float(out[1]):>8.1f}")
+    growth = peaks[-1] / max(1.0, peaks[0])
+    print(f"  largest / smallest population's added memory: {growth:.2f}x (target <= 2: flat)")
+    return growth <= 2
+
+
+def memory_one(population: int, n_examples: int) -> None:
+    import resource
+
+    MLP, (hidden, head), examples, _, _ = mlp_problem(n_examples)
+    system = MLP()
     system.register_hyperfunction(hidden)
     system.register_hyperfunction(head)
     layout = system.trainable_layout()
-    theta = layout.flatten(system.get_hp_state())
-    candidates = theta.unsqueeze(0) + 0.1 * torch.randn(
-        population, layout.size, generator=torch.Generator().manual_seed(1)
-    ).to(device)
-    named = layout.unflatten(candidates)
-    x_all, y_all = xs.to(device), ys.to(device)
-
-    def batched():
-        return system.evaluate_population(candidates, examples, neg_mse)
-
-    def loop_examples_batched():  # per candidate, one forward over all examples
-        with torch.no_grad():
-            return [
-                float(
-                    neg_mse(
-                        head(hidden(x_all, hp=_hp(hidden, named["hidden"][i])), hp=_hp(head, named["head"][i])), y_all
-                    )
-                )
-                for i in range(population)
-            ]
-
-    few = [{k: v[i] for k, v in named.items()} for i in range(slow_sample)]
-
-    def loop_per_example():  # per candidate, per example, through evaluate()
-        saved = system.get_hp_state()
-        for c in few:
-            system.set_hp_state(c)
-            system.evaluate(examples, neg_mse)
-        system.set_hp_state(saved)
-
-    t_batched = _timed(batched, repeats, device)
-    t_loop = _timed(loop_examples_batched, repeats, device)
-    t_slow = _timed(loop_per_example, 1, device) * population / slow_sample
-    assert system.batched_refusal is None, system.batched_refusal
-    check = torch.tensor(batched())[:8]
-    reference = torch.tensor(loop_examples_batched()[:8])
-    agree = torch.allclose(check, reference, rtol=1e-4, atol=1e-5)
-    print(f"\nBatching: two-layer MLP ({HIDDEN} hidden), population {population}, {n_examples} examples, {device}")
-    print(f"  evaluate_population (one vmapped forward)      {t_batched * 1000:>10.1f} ms")
-    print(
-        f"  per-candidate loop, examples batched           {t_loop * 1000:>10.1f} ms   {t_loop / t_batched:>7.1f}x slower  (target >= 5x)"
-    )
-    print(
-        f"  per-candidate, per-example evaluate()          {t_slow * 1000:>10.1f} ms   {t_slow / t_batched:>7.1f}x slower  (target >= 50x;"
-        f" timed on {slow_sample} candidates, scaled)"
-    )
-    print(f"  scores equal to the loop's: {agree}")
-    return t_loop / t_batched >= 5 and t_slow / t_batched >= 50 and agree
+    candidates = layout.flatten(system.get_hp_state()) + 0.1 * torch.randn(population, layout.size)
+    system.evaluate_population(candidates[:2], examples, neg_mse)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    system.evaluate_population(candidates, examples, neg_mse)
+    added = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    print(f"{added:.1f} {time.perf_counter() - start:.2f}")
 
 
 def _hp(hf, tensor):
@@ -239,6 +271,241 @@ def evotorch_comparison(population: int, n_examples: int, steps: int, device: to
     return ours_s <= theirs_s and ours_loss <= theirs_loss
 
 
+def _functions() -> dict:
+    def sphere(x):
+        return (x**2).sum(-1)
+
+    def rosenbrock(x):
+        return (100 * (x[..., 1:] - x[..., :-1] ** 2) ** 2 + (1 - x[..., :-1]) ** 2).sum(-1)
+
+    def rastrigin(x):
+        return 10 * x.shape[-1] + (x**2 - 10 * torch.cos(2 * math.pi * x)).sum(-1)
+
+    # (function, start, initial sigma)
+    return {"sphere": (sphere, 1.0, 0.5), "rosenbrock": (rosenbrock, 0.0, 0.5), "rastrigin": (rastrigin, 2.0, 2.0)}
+
+
+def strategies(dim: int, population: int, steps: int, seeds: int) -> bool:
+    """Ours and EvoTorch's strategies on standard functions: same start, σ, population and steps."""
+    from evotorch import Problem
+    from evotorch.algorithms import CEM as TorchCEM
+    from evotorch.algorithms import CMAES as TorchCMAES
+    from evotorch.algorithms import PGPE as TorchPGPE
+    from evotorch.algorithms import SNES as TorchSNES
+
+    from hyperfunc_core.es import CEM, CMAES, PGPE, SNES, ESConfig, Layout, Restarts, ask, init_state, tell
+
+    logging.getLogger("evotorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="evotorch")
+
+    pgpe = {"center_lr": 0.1, "sigma_lr": 0.1, "optimizer_kwargs": {"max_speed": 0.2}}
+    ours = {
+        "CMA-ES": lambda s: CMAES(sigma=s),
+        "sep-CMA-ES": lambda s: CMAES(sigma=s, separable=True),
+        "SNES": lambda s: SNES(sigma=s),
+        "PGPE": lambda s: PGPE(sigma=s, **pgpe),
+        "CEM": lambda s: CEM(sigma=s, elite_ratio=0.25, sigma_max_change=0.2),
+        "IPOP-CMA-ES": lambda s: Restarts(CMAES(sigma=s), patience=50),
+    }
+    theirs = {
+        "CMA-ES": lambda p, s, c: TorchCMAES(p, stdev_init=s, popsize=population, center_init=c),
+        "sep-CMA-ES": lambda p, s, c: TorchCMAES(p, stdev_init=s, popsize=population, separable=True, center_init=c),
+        "SNES": lambda p, s, c: TorchSNES(p, stdev_init=s, popsize=population, center_init=c),
+        "PGPE": lambda p, s, c: TorchPGPE(
+            p,
+            popsize=population,
+            stdev_init=s,
+            center_learning_rate=0.1,
+            stdev_learning_rate=0.1,
+            optimizer="clipup",
+            optimizer_config={"max_speed": 0.2},
+            center_init=c,
+        ),
+        "CEM": lambda p, s, c: TorchCEM(
+            p, popsize=population, parenthood_ratio=0.25, stdev_init=s, stdev_max_change=0.2, center_init=c
+        ),
+    }
+
+    def run_ours(make, f, start, sigma, seed):
+        config = ESConfig(pop_size=population, sigma=sigma, strategy=make(sigma), seed=seed)
+        layout = Layout.build({"x": (dim,)})
+        state, best = init_state(config, layout, torch.full((dim,), start)), math.inf
+        for _ in range(steps):
+            candidates, noise = ask(config, layout, state)
+            values = f(candidates.double())
+            best = min(best, float(values.min()))
+            state = tell(config, layout, state, noise, -values, candidates)
+        return best
+
+    def run_theirs(make, f, start, sigma, seed):
+        problem = Problem(
+            "min",
+            lambda x: f(x.double()).float(),
+            solution_length=dim,
+            vectorized=True,
+            initial_bounds=(-1, 1),
+            seed=seed,
+        )
+        searcher = make(problem, sigma, torch.full((dim,), start))
+        best = math.inf
+        for _ in range(steps):
+            searcher.step()
+            best = min(best, float(searcher.population.evals.min()))
+        return best
+
+    print(f"\nStrategies: {dim}-D functions, population {population}, {steps} steps, median best of {seeds} seeds")
+    print(f"  {'':<12} " + " ".join(f"{name:>22}" for name in _functions()) + f" {'s/step':>14}")
+    print(
+        f"  {'':<12} " + " ".join(f"{'ours':>10} {'EvoTorch':>11}" for _ in _functions()) + f" {'ours':>6} {'EvoT.':>7}"
+    )
+    ok = True
+    for name, make in ours.items():
+        cells, ours_t, theirs_t = [], 0.0, 0.0
+        for fname, (f, start, sigma) in _functions().items():
+            t0 = time.perf_counter()
+            mine = statistics.median(run_ours(make, f, start, sigma, seed) for seed in range(seeds))
+            ours_t += time.perf_counter() - t0
+            if name in theirs:
+                t0 = time.perf_counter()
+                other = statistics.median(run_theirs(theirs[name], f, start, sigma, seed) for seed in range(seeds))
+                theirs_t += time.perf_counter() - t0
+                ok &= fname == "rastrigin" or mine <= max(other * 10, 1e-8)  # same order on the smooth ones
+            else:
+                other = float("nan")
+            cells.append(f"{mine:>10.2e} {other:>11.2e}")
+        per_step = 3 * seeds * steps
+        theirs_s = f"{theirs_t / per_step * 1000:>6.2f}ms" if theirs_t else f"{'-':>8}"
+        print(f"  {name:<12} " + " ".join(cells) + f" {ours_t / per_step * 1000:>4.2f}ms {theirs_s}")
+    return ok
+
+
+def classifier(population: int, n_examples: int, target: float, max_steps: int) -> bool:
+    """A 10-class MLP classifier (5.5k parameters) trained by ES to a fixed training accuracy: ours
+    (PGPE and SNES through evaluate_population and its plan) against EvoTorch's PGPE and SNES on a
+    hand-batched forward, and against our PGPE on a plain per-candidate loop."""
+    from evotorch import Problem
+    from evotorch.algorithms import PGPE as TorchPGPE
+    from evotorch.algorithms import SNES as TorchSNES
+
+    from hyperfunc_core import Example, HyperSystem, TensorParam, hyperfunction
+    from hyperfunc_core.es import PGPE, SNES, ESConfig, ask, init_state, tell
+
+    logging.getLogger("evotorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="evotorch")
+
+    n_in, n_hidden, n_out = 32, 128, 10
+    gen = torch.Generator().manual_seed(0)
+    teacher = torch.randn(n_in, n_out, generator=gen)
+    xs = torch.randn(n_examples, n_in, generator=gen)
+    labels = (xs @ teacher + 0.5 * torch.randn(n_examples, n_out, generator=gen)).argmax(1)
+    Hidden = TensorParam.create(n_hidden, n_in + 1)
+    Head = TensorParam.create(n_out, n_hidden + 1)
+
+    @hyperfunction(hp_type=Hidden, name="hidden")
+    def layer(x, hp):
+        w = hp.value
+        return torch.tanh(x @ w[:, :-1].T + w[:, -1])
+
+    @hyperfunction(hp_type=Head, name="head")
+    def logits(h, hp):
+        w = hp.value
+        return h @ w[:, :-1].T + w[:, -1]
+
+    class Classifier(HyperSystem):
+        def run(self, x):
+            return logits(layer(x))
+
+    def log_likelihood(out, label):
+        return -torch.nn.functional.cross_entropy(out, label)
+
+    examples = [Example({"x": x}, y) for x, y in zip(xs, labels)]
+    n_head = n_out * (n_hidden + 1)
+
+    def batched_logits(w: torch.Tensor) -> torch.Tensor:  # (P, d) -> (P, n, 10), written by hand
+        w1, w2 = w[:, n_head:].reshape(-1, n_hidden, n_in + 1), w[:, :n_head].reshape(-1, n_out, n_hidden + 1)
+        h = torch.tanh(torch.einsum("ni,phi->pnh", xs, w1[:, :, :-1]) + w1[:, None, :, -1])
+        return torch.einsum("pnh,poh->pno", h, w2[:, :, :-1]) + w2[:, None, :, -1]
+
+    def accuracy_of(theta: torch.Tensor) -> float:
+        return float((batched_logits(theta.unsqueeze(0))[0].argmax(1) == labels).float().mean())
+
+    def neg_loss(w: torch.Tensor) -> torch.Tensor:
+        out = batched_logits(w)
+        return (
+            -torch.nn.functional.cross_entropy(out.flatten(0, 1), labels.repeat(w.shape[0]), reduction="none")
+            .view(w.shape[0], -1)
+            .mean(1)
+        )
+
+    system = Classifier()
+    system.register_hyperfunction(layer)
+    system.register_hyperfunction(logits)
+    layout = system.trainable_layout()  # "head" before "hidden": batched_logits reads that order
+    theta0 = layout.flatten(system.get_hp_state())
+
+    def ours(strategy, per_candidate_loop: bool = False):
+        config = ESConfig(pop_size=population, sigma=0.1, lr=0.05, strategy=strategy, seed=0)
+        state = init_state(config, layout, theta0)
+        start, step = time.perf_counter(), 0
+        while step < max_steps:
+            candidates, noise = ask(config, layout, state)
+            if per_candidate_loop:
+                with torch.no_grad():
+                    scores = [float(neg_loss(c.unsqueeze(0))[0]) for c in candidates]
+            else:
+                scores = system.evaluate_population(candidates, examples, log_likelihood)
+            state = tell(config, layout, state, noise, torch.tensor(scores), candidates)
+            step += 1
+            if step % 10 == 0 and accuracy_of(state.theta) >= target:
+                break
+        return time.perf_counter() - start, step, accuracy_of(state.theta)
+
+    def theirs(make):
+        problem = Problem("max", neg_loss, solution_length=layout.size, vectorized=True, seed=0)
+        searcher = make(problem)
+        start, step = time.perf_counter(), 0
+        while step < max_steps:
+            searcher.step()
+            step += 1
+            if step % 10 == 0 and accuracy_of(searcher.status["center"]) >= target:
+                break
+        return time.perf_counter() - start, step, accuracy_of(searcher.status["center"])
+
+    pgpe = {"sigma": 0.1, "center_lr": 0.05, "sigma_lr": 0.1, "optimizer_kwargs": {"max_speed": 0.1}}
+    evo_pgpe = dict(
+        popsize=population,
+        stdev_init=0.1,
+        center_learning_rate=0.05,
+        stdev_learning_rate=0.1,
+        optimizer="clipup",
+        optimizer_config={"max_speed": 0.1},
+        center_init=theta0,
+    )
+    rows = {
+        "hyperfunc PGPE": ours(PGPE(**pgpe)),
+        "hyperfunc SNES": ours(SNES(sigma=0.1, center_lr=0.5)),
+        "EvoTorch PGPE": theirs(lambda p: TorchPGPE(p, **evo_pgpe)),
+        "EvoTorch SNES": theirs(
+            lambda p: TorchSNES(p, popsize=population, stdev_init=0.1, center_learning_rate=0.5, center_init=theta0)
+        ),
+        "PGPE, per-candidate loop": ours(PGPE(**pgpe), per_candidate_loop=True),
+    }
+    print(
+        f"\nClassifier: 10 classes, {layout.size} parameters, {n_examples} examples, population {population},"
+        f" to {target:.0%} training accuracy (at most {max_steps} steps)"
+    )
+    print(f"  {'':<26} {'seconds':>8} {'steps':>6} {'evaluations':>12} {'accuracy':>9}")
+    for name, (seconds, steps, acc) in rows.items():
+        print(f"  {name:<26} {seconds:>8.1f} {steps:>6} {steps * population:>12} {acc:>9.3f}")
+    best_ours = min(rows["hyperfunc PGPE"][0], rows["hyperfunc SNES"][0])
+    best_theirs = min(rows["EvoTorch PGPE"][0], rows["EvoTorch SNES"][0])
+    print(f"  hyperfunc / EvoTorch time to the target (best of each): {best_ours / best_theirs:.2f}x")
+    print(
+        f"  hyperfunc PGPE / the per-candidate loop: {rows['hyperfunc PGPE'][0] / rows['PGPE, per-candidate loop'][0]:.2f}x"
+    )
+    return all(acc >= target for name, (_, _, acc) in rows.items() if name.startswith("hyperfunc"))
+
+
 def orchestration(repeats: int) -> bool:
     sys.path.insert(0, str(ROOT / "examples" / "shape_classifier"))
     import system as shapes
@@ -290,13 +557,14 @@ def orchestration(repeats: int) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", nargs="?", choices=["all", "batching", "evotorch", "orchestration"], default="all")
+    parts = ["all", "plan", "memory", "strategies", "classifier", "evotorch", "orchestration", "memory-one"]
+    parser.add_argument("part", nargs="?", choices=parts, default="all")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--population", type=int, default=256)
     parser.add_argument("--examples", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--slow-sample", type=int, default=4)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(
         "--prefect-database-url",
         default=None,
@@ -304,13 +572,23 @@ def main() -> int:
         "postgresql+asyncpg://hyperfunc:hyperfunc@127.0.0.1:5432/prefect_bench (default: SQLite)",
     )
     args = parser.parse_args()
+    if args.part == "memory-one":
+        memory_one(args.population, args.examples)
+        return 0
     if args.prefect_database_url:  # read by Prefect at import, so set before anything imports it
         os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = args.prefect_database_url
     device = torch.device(args.device)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     ok = True
-    if args.part in ("all", "batching"):
-        ok &= batching(device, args.population, args.examples, args.repeats, args.slow_sample)
+    if args.part in ("all", "plan"):
+        ok &= plan(device, args.population, args.examples, min(args.steps, 20))
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if args.part in ("all", "memory"):
+        ok &= memory([64, 256, 1024, 4096], 10_000)
+    if args.part in ("all", "strategies"):
+        ok &= strategies(10, 32, 300, args.seeds)
+    if args.part in ("all", "classifier"):
+        ok &= classifier(args.population, 1000, 0.9, 400)
     if args.part in ("all", "evotorch"):
         ok &= evotorch_comparison(args.population, args.examples, args.steps, device)
     if args.part in ("all", "orchestration"):

@@ -40,6 +40,7 @@ _LAZY = {
             "LMParam",
             "LoRAWeight",
             "MaxCallsExceeded",
+            "MeanOverExamples",
             "TensorParam",
             "acall_llm",
             "call_llm",

@@ -78,7 +78,7 @@ def test_an_unknown_execution_mode_fails_naming_it():
 
 
 def test_candidates_that_cannot_reach_the_top_k_stop_early_and_the_elite_is_exact():
-    from hyperfunc_core.es import CMAES, Layout, init_state, tell
+    from hyperfunc_core.es import CMAES, init_state, tell
     from hyperfunc_core.es.base import best_first
     from hyperfunc_core.hyper.metrics import MeanOverExamples
 

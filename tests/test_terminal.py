@@ -66,6 +66,7 @@ def _clean(screen: str) -> None:
         (["tune", BRANIN, "--early-stopping", "median", "--metric", ""], "error: metric: expected"),
         (["train", AFFINE, "--steps", "0"], "error: steps: expected an integer >= 1, got 0"),
         (["train", AFFINE, "--keep", "last"], "error: keep: expected 'final' or 'best', got 'last'"),
+        (["train", AFFINE, "--strategy", "lbfgs"], "error: strategy: expected None, an ES strategy object"),
         (["evolve", "calculater"], "error: domain: expected one of bash, scoring, factcheck, calculator"),
         (["evolve", "calculator", "--repo", "examples/nope", "--api-base", "http://127.0.0.1:9"], "error: repoPath:"),
         (["evolve", "calculator", "--repo", "examples/calculator"], "error: meta_agent: no model is configured"),

@@ -21,6 +21,9 @@ def train(
     steps: Optional[int] = typer.Option(None, help="ES steps (default: the system optimizer's)."),
     steps_per_epoch: Optional[int] = typer.Option(None),
     batch_size: Optional[int] = typer.Option(None, help="Examples per ES step (default: all)."),
+    strategy: Optional[str] = typer.Option(
+        None, help="ES strategy: openai_es, cma_es, sep_cma_es, snes, pgpe or cem (default: the system optimizer's)."
+    ),
     run_name: Optional[str] = typer.Option(None, help="Run again with the same name to resume."),
     keep: Optional[str] = typer.Option(
         None, help="θ the run ends with: final, or best (the epoch that scored best on VAL, else on TRAIN)."
@@ -42,6 +45,7 @@ def train(
         steps=steps,
         steps_per_epoch=steps_per_epoch,
         batch_size=batch_size,
+        strategy=strategy,
         run_name=run_name,
         storage=storage,
         keep=keep,

@@ -3,6 +3,7 @@
 from hyperfunc_core.hyper.hp_types import HPType, LMParam, LoRAWeight, TensorParam
 from hyperfunc_core.hyper.hyperfunction import HyperFunction, HyperFunctionError, MaxCallsExceeded, hyperfunction
 from hyperfunc_core.hyper.llm_calls import acall_llm, call_llm
+from hyperfunc_core.hyper.metrics import MeanOverExamples
 from hyperfunc_core.hyper.system import EvaluationError, EvaluationReport, Example, HyperSystem
 from hyperfunc_core.hyper.tracing import CallRecord, CallSummary, summarize_calls
 
@@ -19,6 +20,7 @@ __all__ = [
     "LMParam",
     "LoRAWeight",
     "MaxCallsExceeded",
+    "MeanOverExamples",
     "TensorParam",
     "acall_llm",
     "call_llm",

@@ -73,6 +73,7 @@ def prepare_training(
     steps: int | None = None,
     steps_per_epoch: int | None = None,
     batch_size: int | None = None,
+    strategy: Any = None,
     val: Sequence["Example"] | None = None,
     run_name: str | None = None,
     storage: str | None = None,
@@ -105,6 +106,8 @@ def prepare_training(
         raise InvalidInput(f"population_shards: expected at most pop_size ({config.pop_size}), got {population_shards}")
     if batch_size is not None:
         config = replace(config, batch_size=batch_size)
+    if strategy is not None:  # validated by ESConfig: a strategy object or its name
+        config = replace(config, strategy=strategy)
     total = steps if steps is not None else config.steps
     if isinstance(total, bool) or not isinstance(total, int) or total < 1:
         raise InvalidInput(f"steps: expected an integer >= 1, got {total!r}")
@@ -441,6 +444,7 @@ def optimize(
     system: "HyperSystem", train: Sequence["Example"], metric_fn: Callable, *, orchestrate: bool = True, **options: Any
 ) -> dict:
     """Train ``system``'s θ with ES. Options: ``steps``, ``steps_per_epoch``, ``batch_size``, ``val``,
+    ``strategy`` (an ES strategy object or name, instead of the system optimizer's),
     ``run_name`` (resume key), ``storage`` (database URL), ``resume``, ``environment_state``,
     ``keep`` ('final' θ, or 'best': the θ of the epoch that scored best on ``val``, else on train;
     both are saved), , ``steps_per_task`` (ES steps per Prefect
