@@ -87,7 +87,8 @@ def test_hyperfunction_llm_trial_and_es_step_spans_and_metrics(otel, llm_server,
     assert [sp.attributes["hyperfunc.step"] for sp in steps] == [0, 1]
     batched = [sp for sp in by_name["hyperfunction.call"] if sp.attributes.get("hyperfunc.batched")]
     step_ids = {sp.context.span_id for sp in steps}
-    assert sum(sp.parent is not None and sp.parent.span_id in step_ids for sp in batched) == 2  # one per step
+    # each step's population ran as vmapped chunk calls under its step (more than one while the plan is measured)
+    assert {sp.parent.span_id for sp in batched if sp.parent is not None and sp.parent.span_id in step_ids} == step_ids
 
     points = metric_points(reader)
     assert points[("hyperfunc.calls", "llm", llm_gateway.model, True)] == 1
