@@ -1,20 +1,25 @@
-"""ES benchmarks: batched population evaluation, EvoTorch as a baseline, Prefect's overhead.
+"""ES benchmarks: the execution plan, memory, the strategies and a classifier against EvoTorch, Prefect's overhead.
 
-    .venv/bin/python benchmarks/es.py                      # all three parts
-    .venv/bin/python benchmarks/es.py batching --device cuda
-    .venv/bin/python benchmarks/es.py evotorch --steps 100
+    .venv/bin/python benchmarks/es.py                      # every part
+    .venv/bin/python benchmarks/es.py plan --device cuda
+    .venv/bin/python benchmarks/es.py strategies --seeds 10
+    .venv/bin/python benchmarks/es.py classifier
     .venv/bin/python benchmarks/es.py orchestration
 
 EvoTorch is installed only for this script (``scripts/setup.sh --bench``). Each figure is
 printed beside its baseline, measured in the same run, as a ratio.
 
-- batching: ``evaluate_population`` on a two-layer MLP system (64 hidden units), population
-  256, 1,000 examples, against (a) a per-candidate loop whose forward already batches the
-  examples and (b) per-candidate, per-example ``evaluate`` (timed on a few candidates and
-  scaled to the population: running all 256,000 calls would take minutes to say the same).
-- evotorch: the same problem, population and number of steps with EvoTorch's PGPE (with
-  ClipUp, centered ranks, antithetic sampling: its closest match to our ES) given a
-  hand-batched forward; seconds per step and the loss reached.
+- plan: ``evaluate_population`` on a two-layer MLP system (64 hidden units), population 256,
+  1,000 examples, under the measured plan (``auto``, its measuring included) against the two
+  fixed paths (``batched``: the biggest chunks; ``loop``: one candidate at a time), at torch's
+  thread count and at one thread; a hand-written per-candidate loop for reference.
+- memory: peak memory added by one evaluation, population 64 to 4,096 × 10,000 examples.
+- strategies: ours and EvoTorch's CMA-ES, separable CMA-ES, SNES, PGPE and CEM (and our IPOP
+  restarts) on 10-D sphere, Rosenbrock and Rastrigin, same start, σ, population and steps.
+- classifier: a 10-class MLP (5.5k parameters) trained to 90 % training accuracy, population 256:
+  wall time and evaluations for our PGPE and SNES, EvoTorch's PGPE and SNES on a hand-batched
+  forward, and our PGPE on a plain per-candidate loop.
+- evotorch: the regression MLP, same steps, ours (OpenAI-ES with ClipUp) against EvoTorch's PGPE.
 - orchestration: the shape classifier example trained as a Prefect flow against the same
   steps in the plain loop.
 """
@@ -39,27 +44,33 @@ sys.path.insert(0, str(ROOT))
 IN, HIDDEN, OUT = 8, 64, 1
 
 
-def mlp_problem(n_examples: int, seed: int = 0):
-    """A two-layer MLP system and data from a random teacher network of the same shape."""
-    from hyperfunc_core import Example, HyperSystem, TensorParam, hyperfunction
+def mlp_system(n_in: int, n_hidden: int, n_out: int, ranks: tuple = (None, None)):
+    """A two-layer tanh MLP as a HyperSystem: (its class, the hidden layer, the head); a single output is squeezed."""
+    from hyperfunc_core import HyperSystem, TensorParam, hyperfunction
 
-    Layer1 = TensorParam.create(HIDDEN, IN + 1, noise_rank=4)
-    Layer2 = TensorParam.create(OUT, HIDDEN + 1, noise_rank=1)
-
-    @hyperfunction(hp_type=Layer1, name="hidden")
+    @hyperfunction(hp_type=TensorParam.create(n_hidden, n_in + 1, noise_rank=ranks[0]), name="hidden")
     def hidden(x, hp):
         w = hp.value
         return torch.tanh(x @ w[:, :-1].T + w[:, -1])
 
-    @hyperfunction(hp_type=Layer2, name="head")
+    @hyperfunction(hp_type=TensorParam.create(n_out, n_hidden + 1, noise_rank=ranks[1]), name="head")
     def head(h, hp):
         w = hp.value
-        return (h @ w[:, :-1].T + w[:, -1]).squeeze(-1)
+        out = h @ w[:, :-1].T + w[:, -1]
+        return out.squeeze(-1) if n_out == 1 else out
 
     class MLP(HyperSystem):
         def run(self, x):
             return head(hidden(x))
 
+    return MLP, hidden, head
+
+
+def mlp_problem(n_examples: int, seed: int = 0):
+    """A two-layer MLP system and data from a random teacher network of the same shape."""
+    from hyperfunc_core import Example
+
+    MLP, hidden, head = mlp_system(IN, HIDDEN, OUT, ranks=(4, 1))
     gen = torch.Generator().manual_seed(seed)
     teacher = {
         "hidden": torch.randn(HIDDEN, IN + 1, generator=gen) * 0.5,
@@ -387,7 +398,7 @@ def classifier(population: int, n_examples: int, target: float, max_steps: int) 
     from evotorch.algorithms import PGPE as TorchPGPE
     from evotorch.algorithms import SNES as TorchSNES
 
-    from hyperfunc_core import Example, HyperSystem, TensorParam, hyperfunction
+    from hyperfunc_core import Example
     from hyperfunc_core.es import PGPE, SNES, ESConfig, ask, init_state, tell
 
     logging.getLogger("evotorch").setLevel(logging.WARNING)
@@ -398,22 +409,7 @@ def classifier(population: int, n_examples: int, target: float, max_steps: int) 
     teacher = torch.randn(n_in, n_out, generator=gen)
     xs = torch.randn(n_examples, n_in, generator=gen)
     labels = (xs @ teacher + 0.5 * torch.randn(n_examples, n_out, generator=gen)).argmax(1)
-    Hidden = TensorParam.create(n_hidden, n_in + 1)
-    Head = TensorParam.create(n_out, n_hidden + 1)
-
-    @hyperfunction(hp_type=Hidden, name="hidden")
-    def layer(x, hp):
-        w = hp.value
-        return torch.tanh(x @ w[:, :-1].T + w[:, -1])
-
-    @hyperfunction(hp_type=Head, name="head")
-    def logits(h, hp):
-        w = hp.value
-        return h @ w[:, :-1].T + w[:, -1]
-
-    class Classifier(HyperSystem):
-        def run(self, x):
-            return logits(layer(x))
+    Classifier, layer, logits = mlp_system(n_in, n_hidden, n_out)
 
     def log_likelihood(out, label):
         return -torch.nn.functional.cross_entropy(out, label)

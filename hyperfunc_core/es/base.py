@@ -69,6 +69,32 @@ class ESStrategy:
         return {"name": self.name, **{f.name: _plain(getattr(self, f.name)) for f in fields(self)}}
 
 
+@dataclass(frozen=True, kw_only=True)
+class DiagonalGaussian(ESStrategy):
+    """A search distribution with θ as its mean and one σ per entry of θ (``state.extra["sigma"]``):
+    what SNES, PGPE and CEM sample from. ``sigma``: the initial σ (None: ``ESConfig.sigma``)."""
+
+    sigma: float | None = None
+    tol_sigma: float = 1e-12  # converged when every σ falls below this
+
+    def check(self, config: "ESConfig") -> None:
+        super().check(config)
+        check_positive(type(self).__name__, sigma=self.sigma, tol_sigma=self.tol_sigma)
+
+    def init(self, config: "ESConfig", layout: Layout, theta0: torch.Tensor) -> dict[str, Any]:
+        return {"sigma": torch.full_like(theta0, float(self.sigma or config.sigma))}
+
+    def ask(self, config: "ESConfig", layout: Layout, state: "ESState") -> tuple[torch.Tensor, torch.Tensor]:
+        z = standard_normal(config, state, config.pop_size, state.theta.numel())
+        return state.theta + state.extra["sigma"] * z, z
+
+    def scale(self, config: "ESConfig", state: "ESState") -> float:
+        return float(state.extra["sigma"].mean())
+
+    def converged(self, state: "ESState") -> bool:
+        return float(state.extra["sigma"].max()) < self.tol_sigma
+
+
 def _plain(value: Any) -> Any:
     return value.describe() if isinstance(value, ESStrategy) else value
 

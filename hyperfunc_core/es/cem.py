@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
-from hyperfunc_core.es.base import ESStrategy, best_first, check_positive, standard_normal
+from hyperfunc_core.es.base import DiagonalGaussian, best_first, check_positive
 from hyperfunc_core.es.layout import Layout
 from hyperfunc_core.validation import InvalidInput
 
@@ -15,22 +15,20 @@ if TYPE_CHECKING:
     from hyperfunc_core.es.strategy import ESConfig, ESState
 
 
-@dataclass(frozen=True)
-class CEM(ESStrategy):
+@dataclass(frozen=True, kw_only=True)
+class CEM(DiagonalGaussian):
     """``elite_ratio``: the share of the population refitted to; ``sigma`` (None: ``ESConfig.sigma``);
     ``sigma_max_change``: bound on σ's relative change per step (None: unbounded); ``sigma_floor``."""
 
-    sigma: float | None = None
     elite_ratio: float = 0.25
     sigma_max_change: float | None = 0.2
     sigma_floor: float = 0.0
-    tol_sigma: float = 1e-12
 
     name = "cem"
 
     def check(self, config: "ESConfig") -> None:
         super().check(config)
-        check_positive("CEM", sigma=self.sigma, sigma_max_change=self.sigma_max_change)
+        check_positive("CEM", sigma_max_change=self.sigma_max_change)
         if not 0 < self.elite_ratio <= 1 or self.elites(config.pop_size) < 2:
             raise InvalidInput(
                 f"CEM.elite_ratio: expected a share in (0, 1] leaving at least 2 elites of {config.pop_size}, "
@@ -39,13 +37,6 @@ class CEM(ESStrategy):
 
     def elites(self, population: int) -> int:
         return int(round(population * self.elite_ratio))
-
-    def init(self, config: "ESConfig", layout: Layout, theta0: torch.Tensor) -> dict[str, Any]:
-        return {"sigma": torch.full_like(theta0, float(self.sigma or config.sigma))}
-
-    def ask(self, config: "ESConfig", layout: Layout, state: "ESState") -> tuple[torch.Tensor, torch.Tensor]:
-        z = standard_normal(config, state, config.pop_size, state.theta.numel())
-        return state.theta + state.extra["sigma"] * z, z
 
     def tell(
         self, config: "ESConfig", layout: Layout, state: "ESState", noise: torch.Tensor, scores: torch.Tensor
@@ -59,9 +50,3 @@ class CEM(ESStrategy):
 
     def elite_count(self, population: int) -> int | None:
         return self.elites(population)
-
-    def scale(self, config: "ESConfig", state: "ESState") -> float:
-        return float(state.extra["sigma"].mean())
-
-    def converged(self, state: "ESState") -> bool:
-        return float(state.extra["sigma"].max()) < self.tol_sigma

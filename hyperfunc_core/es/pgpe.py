@@ -5,11 +5,11 @@ of σ bounded by ``sigma_max_change``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
-from hyperfunc_core.es.base import ESStrategy, check_positive, standard_normal
+from hyperfunc_core.es.base import DiagonalGaussian, check_positive, standard_normal
 from hyperfunc_core.es.layout import Layout
 from hyperfunc_core.es.optimizers import OPTIMIZERS
 from hyperfunc_core.es.shaping import shape_fitness
@@ -19,24 +19,22 @@ if TYPE_CHECKING:
     from hyperfunc_core.es.strategy import ESConfig, ESState
 
 
-@dataclass(frozen=True)
-class PGPE(ESStrategy):
+@dataclass(frozen=True, kw_only=True)
+class PGPE(DiagonalGaussian):
     """``sigma``: initial σ (None: ``ESConfig.sigma``); ``center_lr`` (None: ``ESConfig.lr``); ``sigma_lr``;
     ``optimizer`` for the centre (``clipup``, ``adam`` or ``sgd``) with ``optimizer_kwargs``."""
 
-    sigma: float | None = None
     center_lr: float | None = None
     sigma_lr: float = 0.1
     sigma_max_change: float = 0.2
     optimizer: str = "clipup"
     optimizer_kwargs: dict = field(default_factory=dict)
-    tol_sigma: float = 1e-12
 
     name = "pgpe"
 
     def check(self, config: "ESConfig") -> None:
         super().check(config)
-        check_positive("PGPE", sigma=self.sigma, center_lr=self.center_lr, sigma_max_change=self.sigma_max_change)
+        check_positive("PGPE", center_lr=self.center_lr, sigma_max_change=self.sigma_max_change)
         if self.sigma_lr < 0:
             raise InvalidInput(f"PGPE.sigma_lr: expected a number >= 0, got {self.sigma_lr!r}")
         if config.pop_size % 2:
@@ -45,9 +43,6 @@ class PGPE(ESStrategy):
             )
         if self.optimizer not in OPTIMIZERS:
             raise InvalidInput(f"PGPE.optimizer: expected one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
-
-    def init(self, config: "ESConfig", layout: Layout, theta0: torch.Tensor) -> dict[str, Any]:
-        return {"sigma": torch.full_like(theta0, float(self.sigma or config.sigma))}
 
     def ask(self, config: "ESConfig", layout: Layout, state: "ESState") -> tuple[torch.Tensor, torch.Tensor]:
         eps = standard_normal(config, state, config.pop_size // 2, state.theta.numel()) * state.extra["sigma"]
@@ -67,9 +62,3 @@ class PGPE(ESStrategy):
         bound = self.sigma_max_change * sigma
         sigma = sigma + (self.sigma_lr * sigma_grad).clamp(-bound, bound)
         return replace(state, theta=theta, opt=opt, extra={**state.extra, "sigma": sigma})
-
-    def scale(self, config: "ESConfig", state: "ESState") -> float:
-        return float(state.extra["sigma"].mean())
-
-    def converged(self, state: "ESState") -> bool:
-        return float(state.extra["sigma"].max()) < self.tol_sigma
