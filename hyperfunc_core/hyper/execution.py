@@ -9,6 +9,11 @@ sizes and thread counts while the time per candidate improves, and keeps the fas
 that workload for the rest of the run. A workload (population, number of examples, input shapes,
 device, pair budget) it has not seen is measured afresh.
 
+A chunk in ``auto`` and ``batched`` never holds one candidate alone when the population has
+more: torch runs a batch of one through other kernels, whose last bits differ, and a run resumed
+in a new process (which measures again, and may pick another chunk size) must score every
+candidate exactly as the uninterrupted run did. (``loop`` is one candidate at a time, always.)
+
 ``auto`` measures; ``batched`` runs the biggest chunks ``max_batch_size`` allows with torch's
 threads (the fixed path); ``loop`` runs one candidate at a time (vmapped over its examples).
 """
@@ -44,11 +49,14 @@ class Workload:
     chosen: Plan | None = None
 
     def ladder(self) -> list[int]:
+        """Chunk sizes worth timing, largest first, down to 2 (never 1: see the module doc)."""
+        if self.largest_chunk < 2:
+            return [1]
         sizes, c = [], self.largest_chunk
-        while c > 1:
+        while c >= 2:
             sizes.append(c)
             c //= LADDER_STEP
-        return sizes + [1]
+        return sizes if sizes[-1] == 2 else sizes + [2]
 
     def best(self, threads: int | None = None) -> tuple[Plan, float] | None:
         rows = [(p, t) for p, t in self.measured.items() if threads is None or p.threads == threads]
@@ -117,7 +125,10 @@ class ExecutionPlanner:
     def _chunks(lo: int, population: int, plan: Plan, run_chunk: Callable[[int, int], None]) -> None:
         with _threads(plan.threads):
             for start in range(lo, population, plan.candidates_per_chunk):
-                run_chunk(start, min(population, start + plan.candidates_per_chunk))
+                hi = min(population, start + plan.candidates_per_chunk)
+                if hi - start == 1 and plan.candidates_per_chunk > 1 and start > 0:
+                    start -= 1  # a lone last candidate runs beside its neighbour (rescored alike)
+                run_chunk(start, hi)
 
     def describe(self) -> list[str]:
         """One line per workload: its plan (or 'measuring') and the times measured."""

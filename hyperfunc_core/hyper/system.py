@@ -430,9 +430,7 @@ class HyperSystem:
         buffer: dict[int, torch.Tensor] = {}  # chunk size -> its predictions, when examples come in parts
 
         def forward(theta_chunk: dict[str, torch.Tensor], part: dict[str, torch.Tensor]) -> torch.Tensor:
-            size = next(iter(theta_chunk.values())).shape[0]
-            if size == 1:  # one candidate: the examples' vmap alone
-                return over_examples({n: t[0] for n, t in theta_chunk.items()}, part).unsqueeze(0)
+            # one candidate too goes through both vmaps: the same kernels, so the same bits, at any chunk size
             return over_candidates(theta_chunk, part)
 
         def run_chunk(lo: int, hi: int) -> None:
