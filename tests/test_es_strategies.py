@@ -132,6 +132,9 @@ def test_every_strategy_trains_in_the_epoch_loop_and_resumes_from_its_checkpoint
     changed = affine.AffineSystem(system_optimizer=ESConfig(pop_size=16, sigma=0.1, strategy=OpenAIES(), seed=2))
     with pytest.raises(ValueError, match="other settings.*strategy"):
         changed.optimize(affine.TRAIN, affine.mse_metric, steps=30, run_name="stopped", **options)
+    faster = system()  # how the population runs may change between resumes
+    faster.system_optimizer.execution = "batched"
+    assert faster.optimize(affine.TRAIN, affine.mse_metric, steps=30, run_name="stopped", **options)["steps"] == 30
 
 
 def test_strategy_names_are_shortcuts_and_bad_strategies_fail_naming_the_field():

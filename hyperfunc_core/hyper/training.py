@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from hyperfunc_core.es import ESConfig, Layout, ask, init_state, tell
+from hyperfunc_core.es import ESConfig, Layout, OpenAIES, ask, init_state, tell
 from hyperfunc_core.es.strategy import ESState, current_sigma
 from hyperfunc_core.hyper.checkpoints import CheckpointStore, Resumed
 from hyperfunc_core.hyper.placement import examples_on
@@ -129,6 +129,9 @@ def prepare_training(
         "n_train": len(train),
         "layout": [[b.name, list(b.shape)] for b in layout.blocks],
     }
+    del fingerprint["execution"]  # how populations run, not what they compute: free to change on resume
+    if fingerprint["strategy"] == OpenAIES().describe():
+        del fingerprint["strategy"]  # the default: runs started before strategies existed resume as before
     spec = spec or {"in_process": [f"system {type(system).__name__} instance", "training data", "metric_fn"]}
     resumed = store.open(name, fingerprint, config.seed, resume, spec)
     return TrainingJob(
