@@ -68,6 +68,9 @@ def test_hyperfunc_deploy_applies_them_with_their_schedules_and_a_trigger_schedu
         assert sweep.work_pool_name == "deploy-test-pool" and sweep.parameters["study"] == "branin-nightly"
         assert sweep.parameters["spec"]["objective"] == "examples/tuning/branin.py:objective"
         assert [s.schedule.cron for s in sweep.schedules] == ["0 2 * * *"] and sweep.schedules[0].active
+        # a flow run works in the project folder itself; with a path and no pull step, each run copied it whole
+        assert sweep.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+        assert sweep.path is None
         training = client.read_deployment_by_name("es-train/affine-es-training")
         assert training.schedules[0].schedule.interval.total_seconds() == 21600
         evolution = client.read_deployment_by_name("evolution/weekly-calculator-evolution")
