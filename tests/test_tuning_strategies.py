@@ -42,9 +42,9 @@ def test_grid_runs_every_combination_once():
     assert result["best"]["params"] == {"x": 2.0, "y": 3.0, "flag": True}
 
 
-def test_grid_with_a_float_needs_resolution():
-    with pytest.raises(ValueError, match="'x'.*resolution"):
-        prepare_sweep(quadratic, {"x": Float(0, 1)}, strategy="grid")
+def test_grid_over_a_float_takes_resolution_points_per_axis():
+    with pytest.raises(ValueError, match="resolution.*expected an integer >= 2, got 1"):
+        prepare_sweep(quadratic, {"x": Float(0, 1)}, strategy="grid", strategy_kwargs={"resolution": 1})
     result = run(quadratic, {"x": Float(0, 2)}, strategy="grid", strategy_kwargs={"resolution": 5})
     assert sorted(t["params"]["x"] for t in result["trials"]) == [0.0, 0.5, 1.0, 1.5, 2.0]
 

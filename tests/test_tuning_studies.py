@@ -269,3 +269,92 @@ def test_a_study_keeps_its_spec_and_a_worker_rebuilds_it_or_says_why_it_cannot(t
         reopen_sweep("closure", url)
     with pytest.raises(ValueError, match="add_trials: expected an integer >= 1"):
         reopen_sweep("named", url, add_trials=0)
+
+
+def test_a_study_without_a_name_resumes_under_its_objectives_name_and_a_changed_space_is_refused(tmp_path, monkeypatch):
+    """The seed guide's persistent study (storage, no study_name) run twice: the second run resumes."""
+    import logging
+
+    from tuning_objectives import logged
+
+    said: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: said.append(record.getMessage())
+    logger = logging.getLogger("hyperfunc.tuning")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    monkeypatch.setenv("TUNING_LOG", str(tmp_path / "calls.log"))
+    url = f"sqlite:///{tmp_path / 'experiments.db'}"
+    space = {"a": Int(0, 9), "b": Int(0, 9)}
+    try:
+        first = run_sweep(prepare_sweep(logged, space, max_trials=4, storage=url, seed=1), orchestrate=False)
+        second = run_sweep(prepare_sweep(logged, space, max_trials=6, storage=url, seed=1), orchestrate=False)
+        assert first["study_name"] == second["study_name"] == "tuning_objectives.logged"
+        assert second["resumed_trials"] == 4 and len(second["trials"]) == 6
+        assert len(read_log(tmp_path / "calls.log")) == 6
+        assert "starting study 'tuning_objectives.logged' in its storage" in said
+        assert "resuming study 'tuning_objectives.logged' in its storage: 4 finished trials reused" in said
+        with pytest.raises(ValueError, match="study_name 'tuning_objectives.logged': exists with another space .*b"):
+            prepare_sweep(logged, {"a": Int(0, 9), "b": Int(0, 5)}, storage=url)
+        anonymous = prepare_sweep(lambda ctx, a: a, {"a": Int(0, 3)}, storage=url)
+        assert anonymous.study_name.startswith("study_") and "pass study_name= to resume it later" in said[-1]
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def test_a_grid_over_a_float_without_a_resolution_uses_five_points_and_says_so():
+    from tuning_objectives import quadratic
+
+    result = run_sweep(prepare_sweep(quadratic, {"x": Float(0.1, 2.0, log=True)}, strategy="grid"), orchestrate=False)
+    xs = sorted(t["params"]["x"] for t in result["trials"])
+    assert len(xs) == 5 and xs[0] == pytest.approx(0.1) and xs[-1] == pytest.approx(2.0)
+    assert xs[2] == pytest.approx((0.1 * 2.0) ** 0.5)  # log=True: the middle point is the geometric mean
+    assert result["notes"] == [
+        "grid: x at the default 5 points per axis (5 points in all); strategy_kwargs={'resolution': N} sets another"
+    ]
+    fine = run_sweep(
+        prepare_sweep(quadratic, {"x": Float(0, 1)}, strategy="grid", strategy_kwargs={"resolution": 3}),
+        orchestrate=False,
+    )
+    assert len(fine["trials"]) == 3 and fine["notes"] == []
+
+
+def test_enqueued_configurations_run_first_and_once_and_a_warm_start_feeds_another_studys_trials(tmp_path, monkeypatch):
+    from tuning_objectives import logged
+
+    monkeypatch.setenv("TUNING_LOG", str(tmp_path / "calls.log"))
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    space = {"a": Int(0, 9), "b": Int(0, 9)}
+    known = [{"a": 9, "b": 9}, {"a": 0}]  # the second leaves b to be sampled
+    first = run_sweep(
+        prepare_sweep(logged, space, max_trials=5, storage=url, study_name="queued", seed=1, enqueue=known),
+        orchestrate=False,
+    )
+    trials = first["trials"]
+    assert trials[0]["params"] == {"a": 9, "b": 9} and trials[1]["params"]["a"] == 0
+    assert [t["info"].get("source") for t in trials[:2]] == ["enqueued", "enqueued"] and len(trials) == 5
+    again = prepare_sweep(logged, space, max_trials=7, storage=url, study_name="queued", seed=1, enqueue=known)
+    assert again.queue == []  # both ran already: a resumed study runs neither again
+    for enqueue, says in [
+        ({"a": 1}, "enqueue: expected a list of parameter dicts"),
+        ([{"a": 10}], r"enqueue\[0\]\['a'\]: 10 is outside"),
+        ([{"c": 1}], r"enqueue\[0\]: unknown parameters \['c'\]"),
+    ]:
+        with pytest.raises(ValueError, match=says):
+            prepare_sweep(logged, space, storage=url, study_name="bad", enqueue=enqueue)
+
+    warm = prepare_sweep(
+        logged, space, strategy="bayesian", max_trials=3, storage=url, study_name="warm", warm_start="queued", seed=2
+    )
+    assert warm.warm_started == 5 and len(warm.setup.strategy.trials) == 5  # learnt before its first ask
+    result = run_sweep(warm, orchestrate=False)
+    assert result["warm_start_trials"] == 5 and len(result["trials"]) == 3  # not counted as this study's
+    for kwargs, says in [
+        ({"warm_start": "nope", "storage": url}, "warm_start: no study named 'nope'"),
+        ({"warm_start": "queued", "storage": None}, "warm_start: needs storage="),
+        ({"warm_start": "queued", "storage": url, "mode": "min"}, "warm_start: study 'queued' monitors"),
+    ]:
+        with pytest.raises(ValueError, match=says):
+            prepare_sweep(logged, space, study_name="w2", **kwargs)

@@ -23,6 +23,8 @@ def tune(
     early_stopping_kwargs: dict | None = None,
     storage: Any = None,
     study_name: str | None = None,
+    enqueue: list[dict] | None = None,
+    warm_start: str | None = None,
     executor: str = "thread",
     trial_timeout_s: float | None = None,
     trial_retries: int = 0,
@@ -35,8 +37,11 @@ def tune(
     """Search ``space`` for the parameters that maximise (``mode="max"``) or minimise ``metric``.
 
         Every argument is checked before a trial runs. The sweep is a Prefect flow, each trial
-        a task. With ``storage`` (a database URL) and ``study_name``, running again resumes the
-        study: finished trials are reused, never rerun. ``max_trials`` counts every trial of
+        a task. With ``storage`` (a database URL), running again resumes the study (named
+        ``study_name``, else after the objective): finished trials are reused, never rerun.
+        ``enqueue``: parameter dicts to run first (left-out parameters are sampled; one the study
+        already ran is not run again); ``warm_start``: the name of another study in ``storage``
+        whose finished trials the strategy learns from before it asks (they are not this study's). ``max_trials`` counts every trial of
         the study (default: what the strategy plans, else 50); ``max_time_s`` stops new trials
         from starting, it does not interrupt running ones; ``trial_timeout_s`` fails a trial
         that overruns. ``task_runner``: ``"thread"`` (default), ``"dask"`` (a local two-worker
@@ -64,6 +69,8 @@ def tune(
         early_stopping_kwargs=early_stopping_kwargs,
         storage=storage,
         study_name=study_name,
+        enqueue=enqueue,
+        warm_start=warm_start,
         executor=executor,
         trial_timeout_s=trial_timeout_s,
         seed=seed,

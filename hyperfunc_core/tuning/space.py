@@ -260,12 +260,14 @@ class Space:
         """Clip a flat point into the space; raises ValueError naming a value that cannot fit."""
         return {n: self.params[n].clip(flat[n]) for n in self.names}
 
-    def grid(self, resolution: int | None = None) -> list[dict[str, Any]]:
-        """Every combination of the dimensions' discrete values, in a stable order."""
+    def grid(self, resolution: int | None = None, float_resolution: int | None = None) -> list[dict[str, Any]]:
+        """Every combination of the dimensions' discrete values, in a stable order. A ``Float`` axis
+        without ``resolution`` gets ``float_resolution`` points (an ``Int`` keeps all its values)."""
         axes = []
         for name in self.names:
+            param = self.params[name]
             try:
-                axes.append(self.params[name].grid(resolution))
+                axes.append(param.grid(resolution or (float_resolution if isinstance(param, Float) else None)))
             except SpaceError as exc:
                 raise SpaceError(f"parameter {name!r}: {exc}") from None
         return [dict(zip(self.names, combo)) for combo in itertools.product(*axes)]

@@ -30,6 +30,8 @@ OPTIONS = (
     "executor",
     "trial_timeout_s",
     "seed",
+    "enqueue",
+    "warm_start",
 )
 
 

@@ -9,6 +9,8 @@ A resumed study replays its finished trials into the strategy and never runs the
 from __future__ import annotations
 
 import concurrent.futures as cf
+import inspect
+import logging
 import math
 import re
 import time
@@ -20,13 +22,16 @@ from typing import Any
 
 from hyperfunc_core.steps import StepRunner
 from hyperfunc_core.tuning.early_stopping import make_policy
+from hyperfunc_core.tuning.known_points import enqueued_points, warm_start_trials
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.spec import objective_and_space, sweep_spec
 from hyperfunc_core.tuning.strategies import make_strategy
-from hyperfunc_core.tuning.strategies.base import TrialRecord
+from hyperfunc_core.tuning.strategies.base import Suggestion, TrialRecord
 from hyperfunc_core.tuning.study_store import open_store
 from hyperfunc_core.tuning.trial_runner import TrialSetup, objective_bytes, trial_note, trial_step
 from hyperfunc_core.validation import InvalidInput
+
+log = logging.getLogger("hyperfunc.tuning")
 
 DEFAULT_MAX_TRIALS = 50
 WAIT_FOR_OTHERS_S = 1.0  # how often a full study's sweep looks at trials other processes still run
@@ -43,6 +48,8 @@ class Sweep:
     show_summary: bool = False
     recovered: int = 0
     replayed: int = 0
+    warm_started: int = 0  # another study's trials the strategy learnt from first
+    queue: list[dict] = field(default_factory=list)  # enqueued points still to run, before any ask
     spec: dict = field(default_factory=dict)  # what a worker needs to run the study again (tuning/spec.py)
     started_at: float = field(default_factory=time.monotonic)
 
@@ -81,9 +88,12 @@ class Sweep:
                     not out_of_time
                     and len(pending) < self.max_concurrent
                     and claimed < self.max_trials
-                    and not strategy.exhausted
+                    and (self.queue or not strategy.exhausted)
                 ):
-                    suggestion = strategy.ask()
+                    if self.queue:
+                        suggestion = Suggestion(self.queue.pop(0), {"source": "enqueued"}, unique=True)
+                    else:
+                        suggestion = strategy.ask()
                     if suggestion is None:
                         break
                     key = self.setup.space.key(suggestion.params) if suggestion.unique else None
@@ -129,6 +139,8 @@ class Sweep:
         result = summarize(store.trials(), self.setup.metric, self.setup.mode, self.study_name, self.setup.space)
         result["elapsed_s"] = time.monotonic() - self.started_at
         result["resumed_trials"] = self.replayed
+        result["warm_start_trials"] = self.warm_started
+        result["notes"] = self.setup.strategy.notes()
         policy = self.setup.policy
         if policy is not None:
             result["early_stopping"] = {
@@ -162,6 +174,8 @@ def prepare_sweep(
     early_stopping_kwargs: dict | None = None,
     storage: Any = None,
     study_name: str | None = None,
+    enqueue: list[dict] | None = None,
+    warm_start: str | None = None,
     executor: str = "thread",
     trial_timeout_s: float | None = None,
     seed: int | None = None,
@@ -192,10 +206,17 @@ def prepare_sweep(
                 f"objective: executor='process' needs a function cloudpickle can ship to a process ({exc})"
             ) from None
     parsed = Space(space)
+    queued = enqueued_points(enqueue, parsed, seed)
+    learned, outside = (
+        warm_start_trials(warm_start, storage, parsed, metric, mode) if warm_start is not None else ([], 0)
+    )
     built = make_strategy(strategy, parsed, mode=mode, seed=seed, kwargs=strategy_kwargs)
     policy = make_policy(early_stopping, early_stopping_kwargs, metric, mode)
     store = open_store(storage)
-    name = study_name or f"study_{uuid.uuid4().hex[:8]}"
+    if study_name is not None and (not isinstance(study_name, str) or not study_name.strip()):
+        raise InvalidInput(f"study_name: expected a non-empty name or None, got {study_name!r}")
+    derived = default_study_name(objective)
+    name = study_name or derived or f"study_{uuid.uuid4().hex[:8]}"
     spec = sweep_spec(
         objective,
         parsed,
@@ -212,6 +233,8 @@ def prepare_sweep(
             executor=executor,
             trial_timeout_s=trial_timeout_s,
             seed=seed,
+            enqueue=enqueue,
+            warm_start=warm_start,
         ),
     )
     store.open(
@@ -237,12 +260,52 @@ def prepare_sweep(
         show_summary=show_summary,
         spec=spec,
     )
+    for trial in learned:  # another study's trials first, as if this one had run them
+        built.tell(trial)
+    sweep.warm_started = len(learned)
+    if outside:
+        log.info("warm start from %r: %d of its trials lie outside this space, left out", warm_start, outside)
     sweep.recovered = store.recover_interrupted()
+    ran = set()
     for trial in store.trials():
+        ran.add(parsed.key(trial.params))
         if trial.finished:
             built.tell(trial)
             sweep.replayed += 1
+    sweep.queue = [point for point in queued if parsed.key(point) not in ran]  # a resumed study runs none twice
+    _say_where(sweep, storage, lasting=study_name is not None or derived is not None)
     return sweep
+
+
+def default_study_name(objective: Callable[..., Any]) -> str | None:
+    """``module.name`` of a named function (a script's by its file name), so running the same sweep
+    again finds its study; None for a lambda or a closure, which have no name that stays."""
+    qualname = getattr(objective, "__qualname__", None) or type(objective).__qualname__
+    if "<" in qualname:  # <lambda>, <locals>
+        return None
+    module = getattr(objective, "__module__", None) or type(objective).__module__
+    if module == "__main__":
+        try:
+            module = Path(inspect.getfile(objective)).stem
+        except TypeError:
+            return None
+    return f"{module}.{qualname}"
+
+
+def _say_where(sweep: "Sweep", storage: Any, lasting: bool) -> None:
+    """One line: the study is new or resumed (with how many finished trials it reuses), and where it lives."""
+    where = "in memory (pass storage= to keep it)" if storage is None else "in its storage"
+    if sweep.replayed or sweep.recovered:
+        said = f"resuming study {sweep.study_name!r} {where}: {sweep.replayed} finished trials reused"
+    else:
+        said = f"starting study {sweep.study_name!r} {where}"
+    if storage is not None and not lasting:
+        said += "; its objective has no lasting name (a lambda or closure): pass study_name= to resume it later"
+    log.info(said)
+    if sweep.show_progress or sweep.show_summary:  # a person is watching (the CLI): say it on the screen too
+        from hyperfunc_core.live_display import output_console
+
+        output_console().print(said, highlight=False, markup=False)
 
 
 def reopen_sweep(study_name: str, storage: str, add_trials: int | None = None, spec: dict | None = None) -> Sweep:
@@ -339,6 +402,8 @@ def print_summary(result: dict, top: int = 10) -> None:
     out = output_console()
     out.print(table)
     out.print(f"trials by state: {result['counts']}")
+    for note in result.get("notes") or []:
+        out.print(escape(note), highlight=False)
     stopping = result.get("early_stopping")
     if stopping:
         out.print(

@@ -80,6 +80,10 @@ class Strategy:
         """How many trials the strategy plans when the user gives no ``max_trials``."""
         return None
 
+    def notes(self) -> list[str]:
+        """Choices the strategy made for the user (a default it filled in), for the sweep's summary."""
+        return []
+
     # -- helpers for subclasses ----------------------------------------------------
     def signed(self, value: float) -> float:
         """Higher is better, whatever the mode."""
