@@ -19,6 +19,15 @@ import numpy as np
 from hyperfunc_core.validation import InvalidInput
 
 
+def _as_json(value: Any) -> Any:
+    """``value`` as it comes back from JSON storage (tuples as lists)."""
+    if isinstance(value, (list, tuple)):
+        return [_as_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    return value
+
+
 class SpaceError(InvalidInput):
     """A search space that cannot be searched; raised before any trial runs."""
 
@@ -149,10 +158,13 @@ class Choice(Param):
         return self.options[min(int(u * len(self.options)), len(self.options) - 1)]
 
     def index(self, value: Any) -> int:
+        """The option ``value`` names: equal, equal as JSON (a stored tuple comes back a list), or a
+        string differing only in case and spaces."""
         for i, option in enumerate(self.options):
-            if option == value or (
-                isinstance(option, str) and isinstance(value, str) and option.lower() == value.strip().lower()
-            ):
+            if option == value or _as_json(option) == _as_json(value):
+                return i
+        for i, option in enumerate(self.options):
+            if isinstance(option, str) and isinstance(value, str) and option.lower() == value.strip().lower():
                 return i
         raise ValueError(f"{value!r} is not one of {list(self.options)!r}")
 

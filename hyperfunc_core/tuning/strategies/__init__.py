@@ -10,6 +10,7 @@ from hyperfunc_core.tuning.strategies.base import Strategy, Suggestion, TrialRec
 from hyperfunc_core.tuning.strategies.bayesian import BayesianSearch
 from hyperfunc_core.tuning.strategies.grid import GridSearch
 from hyperfunc_core.tuning.strategies.llm_agent import LLMAgent
+from hyperfunc_core.tuning.strategies.optuna_sampler import SAMPLERS, OptunaSampler, sampler_named
 from hyperfunc_core.tuning.strategies.random_search import RandomSearch
 from hyperfunc_core.tuning.strategies.tree import BeamSearch, LLMBranchingAgent, TreeSearch
 from hyperfunc_core.validation import InvalidInput
@@ -33,11 +34,15 @@ def make_strategy(strategy: Any, space: Space, *, mode: str, seed: int | None, k
         if kwargs:
             raise InvalidInput("strategy_kwargs: give them to your strategy's constructor when passing an instance")
         return strategy
+    if isinstance(strategy, str) and strategy.startswith("optuna:"):
+        return OptunaSampler(space, mode=mode, seed=seed, sampler=sampler_named(strategy[7:], seed), **kwargs)
+    if type(strategy).__module__.startswith("optuna.samplers"):  # an Optuna sampler instance
+        return OptunaSampler(space, mode=mode, seed=seed, sampler=strategy, **kwargs)
     if isinstance(strategy, str):
         if strategy not in STRATEGIES:
             raise InvalidInput(
                 f"strategy: unknown name {strategy!r}; expected one of {sorted(STRATEGIES)}, "
-                "a Strategy subclass, or a name added with register_strategy()"
+                f"optuna:{', optuna:'.join(SAMPLERS)}, a Strategy subclass, or a name added with register_strategy()"
             )
         cls = STRATEGIES[strategy]
     elif inspect.isclass(strategy) and issubclass(strategy, Strategy):
@@ -56,6 +61,7 @@ __all__ = [
     "GridSearch",
     "LLMAgent",
     "LLMBranchingAgent",
+    "OptunaSampler",
     "RandomSearch",
     "STRATEGIES",
     "Strategy",
