@@ -6,6 +6,7 @@ import json
 import math
 import os
 import threading
+import time
 
 import pytest
 from tuning_objectives import branin, quadratic
@@ -341,6 +342,28 @@ def test_llm_agent_uses_validates_and_falls_back(llm_server):
     assert t[3]["params"]["lr"] == 0.001 and any("opt" in n and "random" in n for n in t[3]["info"]["notes"])
     prompts = [r.last_user_text for r in llm_server.chat_requests()]
     assert len(prompts) == 4 and "Most recent trials" in prompts[1] and '"lr": 0.01' in prompts[1]
+
+
+def test_concurrent_llm_asks_see_the_trials_still_running(llm_server):
+    answers = [json.dumps({"params": {"x": x}}) for x in (0.1, 0.2, 0.3, 0.4)]
+    gateway = llm_suggestions(llm_server, answers)
+
+    def slow(ctx, x):
+        time.sleep(0.3)  # the second ask comes while the first trial runs
+        return x
+
+    run(
+        slow,
+        {"x": Float(0, 1)},
+        strategy="llm_agent",
+        strategy_kwargs={"llm": gateway, "exploration_rate": 0.0},
+        max_trials=4,
+        max_concurrent=2,
+        seed=0,
+    )
+    prompts = [r.last_user_text for r in llm_server.chat_requests()]
+    assert "Running now" not in prompts[0]
+    assert "Running now, results pending (propose something else): [{'x': 0.1}]" in prompts[1]
 
 
 def test_llm_agent_falls_back_when_the_llm_errors(llm_server):

@@ -107,6 +107,7 @@ class Sweep:
                             break
                         continue
                     claimed += 1
+                    strategy.started(trial)
                     pending[submit(trial)] = trial
                 if not pending:
                     if not full or out_of_time or not store.running_elsewhere():

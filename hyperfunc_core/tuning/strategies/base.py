@@ -58,13 +58,20 @@ class Strategy:
         self.mode = mode
         self.rng = np.random.default_rng(seed)
         self.trials: list[TrialRecord] = []
+        self.running: dict[str, dict[str, Any]] = {}  # trial id -> params of the trials now running
 
     def ask(self) -> Suggestion | None:
         """The next point, or None when nothing can be proposed until running trials finish."""
         raise NotImplementedError
 
+    def started(self, trial: TrialRecord) -> None:
+        """A trial of this sweep started (``running`` holds it until it is told): what a strategy
+        that proposes several points at once must not propose again."""
+        self.running[trial.trial_id] = dict(trial.params)
+
     def tell(self, trial: TrialRecord) -> None:
         """Learn from a finished trial (complete, failed or pruned)."""
+        self.running.pop(trial.trial_id, None)
         self.trials.append(trial)
 
     @property

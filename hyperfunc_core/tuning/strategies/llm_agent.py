@@ -43,14 +43,19 @@ class LLMAgent(Strategy):
 
     def prompt(self) -> str:
         best = self.best(1)
-        return (
-            f"We are tuning hyperparameters to {'maximise' if self.mode == 'max' else 'minimise'} a metric.\n"
-            f"Search space (name: definition): {describe_space(self.space)}\n"
-            f"Most recent trials: {history_lines(self.trials, self.max_history)}\n"
-            f"Best so far: {best[0].params if best else 'none yet'} with value {best[0].value if best else 'n/a'}\n"
-            "Analyse the pattern and propose the next configuration to try.\n"
-            'Answer with JSON: {"params": {<every parameter name>: <value>}, "rationale": "<one or two sentences>"}'
-        )
+        lines = [
+            f"We are tuning hyperparameters to {'maximise' if self.mode == 'max' else 'minimise'} a metric.",
+            f"Search space (name: definition): {describe_space(self.space)}",
+            f"Most recent trials: {history_lines(self.trials, self.max_history)}",
+            f"Best so far: {best[0].params if best else 'none yet'} with value {best[0].value if best else 'n/a'}",
+        ]
+        if self.running:  # concurrent asks: say what is already being tried
+            lines.append(f"Running now, results pending (propose something else): {list(self.running.values())}")
+        lines += [
+            "Analyse the pattern and propose the next configuration to try.",
+            'Answer with JSON: {"params": {<every parameter name>: <value>}, "rationale": "<one or two sentences>"}',
+        ]
+        return "\n".join(lines)
 
     def ask(self) -> Suggestion:
         if self.trials and self.rng.random() < self.exploration_rate:
