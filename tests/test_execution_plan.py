@@ -109,6 +109,16 @@ def test_candidates_that_cannot_reach_the_top_k_stop_early_and_the_elite_is_exac
     assert torch.equal(
         tell(config, layout, state, noise, full, candidates).theta, tell(config, layout, state, noise, mu).theta
     )
+    from types import SimpleNamespace
+
+    from hyperfunc_core.hyper.training import evaluate_candidates
+
+    job = SimpleNamespace(system=system, metric_fn=accuracy, environment_state=None, config=config)
+    shard = candidates[:32]  # half the population, which may hold all of its μ = 32 best: nothing stops early
+    assert evaluate_candidates(job, shard, examples, population=64)[0] == full[:32].tolist()
+    assert system.last_early_exit is None
+    evaluate_candidates(job, shard, examples)  # a whole population of 32: its own μ = 16
+    assert system.last_early_exit is not None
 
 
 def test_a_lone_last_candidate_runs_beside_its_neighbour_so_every_plan_scores_the_same_bits():

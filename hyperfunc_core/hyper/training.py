@@ -177,10 +177,11 @@ PopulationEvaluator = Callable[["TrainingJob", torch.Tensor, list], tuple[list[f
 
 
 def evaluate_candidates(
-    job: TrainingJob, candidates: torch.Tensor, examples: list
+    job: TrainingJob, candidates: torch.Tensor, examples: list, population: int | None = None
 ) -> tuple[list[float], list[str | None]]:
     """Scores (and errors) of ``candidates`` (rows of θ) on ``examples``: one batched evaluation.
-    Only the strategy's elite needs exact scores (a shard's elite holds every global one)."""
+    Only the strategy's elite of the whole ``population`` (default: these candidates) needs exact
+    scores; a shard keeps that many, as all of the elite may fall in one shard."""
     errors: list[str | None] = []
     scores = job.system.evaluate_population(
         candidates,
@@ -188,7 +189,7 @@ def evaluate_candidates(
         job.metric_fn,
         environment_state=job.environment_state,
         errors=errors,
-        top_k=job.config.algorithm.elite_count(len(candidates)),
+        top_k=job.config.algorithm.elite_count(population or len(candidates)),
     )
     return scores, errors
 
@@ -430,6 +431,7 @@ def score_in_shards(
             job,
             candidates[part],
             examples,
+            len(candidates),
             label=f"shard-{part.start}-{part.stop - 1}",
             key=f"{key}-shard-{part.start}-{part.stop}",
         )
