@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from hyperfunc_core.devices import on_device
 from hyperfunc_core.es.base import ESStrategy
 from hyperfunc_core.es.layout import Layout
 from hyperfunc_core.es.optimizers import OPTIMIZERS, OptimizerState, sigma_at
@@ -136,15 +137,7 @@ class ESState:
 
     def to(self, device: torch.device | str) -> "ESState":
         """The same state with every tensor on ``device``."""
-        return ESState.from_dict(_on(self.to_dict(), torch.device(device)))
-
-
-def _on(value: Any, device: torch.device) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, dict):
-        return {k: _on(v, device) for k, v in value.items()}
-    return value
+        return ESState.from_dict(on_device(self.to_dict(), device))
 
 
 def init_state(config: ESConfig, layout: Layout, theta0: torch.Tensor) -> ESState:

@@ -15,7 +15,6 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from sqlmodel import select
@@ -103,9 +102,7 @@ class CheckpointStore:
         path = folder / f"epoch-{epoch:05d}.pt"
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as out:
-            torch.save(
-                {k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in _cpu(state.to_dict()).items()}, out
-            )
+            torch.save(state.to("cpu").to_dict(), out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -159,11 +156,3 @@ class CheckpointStore:
                 run.status, run.finished_at = status, utcnow()
                 session.add(run)
                 session.commit()
-
-
-def _cpu(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, dict):
-        return {k: _cpu(v) for k, v in value.items()}
-    return value

@@ -34,8 +34,8 @@ from typing import Any
 
 import torch
 
+from hyperfunc_core.devices import on_device
 from hyperfunc_core.hyper.hp_types import hp_shape
-from hyperfunc_core.hyper.placement import on_device
 from hyperfunc_core.hyper.runtime import Invocation, active, call_meter, metering
 from hyperfunc_core.hyper.tracing import CallRecord
 from hyperfunc_core.observability import telemetry

@@ -12,19 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from hyperfunc_core.devices import on_device
+
 if TYPE_CHECKING:
     from hyperfunc_core.hyper.system import Example
-
-
-def on_device(value: Any, device: torch.device) -> Any:
-    """``value`` with every tensor in it (in dicts, lists and tuples too) on ``device``."""
-    if isinstance(value, torch.Tensor):
-        return value if value.device == device else value.to(device)
-    if isinstance(value, dict):
-        return {k: on_device(v, device) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
-        return type(value)(on_device(v, device) for v in value)
-    return value
 
 
 def _elsewhere(value: Any, device: torch.device) -> bool:
