@@ -28,6 +28,13 @@ from hyperfunc_core.validation import InvalidInput
 EXECUTION_MODES = ("auto", "batched", "loop")
 
 
+def check_execution(mode: Any) -> str:
+    """``mode`` when it names how a population runs (hyper/execution.py), else one line saying what would."""
+    if mode not in EXECUTION_MODES:
+        raise InvalidInput(f"execution: expected one of {list(EXECUTION_MODES)}, got {mode!r}")
+    return mode
+
+
 @dataclass
 class ESConfig:
     """How ES trains θ. ``steps`` is the default number of ES steps for ``optimize``."""
@@ -75,8 +82,7 @@ class ESConfig:
             raise InvalidInput(f"fitness_shaping: expected one of {list(SHAPINGS)}, got {self.fitness_shaping!r}")
         if self.weight_decay < 0:
             raise InvalidInput(f"weight_decay: expected a number >= 0, got {self.weight_decay!r}")
-        if self.execution not in EXECUTION_MODES:
-            raise InvalidInput(f"execution: expected one of {list(EXECUTION_MODES)}, got {self.execution!r}")
+        check_execution(self.execution)
         self.sigma_at(0)  # validates the schedule's name
         self.algorithm.check(self)
 

@@ -54,7 +54,7 @@ import torch
 
 from hyperfunc_core.concurrency import run_coroutine
 from hyperfunc_core.es import ESConfig, Layout
-from hyperfunc_core.es.strategy import EXECUTION_MODES
+from hyperfunc_core.es.strategy import check_execution
 from hyperfunc_core.hyper.execution import ExecutionPlanner, Plan
 from hyperfunc_core.hyper.hp_types import default_init
 from hyperfunc_core.hyper.hyperfunction import HyperFunction
@@ -315,9 +315,7 @@ class HyperSystem:
         max_batch_size = max_batch_size or self.system_optimizer.max_batch_size
         if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
             raise InvalidInput(f"max_batch_size: expected an integer >= 1, got {max_batch_size!r}")
-        execution = execution or self.system_optimizer.execution
-        if execution not in EXECUTION_MODES:
-            raise InvalidInput(f"execution: expected one of {list(EXECUTION_MODES)}, got {execution!r}")
+        execution = check_execution(execution or self.system_optimizer.execution)
         self.discover(examples, environment_state)
         stacked = self._stack_candidates(candidates)
         population = next(iter(stacked.values())).shape[0] if stacked else len(candidates)
@@ -430,23 +428,10 @@ class HyperSystem:
         buffer: dict[int, torch.Tensor] = {}  # chunk size -> its predictions, when examples come in parts
 
         def forward(theta_chunk: dict[str, torch.Tensor], part: dict[str, torch.Tensor]) -> torch.Tensor:
-            # one candidate too goes through both vmaps: the same kernels, so the same bits, at any chunk size
-            return over_candidates(theta_chunk, part)
-
-        def run_chunk(lo: int, hi: int) -> None:
-            theta_chunk = {n: t[lo:hi] for n, t in stacked.items()}
+            """Predictions (candidates, examples, ...); a refusal of vmap says which hyperfunction.
+            One candidate too goes through both vmaps: the same kernels, so the same bits, at any chunk size."""
             try:
-                if example_chunk == n_examples:
-                    preds = forward(theta_chunk, inputs)
-                else:
-                    preds = None
-                    for e0 in range(0, n_examples, example_chunk):
-                        part = forward(theta_chunk, {k: v[e0 : e0 + example_chunk] for k, v in inputs.items()})
-                        if preds is None:
-                            preds = buffer.get(hi - lo)
-                            if preds is None or preds.shape[2:] != part.shape[2:]:
-                                preds = buffer[hi - lo] = part.new_empty((hi - lo, n_examples, *part.shape[2:]))
-                        preds[:, e0 : e0 + part.shape[1]] = part
+                return over_candidates(theta_chunk, part)
             except _NotBatchable:
                 raise
             except Exception as exc:  # noqa: BLE001 - vmap refusals come in many exception types
@@ -455,6 +440,20 @@ class HyperSystem:
                     f"{'hyperfunction ' + repr(where) if where else 'run()'} cannot be vmapped "
                     f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
                 ) from exc
+
+        def run_chunk(lo: int, hi: int) -> None:
+            theta_chunk = {n: t[lo:hi] for n, t in stacked.items()}
+            if example_chunk == n_examples:
+                preds = forward(theta_chunk, inputs)
+            else:
+                preds = None
+                for e0 in range(0, n_examples, example_chunk):
+                    part = forward(theta_chunk, {k: v[e0 : e0 + example_chunk] for k, v in inputs.items()})
+                    if preds is None:
+                        preds = buffer.get(hi - lo)
+                        if preds is None or preds.shape[2:] != part.shape[2:]:
+                            preds = buffer[hi - lo] = part.new_empty((hi - lo, n_examples, *part.shape[2:]))
+                    preds[:, e0 : e0 + part.shape[1]] = part
             scores[lo:hi] = self._score_chunk(metric_fn, preds, target)
 
         if isinstance(metric_fn, MeanOverExamples) and top_k is not None and 0 < top_k < population:
@@ -495,10 +494,7 @@ class HyperSystem:
             left = alive.nonzero().flatten()
             for c0 in range(0, left.numel(), per_chunk):
                 chosen = left[c0 : c0 + per_chunk]
-                try:
-                    preds = forward({n: t[chosen] for n, t in stacked.items()}, part)
-                except Exception as exc:  # noqa: BLE001 - as on the plain batched path
-                    raise _NotBatchable(f"run() cannot be vmapped ({type(exc).__name__}: {exc})"[:300]) from exc
+                preds = forward({n: t[chosen] for n, t in stacked.items()}, part)
                 sums[chosen] += values_of(preds, target[start:stop]).double().sum(1)
             evaluated += left.numel() * (stop - start)
             start, remaining = stop, n_examples - stop
