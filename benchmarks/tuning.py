@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/tuning.py              # both parts, the issue's settings
     .venv/bin/python benchmarks/tuning.py quality --seeds 5 --trials 50
     .venv/bin/python benchmarks/tuning.py overhead --trials 300
+    .venv/bin/python benchmarks/tuning.py pruning --seeds 10 --trials 60
 
 Optuna is the baseline and is installed only for this script (``scripts/setup.sh --bench``).
 Every figure is measured in the same run as its baseline and printed beside it.
@@ -11,6 +12,10 @@ Quality: the median over seeds of the best value after N trials, minimising Bran
 0.397887) and Hartmann6 (optimum -3.32237); ``bayesian`` against ``TPESampler`` and
 ``random`` against ``RandomSampler``. Our sweeps run on the local loop (no Prefect): the
 flow adds orchestration, not a different search.
+
+Pruning: a synthetic learning-curve problem (81 reported steps per trial, noisy curves that
+cross: a fast learner may end worse), random search with the same points for every pruner; the
+median best final loss and the steps spent (sum of reports) for each of our pruners and Optuna's.
 
 Overhead: a trivial objective, one trial at a time, ms per trial for our strategy loop alone,
 the same sweep as a Prefect flow (a warmed-up server, median of repeats), and Optuna's
@@ -134,6 +139,167 @@ def quality(seeds: int, trials: int, workers: int) -> bool:
     return ok
 
 
+# -- pruning ------------------------------------------------------------------------
+CURVE_STEPS = 81
+
+
+def learning_curve_loss(lr: float, width: int, step: int) -> float:
+    """Validation loss after ``step`` epochs: a final loss set by lr and width, reached at a speed set by
+    lr alone, plus noise fixed by the point and the step (so every pruner sees the same curves)."""
+    final = 0.1 + 0.08 * (math.log10(lr) + 2.0) ** 2 + 0.6 / math.sqrt(width)
+    speed = 0.8 + 0.2 * min(1.0, 25 * lr)  # a large lr learns faster, and may stop worse
+    noise = 0.01 * math.sin(1e4 * lr + 37 * width + 11 * step)
+    return final + (2.0 - final) * math.exp(-speed * step / 8) + noise
+
+
+def _curve_objective(ctx, lr: float, width: int) -> float:
+    for step in range(CURVE_STEPS):
+        ctx.report(step, val_loss=learning_curve_loss(lr, width, step))
+        if ctx.should_stop():
+            break
+    return learning_curve_loss(lr, width, step)
+
+
+OUR_PRUNERS = {
+    "none": None,
+    "median": ("median", None),
+    "percentile (25 %)": ("percentile", None),
+    "asha": ("asha", None),
+    "successive_halving": ("successive_halving", None),
+    "hyperband": ("hyperband", {"max_resource": CURVE_STEPS - 1}),
+}
+OPTUNA_PRUNERS = ("NopPruner", "MedianPruner", "PercentilePruner", "SuccessiveHalvingPruner", "HyperbandPruner")
+
+
+def _progress(bests: list[float | None], steps: list[int]) -> list[tuple[int, float]]:
+    """(steps spent so far, best final loss so far) after each trial, in the order trials ran."""
+    out, spent, best = [], 0, math.inf
+    for value, used in zip(bests, steps):
+        spent += used
+        best = min(best, value) if value is not None else best
+        out.append((spent, best))
+    return out
+
+
+def _pruning_ours(name: str, seed: int, trials: int) -> list[tuple[int, float]]:
+    from hyperfunc_core import Float, Int
+    from hyperfunc_core.launch import run_sweep
+    from hyperfunc_core.tuning.sweep import prepare_sweep
+
+    chosen = OUR_PRUNERS[name]
+    sweep = prepare_sweep(
+        _curve_objective,
+        {"lr": Float(1e-4, 1.0, log=True), "width": Int(8, 256, log=True)},
+        strategy="random",
+        max_trials=trials,
+        metric="score",
+        mode="min",
+        early_stopping=chosen and chosen[0],
+        early_stopping_kwargs={"metric": "val_loss", "mode": "min", **((chosen and chosen[1]) or {})}
+        if chosen
+        else None,
+        seed=seed,
+    )
+    run_sweep(sweep, orchestrate=False)
+    trials_run = sorted(sweep.setup.store.trials(), key=lambda t: t.number)
+    reports = sweep.setup.store.reports()
+    return _progress(
+        [t.value if t.state == "complete" else None for t in trials_run], [len(reports[t.trial_id]) for t in trials_run]
+    )
+
+
+def _pruning_optuna(name: str, seed: int, trials: int) -> list[tuple[int, float]]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    made = {
+        "PercentilePruner": lambda: optuna.pruners.PercentilePruner(25.0),
+        "HyperbandPruner": lambda: optuna.pruners.HyperbandPruner(max_resource=CURVE_STEPS - 1),
+    }.get(name, getattr(optuna.pruners, name))()
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=seed), pruner=made)
+
+    def objective(trial) -> float:
+        lr, width = trial.suggest_float("lr", 1e-4, 1.0, log=True), trial.suggest_int("width", 8, 256, log=True)
+        for step in range(CURVE_STEPS):
+            trial.report(learning_curve_loss(lr, width, step), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return learning_curve_loss(lr, width, CURVE_STEPS - 1)
+
+    study.optimize(objective, n_trials=trials)
+    done = optuna.trial.TrialState.COMPLETE
+    return _progress(
+        [t.value if t.state == done else None for t in study.trials], [len(t.intermediate_values) for t in study.trials]
+    )
+
+
+def _pruning_one(job: tuple) -> tuple:
+    kind, name, seed, trials = job
+    return job, (_pruning_ours if kind == "ours" else _pruning_optuna)(name, seed, trials)
+
+
+def _steps_to(progress: list[tuple[int, float]], target: float) -> float:
+    """Steps spent when the best so far first came within 0.005 of ``target`` (inf if it never did)."""
+    return next((spent for spent, best in progress if best <= target + 0.005), math.inf)
+
+
+def pruning(seeds: int, trials: int, workers: int) -> bool:
+    """Each library's no-pruning sweep of ``trials`` sets the target (its best); pruned sweeps of the same
+    points, in the same order, go on to 8x as many trials: how many steps does each need to reach it?"""
+    longer = 8 * trials
+    jobs = [
+        ("ours", name, seed, trials if chosen is None else longer)
+        for name, chosen in OUR_PRUNERS.items()
+        for seed in range(seeds)
+    ]
+    jobs += [
+        ("optuna", name, seed, trials if name == "NopPruner" else longer)
+        for name in OPTUNA_PRUNERS
+        for seed in range(seeds)
+    ]
+    started = time.perf_counter()
+    runs: dict[tuple, dict[int, list]] = {}
+    with ProcessPoolExecutor(workers) as pool:
+        for (kind, name, seed, _), progress in pool.map(_pruning_one, jobs):
+            runs.setdefault((kind, name), {})[seed] = progress
+    print(
+        f"\nPruning: learning curves of {CURVE_STEPS} steps, random search; target: the best final loss "
+        f"that {trials} trials without pruning find; pruned sweeps of the same points may run {longer} trials; "
+        f"{seeds} seeds, medians  [{time.perf_counter() - started:.0f} s]"
+    )
+    print(
+        f"{'pruner':<38} {'steps to the target':>19} {'reached':>8} "
+        f"{'best at the same steps':>23} {'trials run then':>16}"
+    )
+    medians: dict[tuple, float] = {}
+    for (kind, name), by_seed in runs.items():
+        baseline = runs[(kind, "none" if kind == "ours" else "NopPruner")]
+        targets = {seed: progress[-1][1] for seed, progress in baseline.items()}
+        full = {seed: progress[-1][0] for seed, progress in baseline.items()}
+        to_target = [_steps_to(progress, targets[seed]) for seed, progress in by_seed.items()]
+        at_budget = [
+            [(i + 1, best) for i, (spent, best) in enumerate(progress) if spent <= full[seed]][-1]
+            for seed, progress in by_seed.items()
+        ]
+        medians[(kind, name)] = statistics.median(to_target)
+        reached = sum(math.isfinite(v) for v in to_target)
+        label = f"{'hyperfunc' if kind == 'ours' else 'optuna'} {name}"
+        print(
+            f"{label:<38} {medians[(kind, name)]:>19.0f} {reached:>5}/{seeds} "
+            f"{statistics.median(b for _, b in at_budget):>23.4f} {statistics.median(n for n, _ in at_budget):>16.0f}"
+        )
+    ok = True
+    for name in ("asha", "successive_halving", "hyperband"):
+        mine = medians[("ours", name)]
+        better = mine < medians[("ours", "none")] and mine < medians[("ours", "median")]
+        ok &= better
+        print(
+            f"  {name}: {mine:.0f} steps to the target, against {medians[('ours', 'none')]:.0f} without pruning and "
+            f"{medians[('ours', 'median')]:.0f} with median -> {'fewer than both' if better else 'NOT fewer than both'}"
+        )
+    return ok
+
+
 # -- overhead -----------------------------------------------------------------------
 def _trivial(ctx, x: float) -> float:
     return x
@@ -191,7 +357,7 @@ def overhead(trials: int, repeats: int) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", nargs="?", choices=["all", "quality", "overhead"], default="all")
+    parser.add_argument("part", nargs="?", choices=["all", "quality", "overhead", "pruning"], default="all")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--trials", type=int, default=None, help="trials per sweep (100 for quality, 300 for overhead)")
     parser.add_argument("--repeats", type=int, default=3)
@@ -208,6 +374,8 @@ def main() -> int:
     ok = True
     if args.part in ("all", "quality"):
         ok &= quality(args.seeds, args.trials or 100, args.workers)
+    if args.part in ("all", "pruning"):
+        ok &= pruning(min(args.seeds, 10), args.trials or 60, args.workers)
     if args.part in ("all", "overhead"):
         ok &= overhead(args.trials or 300, args.repeats)
     return 0 if ok else 1

@@ -14,10 +14,8 @@ from tuning_objectives import branin, quadratic
 from hyperfunc_core import Bool, Choice, Float, Int, ObjectiveResult, Strategy, register_strategy
 from hyperfunc_core.launch import run_sweep
 from hyperfunc_core.testing import text
-from hyperfunc_core.tuning.early_stopping import MedianStoppingPolicy
 from hyperfunc_core.tuning.strategies import Suggestion
 from hyperfunc_core.tuning.sweep import prepare_sweep
-from hyperfunc_core.validation import InvalidInput
 
 
 def run(objective, space, **kw):
@@ -189,34 +187,6 @@ def test_metric_and_mode_pick_the_best():
     assert result["best"]["params"] == {"x": 0.3} and result["best"]["value"] == 0.0
     missing = run(objective, {"x": Choice([0.1])}, strategy="grid", metric="f1_score")
     assert missing["trials"][0]["state"] == "failed" and "f1_score" in missing["trials"][0]["error"]
-
-
-def test_median_policy_unit():
-    policy = MedianStoppingPolicy(check_interval=2, min_trials=2, metric="val", mode="max")
-    others = [[{"val": 0.5}, {"val": 0.9}], [{"val": 0.4}, {"val": 0.8}], [{"val": 0.1}]]
-    assert policy.should_stop([{"val": 0.2}, {"val": 0.3}], others)  # 0.3 < median(0.9, 0.8)
-    assert not policy.should_stop([{"val": 0.2}, {"val": 0.95}], others)
-    assert not policy.should_stop([{"val": 0.2}], others)  # not a checkpoint
-    assert not MedianStoppingPolicy(check_interval=2, min_trials=3, metric="val").should_stop([{"val": 0}] * 2, others)
-
-
-def test_presets_look_early_enough_for_typical_epoch_counts():
-    from hyperfunc_core.tuning.early_stopping import blind_policy_text, make_policy
-
-    looks = {
-        name: [n for n in range(1, 21) if make_policy(name, None, "val_loss", "min").due(n)]
-        for name in ("aggressive", "median", "patient")
-    }
-    assert looks["aggressive"] == list(range(1, 21)) and looks["median"] == list(range(3, 21))
-    assert looks["patient"] == [10, 12, 14, 16, 18, 20]
-    seed = make_policy("median", {"check_interval": 100, "min_trials": 3}, "val_loss", "min")
-    assert [n for n in range(1, 301) if seed.due(n)] == [100, 200, 300]  # the seed guide's meaning kept
-    watched = make_policy("median", {"metric": "loss", "mode": "min"}, "score", "max")
-    assert (watched.metric, watched.mode, watched.describe()) == ("loss", "min", "median on loss (min)")
-    with pytest.raises(InvalidInput, match="early_stopping_kwargs: unknown keys \\['interval'\\]"):
-        make_policy("median", {"interval": 2}, "score", "max")
-    text = blind_policy_text(make_policy("median", None, "score", "max"), {"val_loss"})
-    assert "cannot see 'score': trials report only ['val_loss']" in text and "'metric': 'val_loss'" in text
 
 
 def test_a_policy_that_never_sees_its_metric_says_so_and_prunes_nothing():

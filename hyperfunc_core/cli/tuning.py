@@ -28,7 +28,9 @@ def tune(
     mode: Optional[str] = typer.Option(None, help="max or min"),
     storage: Optional[str] = typer.Option(None, help="Database URL; default: this project's database."),
     study_name: Optional[str] = typer.Option(None, help="Run again with the same name to resume."),
-    early_stopping: Optional[str] = typer.Option(None, help="median, aggressive or patient"),
+    early_stopping: Optional[str] = typer.Option(
+        None, help="median, aggressive, patient, percentile, asha, successive_halving or hyperband"
+    ),
     executor: Optional[str] = typer.Option(None, help="thread or process"),
     seed: Optional[int] = typer.Option(None),
 ) -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from hyperfunc_core.steps import StepRunner
-from hyperfunc_core.tuning.early_stopping import make_policy
 from hyperfunc_core.tuning.known_points import enqueued_points, warm_start_trials
+from hyperfunc_core.tuning.pruners import make_pruner
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.spec import objective_and_space, sweep_spec
 from hyperfunc_core.tuning.strategies import make_strategy
@@ -148,6 +148,7 @@ class Sweep:
                 "policy": policy.describe(),
                 "metric": policy.metric,
                 "pruned": sum(t["info"].get("pruned_by") == "early stopping policy" for t in result["trials"]),
+                "reports": sum(len(r) for r in store.reports().values()),  # the steps spent, pruned trials' too
                 "blind": self.setup.policy_blind(),
             }
         if self.show_summary:
@@ -212,7 +213,7 @@ def prepare_sweep(
         warm_start_trials(warm_start, storage, parsed, metric, mode) if warm_start is not None else ([], 0)
     )
     built = make_strategy(strategy, parsed, mode=mode, seed=seed, kwargs=strategy_kwargs)
-    policy = make_policy(early_stopping, early_stopping_kwargs, metric, mode)
+    policy = make_pruner(early_stopping, early_stopping_kwargs, metric, mode)
     store = open_store(storage)
     if study_name is not None and (not isinstance(study_name, str) or not study_name.strip()):
         raise InvalidInput(f"study_name: expected a non-empty name or None, got {study_name!r}")
@@ -408,7 +409,8 @@ def print_summary(result: dict, top: int = 10) -> None:
     stopping = result.get("early_stopping")
     if stopping:
         out.print(
-            f"early stopping ({stopping['policy']}): pruned {stopping['pruned']} of {len(result['trials'])} trials"
+            f"early stopping ({stopping['policy']}): pruned {stopping['pruned']} of {len(result['trials'])} trials, "
+            f"{stopping['reports']} reports in all"
         )
         if stopping["blind"]:
             out.print(f"[yellow]{escape(stopping['blind'])}[/]", highlight=False)

@@ -24,8 +24,8 @@ import cloudpickle
 
 from hyperfunc_core.observability import telemetry
 from hyperfunc_core.steps import StepFailed
-from hyperfunc_core.tuning.early_stopping import MedianStoppingPolicy, blind_policy_text
 from hyperfunc_core.tuning.objective import NonFiniteValue, TrialContext, TrialPruned, as_result, metric_value
+from hyperfunc_core.tuning.pruners import Pruner, StudyReports, blind_text
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies.base import Strategy, TrialRecord
 from hyperfunc_core.tuning.study_store import StudyStore
@@ -43,7 +43,7 @@ class TrialSetup:
     metric: str
     mode: str
     strategy: Strategy
-    policy: MedianStoppingPolicy | None = None
+    policy: Pruner | None = None  # the user's early stopping
     executor: str = "thread"
     timeout_s: float | None = None
     # What the trials of this process reported, for a policy that never sees its value: the keys, and
@@ -51,6 +51,12 @@ class TrialSetup:
     reported_keys: set[str] = field(default_factory=set)
     policy_saw_metric: bool = False
     policy_warned: bool = False
+
+    def __post_init__(self) -> None:
+        own = self.strategy.pruner(self.metric)
+        self.pruners: list[tuple[str, Pruner]] = [(f"strategy {self.strategy.name}", own)] if own else []
+        if self.policy is not None:
+            self.pruners.append(("early stopping policy", self.policy))
 
     def note_reports(self, reports: list[tuple[int, dict]]) -> None:
         """After a trial: remember what it reported, and warn once when the policy is blind."""
@@ -69,7 +75,7 @@ class TrialSetup:
         """Why the early-stopping policy can stop no trial, once trials reported without its value."""
         if self.policy is None or self.policy_saw_metric or not self.reported_keys:
             return None
-        return blind_policy_text(self.policy, self.reported_keys)
+        return blind_text(self.policy, self.reported_keys)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -78,24 +84,24 @@ def _error_text(exc: BaseException) -> str:
 
 
 class _Reporter:
-    """Stores each report and decides whether the trial should stop."""
+    """Stores each report and asks the sweep's pruners whether the trial should stop."""
 
     def __init__(self, setup: TrialSetup, trial: TrialRecord) -> None:
         self.setup, self.trial = setup, trial
         self.reports: list[tuple[int, dict]] = []
+        self.stored: list[dict] = []  # the same reports as storage holds them, for pruners
         self.stopped_by: str | None = None
 
     def __call__(self, step: int, metrics: dict) -> bool:
         self.setup.store.report(self.trial, step, metrics)
         self.reports.append((step, metrics))
+        self.stored.append(dict(metrics, step=step))
         if self.stopped_by:
             return True
-        if self.setup.strategy.should_prune(self.trial, self.reports, self.setup.metric):
-            self.stopped_by = f"strategy {self.setup.strategy.name}"
-        elif self.setup.policy is not None and self.setup.policy.due(len(self.reports)):
-            others = [r for tid, r in self.setup.store.reports().items() if tid != self.trial.trial_id]
-            if self.setup.policy.should_stop([m for _, m in self.reports], others):
-                self.stopped_by = "early stopping policy"
+        due = [(label, p) for label, p in self.setup.pruners if p.due(self.trial, self.stored)]
+        if due:  # only then read the study: a pruner decides from what storage holds
+            study = StudyReports(self.setup.store.trials(), self.setup.store.reports())
+            self.stopped_by = next((label for label, p in due if p.prune(self.trial, self.stored, study)), None)
         return self.stopped_by is not None
 
 

@@ -79,9 +79,9 @@ class Strategy:
         """True when the strategy will never propose another point."""
         return False
 
-    def should_prune(self, trial: TrialRecord, reports: list[tuple[int, dict]], metric: str) -> bool:
-        """Whether a running trial should stop early; strategies with pruning override this."""
-        return False
+    def pruner(self, metric: str) -> Any:
+        """The strategy's own pruner (a ``tuning.pruners.Pruner``) watching ``metric``, or None."""
+        return None
 
     def max_trials_hint(self) -> int | None:
         """How many trials the strategy plans when the user gives no ``max_trials``."""

@@ -10,8 +10,10 @@ metric falls behind the beam is stopped early.
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from dataclasses import dataclass
 from typing import Any
 
+from hyperfunc_core.tuning.pruners.base import Pruner, StudyReports
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies.base import Strategy, Suggestion, TrialRecord
 from hyperfunc_core.tuning.strategies.llm_support import (
@@ -130,25 +132,42 @@ class TreeSearch(Strategy):
             mutate(self.space, parent.params, self.rng, scale), info={"parent": parent.trial_id, "source": source}
         )
 
-    def should_prune(self, trial: TrialRecord, reports: list[tuple[int, dict]], metric: str) -> bool:
-        if not self.prune:
-            return False
+    def pruner(self, metric: str) -> "BranchPruner | None":
+        return BranchPruner(metric, self.mode, tree=self) if self.prune else None
+
+
+@dataclass
+class BranchPruner(Pruner):
+    """A tree's own pruning: a child whose best reported value falls behind the beam of its depth
+    (or, while the depth has fewer finished trials than the beam, behind its parent) stops."""
+
+    tree: TreeSearch | None = None
+
+    name = "branch"
+
+    def due(self, trial: TrialRecord, reports: list[dict]) -> bool:
         depth = int(trial.info.get("depth", 0))
-        values = [m[metric] for _, m in reports if metric in m]
-        if depth == 0 or len(values) < self.min_reports_to_prune:
+        return depth > 0 and len(self.values(reports)) >= self.tree.min_reports_to_prune
+
+    def prune(self, trial: TrialRecord, reports: list[dict], study: StudyReports) -> bool:
+        if not self.due(trial, reports):
             return False
+        tree, depth = self.tree, int(trial.info.get("depth", 0))
         peers = sorted(
-            (self.signed(t.value) for t in self.finished_at[depth] if t.state == "complete" and t.value is not None),
+            (self.signed(t.value) for t in tree.finished_at[depth] if t.state == "complete" and t.value is not None),
             reverse=True,
         )
-        if len(peers) >= self.beam:
-            threshold = peers[self.beam - 1]
+        if len(peers) >= tree.beam:
+            threshold = peers[tree.beam - 1]
         else:
-            parents = [t for t in self.trials if t.trial_id == trial.info.get("parent") and t.value is not None]
+            parents = [t for t in tree.trials if t.trial_id == trial.info.get("parent") and t.value is not None]
             if not parents:
                 return False
             threshold = self.signed(parents[0].value)
-        return max(self.signed(v) for v in values) < threshold
+        return max(self.signed(v) for v in self.values(reports)) < threshold
+
+    def describe(self) -> str:
+        return f"strategy {self.tree.name}: children behind the beam on {self.metric}"
 
 
 class BeamSearch(TreeSearch):
