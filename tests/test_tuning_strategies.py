@@ -429,11 +429,9 @@ def test_bayesian_acquisition_polish_survives_non_finite_points():
     import numpy as np
 
     from hyperfunc_core.tuning.space import Space
-    from hyperfunc_core.tuning.strategies import make_strategy
+    from hyperfunc_core.tuning.strategies import BayesianSearch
 
-    strategy = make_strategy(
-        "bayesian", Space({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)}), mode="max", seed=0, kwargs=None
-    )
+    strategy = BayesianSearch(Space({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)}), mode="max", seed=0)
     rng = np.random.default_rng(0)
     x = rng.random((8, 2))
     y = -((x - 0.3) ** 2).sum(1)

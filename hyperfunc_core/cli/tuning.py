@@ -24,8 +24,8 @@ def tune(
     ),
     max_trials: Optional[int] = typer.Option(None),
     max_concurrent: Optional[int] = typer.Option(None),
-    metric: Optional[str] = typer.Option(None),
-    mode: Optional[str] = typer.Option(None, help="max or min"),
+    metric: Optional[str] = typer.Option(None, help="The value to optimise; several: loss,latency"),
+    mode: Optional[str] = typer.Option(None, help="max or min; one per metric: min,min"),
     storage: Optional[str] = typer.Option(None, help="Database URL; default: this project's database."),
     study_name: Optional[str] = typer.Option(None, help="Run again with the same name to resume."),
     early_stopping: Optional[str] = typer.Option(
@@ -44,8 +44,8 @@ def tune(
         strategy=strategy,
         max_trials=max_trials,
         max_concurrent=max_concurrent,
-        metric=metric,
-        mode=mode,
+        metric=_listed(metric),
+        mode=_listed(mode),
         storage=storage,
         study_name=study_name,
         early_stopping=early_stopping,
@@ -60,6 +60,11 @@ def tune(
         f"{best['value'] if best else 'n/a'} with {best['params'] if best else '-'}"
     )
     console().print(f"report: {result['report']}")
+
+
+def _listed(value: str | None) -> str | list[str] | None:
+    """``loss,latency`` on the command line is the list tune() takes for several objectives."""
+    return value.split(",") if value and "," in value else value
 
 
 @app.command()

@@ -156,6 +156,32 @@ def optimization_history(trials: Sequence[dict], metric: str, mode: str, path: P
     return _save(fig, path)
 
 
+def pareto_front(
+    trials: Sequence[dict], front: Sequence[dict], metrics: Sequence[str], modes: Sequence[str], path: Path
+) -> Path:
+    """The first two objectives of every complete trial, the Pareto front (``front``, the sweep's) joined
+    as a staircase, and trials that broke a constraint greyed out: Optuna's ``plot_pareto_front``."""
+    fig, ax = plt.subplots(figsize=(7, 5))
+
+    def xy(trial: dict) -> list[float | None]:
+        return [_finite(v) for v in (trial["info"].get("values") or [None, None])[:2]]
+
+    points = [(t, xy(t)) for t in trials if t.get("state") == "complete" and None not in xy(t)]
+    kept = [p for t, p in points if t["info"].get("feasible", True)]
+    broke = [p for t, p in points if not t["info"].get("feasible", True)]
+    front = sorted(p for p in map(xy, front) if None not in p)
+    if kept:
+        ax.scatter(*zip(*kept), s=18, color="tab:blue", alpha=0.6, label=f"complete ({len(kept)})")
+    if broke:
+        ax.scatter(*zip(*broke), s=22, color="0.6", marker="x", label=f"broke a constraint ({len(broke)})")
+    if front:
+        ax.scatter(*zip(*front), s=40, color="tab:red", zorder=3, label=f"Pareto front ({len(front)})")
+        # The edge of what the front beats: flat to the next point's x when x is minimised.
+        ax.step(*zip(*front), where="post" if modes[0] == "min" else "pre", color="tab:red", alpha=0.6)
+    _label(ax, "Pareto front", f"{metrics[0]} ({modes[0]})", f"{metrics[1]} ({modes[1]})")
+    return _save(fig, path)
+
+
 def importance_bars(importance: dict[str, float], path: Path) -> Path:
     ordered = sorted(importance.items(), key=lambda kv: kv[1])
     fig, ax = plt.subplots(figsize=(7, max(2.5, 0.5 * len(ordered) + 1)))

@@ -86,6 +86,14 @@ def sweep_report(
         pictures.append(
             ("contour", plots.contour_plot(trials, (ranked[0], ranked[1]), metric, mode, folder / "contour.png"))
         )
+    if result.get("pareto") is not None:
+        pictures.insert(
+            0,
+            (
+                "Pareto front",
+                plots.pareto_front(trials, result["pareto"], result["metrics"], result["modes"], folder / "pareto.png"),
+            ),
+        )
     stopping = result.get("early_stopping") or {}
     key = report_key or reported_key(reports or {}, [stopping.get("metric") or "", metric])
     if reports and key:
@@ -105,6 +113,16 @@ def sweep_report(
         f"| trials | {len(trials)} ({', '.join(f'{n} {s}' for s, n in sorted(result['counts'].items()))}) |",
         f"| best {metric} ({mode}) | {_fmt(best['value']) if best else 'n/a'} |",
         f"| best parameters | {best['params'] if best else 'n/a'} |",
+        *(
+            [f"| Pareto front | {len(result['pareto'])} trials on {', '.join(result['metrics'])} |"]
+            if "pareto" in result
+            else []
+        ),
+        *(
+            [f"| constraints | {', '.join(result['constraints'])} <= 0; {result['infeasible']} trials broke one |"]
+            if result.get("constraints")
+            else []
+        ),
         *(
             [f"| early stopping | {stopping['policy']}: pruned {stopping['pruned']} of {len(trials)} trials |"]
             if stopping

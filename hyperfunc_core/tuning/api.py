@@ -17,8 +17,9 @@ def tune(
     max_trials: int | None = None,
     max_concurrent: int = 1,
     max_time_s: float | None = None,
-    metric: str = "score",
-    mode: str = "max",
+    metric: str | list[str] = "score",
+    mode: str | list[str] = "max",
+    constraints: list[str] | None = None,
     early_stopping: Any = None,
     early_stopping_kwargs: dict | None = None,
     storage: Any = None,
@@ -39,6 +40,8 @@ def tune(
         Every argument is checked before a trial runs. The sweep is a Prefect flow, each trial
         a task. With ``storage`` (a database URL), running again resumes the study (named
         ``study_name``, else after the objective): finished trials are reused, never rerun.
+        ``metric=["loss", "latency"]`` with a ``mode`` each searches for the Pareto front
+        (``result["pareto"]``); ``constraints``: metrics that must be <= 0 for a trial to count.
         ``enqueue``: parameter dicts to run first (left-out parameters are sampled; one the study
         already ran is not run again); ``warm_start``: the name of another study in ``storage``
         whose finished trials the strategy learns from before it asks (they are not this study's). ``max_trials`` counts every trial of
@@ -65,6 +68,7 @@ def tune(
         max_time_s=max_time_s,
         metric=metric,
         mode=mode,
+        constraints=constraints,
         early_stopping=early_stopping,
         early_stopping_kwargs=early_stopping_kwargs,
         storage=storage,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperfunc_core.steps import StepRunner
+from hyperfunc_core.tuning.goals import Goals
 from hyperfunc_core.tuning.known_points import enqueued_points, warm_start_trials
 from hyperfunc_core.tuning.pruners import make_pruner
 from hyperfunc_core.tuning.space import Space
@@ -137,7 +138,7 @@ class Sweep:
         finally:
             if display is not None:
                 display.close()
-        result = summarize(store.trials(), self.setup.metric, self.setup.mode, self.study_name, self.setup.space)
+        result = summarize(store.trials(), self.setup.goals, self.study_name, self.setup.space)
         result["elapsed_s"] = time.monotonic() - self.started_at
         result["resumed_trials"] = self.replayed
         result["warm_start_trials"] = self.warm_started
@@ -170,8 +171,9 @@ def prepare_sweep(
     max_trials: int | None = None,
     max_concurrent: int = 1,
     max_time_s: float | None = None,
-    metric: str = "score",
-    mode: str = "max",
+    metric: str | list[str] = "score",
+    mode: str | list[str] = "max",
+    constraints: list[str] | None = None,
     early_stopping: Any = None,
     early_stopping_kwargs: dict | None = None,
     storage: Any = None,
@@ -187,10 +189,8 @@ def prepare_sweep(
     """Check every argument, open the study and rebuild the strategy from its finished trials."""
     if not callable(objective):
         raise InvalidInput(f"objective: expected a callable objective(ctx, **params), got {objective!r}")
-    if mode not in ("max", "min"):
-        raise InvalidInput(f"mode: expected 'max' or 'min', got {mode!r}")
-    if not isinstance(metric, str) or not metric:
-        raise InvalidInput(f"metric: expected 'score' or the name of a metric, got {metric!r}")
+    goals = Goals.parse(metric, mode, constraints)
+    metric, mode = goals.metrics[0], goals.modes[0]  # the value pruners, plots and one-objective strategies use
     if executor not in ("thread", "process"):
         raise InvalidInput(f"executor: expected 'thread' or 'process', got {executor!r}")
     if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
@@ -210,9 +210,11 @@ def prepare_sweep(
     parsed = Space(space)
     queued = enqueued_points(enqueue, parsed, seed)
     learned, outside = (
-        warm_start_trials(warm_start, storage, parsed, metric, mode) if warm_start is not None else ([], 0)
+        warm_start_trials(warm_start, storage, parsed, goals.stored_metric, goals.stored_mode)
+        if warm_start is not None
+        else ([], 0)
     )
-    built = make_strategy(strategy, parsed, mode=mode, seed=seed, kwargs=strategy_kwargs)
+    built = make_strategy(strategy, parsed, goals=goals, seed=seed, kwargs=strategy_kwargs)
     policy = make_pruner(early_stopping, early_stopping_kwargs, metric, mode)
     store = open_store(storage)
     if study_name is not None and (not isinstance(study_name, str) or not study_name.strip()):
@@ -228,8 +230,9 @@ def prepare_sweep(
             max_trials=max_trials,
             max_concurrent=max_concurrent,
             max_time_s=max_time_s,
-            metric=metric,
-            mode=mode,
+            metric=list(goals.metrics) if goals.several else metric,
+            mode=list(goals.modes) if goals.several else mode,
+            constraints=list(goals.constraints) or None,
             early_stopping=early_stopping,
             early_stopping_kwargs=early_stopping_kwargs,
             executor=executor,
@@ -241,8 +244,8 @@ def prepare_sweep(
     )
     store.open(
         name,
-        metric=metric,
-        mode=mode,
+        metric=goals.stored_metric,
+        mode=goals.stored_mode,
         strategy=built.name,
         space=parsed.describe(),
         settings={
@@ -253,7 +256,7 @@ def prepare_sweep(
         },
     )
     sweep = Sweep(
-        setup=TrialSetup(objective, parsed, store, metric, mode, built, policy, executor, trial_timeout_s),
+        setup=TrialSetup(objective, parsed, store, metric, mode, built, policy, executor, trial_timeout_s, goals),
         study_name=name,
         max_trials=max_trials or built.max_trials_hint() or DEFAULT_MAX_TRIALS,
         max_concurrent=max_concurrent,
@@ -361,14 +364,24 @@ def sweep_output_dir(study_name: str) -> Path:
     return get_settings().outputs_dir / "tuning" / re.sub(r"[^A-Za-z0-9_.-]+", "-", study_name)
 
 
-def summarize(trials: list[TrialRecord], metric: str, mode: str, study_name: str, space: Space) -> dict:
-    """The seed's result dictionary: ``best`` plus every trial and counts by state."""
-    complete = [t for t in trials if t.state == "complete" and t.value is not None and math.isfinite(t.value)]
-    best = (max if mode == "max" else min)(complete, key=lambda t: t.value) if complete else None
+def summarize(trials: list[TrialRecord], goals: Goals, study_name: str, space: Space) -> dict:
+    """The seed's result dictionary: ``best`` plus every trial and counts by state; with several
+    objectives the Pareto front (``pareto``, by first objective) and ``best`` its first trial."""
+    metric, mode = goals.metrics[0], goals.modes[0]
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.state] = counts.get(t.state, 0) + 1
-    return {
+    usable = [
+        t
+        for t in trials
+        if t.state == "complete" and t.value is not None and math.isfinite(t.value) and t.info.get("feasible", True)
+    ]
+    front = goals.pareto(usable) if goals.several else []
+    if goals.several:
+        best = front[0] if front else None
+    else:
+        best = (max if mode == "max" else min)(usable, key=lambda t: t.value) if usable else None
+    result = {
         "best": None
         if best is None
         else {
@@ -384,6 +397,13 @@ def summarize(trials: list[TrialRecord], metric: str, mode: str, study_name: str
         "mode": mode,
         "counts": counts,
     }
+    if goals.several:
+        result["metrics"], result["modes"] = list(goals.metrics), list(goals.modes)
+        result["pareto"] = [trial_dict(t, space) for t in front]
+    if goals.constraints:
+        result["constraints"] = list(goals.constraints)
+        result["infeasible"] = sum(t.state == "complete" and not t.info.get("feasible", True) for t in trials)
+    return result
 
 
 def print_summary(result: dict, top: int = 10) -> None:
@@ -393,17 +413,31 @@ def print_summary(result: dict, top: int = 10) -> None:
     from hyperfunc_core.live_display import output_console
 
     mode = result["mode"]
-    ranked = sorted(
-        (t for t in result["trials"] if t["state"] == "complete"), key=lambda t: t["value"], reverse=mode == "max"
-    )[:top]
-    table = Table(title=f"study {result['study_name']}: top {len(ranked)} by {result['metric']} ({mode})")
-    for column in ("#", "trial", result["metric"], "params"):
+    if "pareto" in result:
+        ranked = result["pareto"][:top]
+        title = f"study {result['study_name']}: Pareto front ({len(result['pareto'])} trials), first {len(ranked)}"
+        columns = [f"{m} ({d})" for m, d in zip(result["metrics"], result["modes"])]
+    else:
+        ranked = sorted(
+            (t for t in result["trials"] if t["state"] == "complete" and t["info"].get("feasible", True)),
+            key=lambda t: t["value"],
+            reverse=mode == "max",
+        )[:top]
+        title = f"study {result['study_name']}: top {len(ranked)} by {result['metric']} ({mode})"
+        columns = [result["metric"]]
+    table = Table(title=title)
+    for column in ("#", "trial", *columns, "params"):
         table.add_column(column)
     for t in ranked:
-        table.add_row(str(t["number"]), t["trial_id"], f"{t['value']:.6g}", str(t["params"]))
+        values = t["info"].get("values") or [t["value"]]
+        table.add_row(str(t["number"]), t["trial_id"], *(f"{v:.6g}" for v in values), str(t["params"]))
     out = output_console()
     out.print(table)
     out.print(f"trials by state: {result['counts']}")
+    if result.get("constraints"):
+        out.print(
+            f"{result['infeasible']} complete trials broke a constraint ({', '.join(result['constraints'])} <= 0)"
+        )
     for note in result.get("notes") or []:
         out.print(escape(note), highlight=False)
     stopping = result.get("early_stopping")

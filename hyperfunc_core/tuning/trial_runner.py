@@ -24,7 +24,8 @@ import cloudpickle
 
 from hyperfunc_core.observability import telemetry
 from hyperfunc_core.steps import StepFailed
-from hyperfunc_core.tuning.objective import NonFiniteValue, TrialContext, TrialPruned, as_result, metric_value
+from hyperfunc_core.tuning.goals import Goals
+from hyperfunc_core.tuning.objective import NonFiniteValue, TrialContext, TrialPruned, as_result
 from hyperfunc_core.tuning.pruners import Pruner, StudyReports, blind_text
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies.base import Strategy, TrialRecord
@@ -46,6 +47,7 @@ class TrialSetup:
     policy: Pruner | None = None  # the user's early stopping
     executor: str = "thread"
     timeout_s: float | None = None
+    goals: Goals | None = None  # None: the one objective metric/mode name
     # What the trials of this process reported, for a policy that never sees its value: the keys, and
     # whether any report held the watched one.
     reported_keys: set[str] = field(default_factory=set)
@@ -53,6 +55,7 @@ class TrialSetup:
     policy_warned: bool = False
 
     def __post_init__(self) -> None:
+        self.goals = self.goals or Goals.parse(self.metric, self.mode)
         own = self.strategy.pruner(self.metric)
         self.pruners: list[tuple[str, Pruner]] = [(f"strategy {self.strategy.name}", own)] if own else []
         if self.policy is not None:
@@ -149,7 +152,7 @@ def _run_trial(setup: TrialSetup, trial: TrialRecord) -> TrialRecord:
         result = as_result(returned)
         trial.score = result.score
         trial.metrics, trial.artifacts = result.metrics, result.artifacts
-        trial.value = metric_value(result, setup.metric, reporter.reports)
+        setup.goals.measure(trial, result, reporter.reports)
         if not math.isfinite(trial.score):
             raise NonFiniteValue("score", trial.score)
         trial.state = "pruned" if reporter.stopped_by else "complete"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from hyperfunc_core.tuning.goals import Goals
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies.base import Strategy, Suggestion, TrialRecord
 from hyperfunc_core.tuning.strategies.bayesian import BayesianSearch
@@ -27,17 +28,29 @@ def register_strategy(name: str, cls: type[Strategy]) -> None:
     STRATEGIES[name] = cls
 
 
-def make_strategy(strategy: Any, space: Space, *, mode: str, seed: int | None, kwargs: dict | None) -> Strategy:
-    """Build the strategy ``tune(strategy=...)`` names: a registered name, a Strategy class or an instance."""
-    kwargs = dict(kwargs or {})
+def make_strategy(strategy: Any, space: Space, *, goals: Goals, seed: int | None, kwargs: dict | None) -> Strategy:
+    """Build the strategy ``tune(strategy=...)`` names (a registered name, ``optuna:NAME``, an Optuna
+    sampler, a Strategy class or instance), and refuse one that cannot search for ``goals``."""
+    built = _build(strategy, space, goals, seed, dict(kwargs or {}))
+    if goals.several and not built.several_objectives:
+        raise InvalidInput(
+            f"strategy: {built.name!r} optimizes one metric; for several ({', '.join(goals.metrics)}) use "
+            f"'random', 'grid' or an Optuna sampler such as 'optuna:nsgaii', 'optuna:tpe' or 'optuna:gp'"
+        )
+    return built
+
+
+def _build(strategy: Any, space: Space, goals: Goals, seed: int | None, kwargs: dict) -> Strategy:
+    mode = goals.modes[0]
     if isinstance(strategy, Strategy):
         if kwargs:
             raise InvalidInput("strategy_kwargs: give them to your strategy's constructor when passing an instance")
         return strategy
     if isinstance(strategy, str) and strategy.startswith("optuna:"):
-        return OptunaSampler(space, mode=mode, seed=seed, sampler=sampler_named(strategy[7:], seed), **kwargs)
+        sampler = sampler_named(strategy[7:], seed)
+        return OptunaSampler(space, mode=mode, seed=seed, sampler=sampler, directions=goals.modes, **kwargs)
     if type(strategy).__module__.startswith("optuna.samplers"):  # an Optuna sampler instance
-        return OptunaSampler(space, mode=mode, seed=seed, sampler=strategy, **kwargs)
+        return OptunaSampler(space, mode=mode, seed=seed, sampler=strategy, directions=goals.modes, **kwargs)
     if isinstance(strategy, str):
         if strategy not in STRATEGIES:
             raise InvalidInput(

@@ -52,6 +52,7 @@ class Strategy:
     """Base class: subclass it, implement ``ask`` (and ``tell`` when the strategy learns)."""
 
     name = "custom"
+    several_objectives = False  # True: searches for a Pareto front when a sweep names several metrics
 
     def __init__(self, space: Space, *, mode: str = "max", seed: int | None = None) -> None:
         self.space = space
@@ -97,8 +98,16 @@ class Strategy:
         return value if self.mode == "max" else -value
 
     def completed(self) -> list[TrialRecord]:
-        """Finished trials with a usable value (a non-finite one stored by an older version is left out)."""
-        return [t for t in self.trials if t.state == "complete" and t.value is not None and math.isfinite(t.value)]
+        """Finished trials with a usable value (a non-finite one stored by an older version is left out)
+        that kept the sweep's constraints."""
+        return [
+            t
+            for t in self.trials
+            if t.state == "complete"
+            and t.value is not None
+            and math.isfinite(t.value)
+            and t.info.get("feasible", True)  # one that broke a constraint is no result to build on
+        ]
 
     def best(self, k: int = 1) -> list[TrialRecord]:
         return sorted(self.completed(), key=lambda t: self.signed(t.value), reverse=True)[:k]

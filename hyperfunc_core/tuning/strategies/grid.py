@@ -14,6 +14,7 @@ class GridSearch(Strategy):
     default ``DEFAULT_RESOLUTION``, said in the sweep's summary."""
 
     name = "grid"
+    several_objectives = True  # neither learns from values
 
     def __init__(self, space: Space, *, resolution: int | None = None, shuffle: bool = False, **kw) -> None:
         super().__init__(space, **kw)

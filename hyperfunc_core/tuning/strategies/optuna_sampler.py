@@ -51,8 +51,11 @@ class OptunaSampler(Strategy):
     """``sampler``: an ``optuna.samplers.BaseSampler`` (``optuna:NAME`` builds one, seeded)."""
 
     name = "optuna"
+    several_objectives = True
 
-    def __init__(self, space: Space, *, sampler: Any = None, **kw: Any) -> None:
+    def __init__(
+        self, space: Space, *, sampler: Any = None, directions: tuple[str, ...] | None = None, **kw: Any
+    ) -> None:
         super().__init__(space, **kw)
         optuna = optuna_module()
         if sampler is None:
@@ -62,7 +65,10 @@ class OptunaSampler(Strategy):
         self.sampler = sampler
         self.name = f"optuna:{type(sampler).__name__}"
         self.distributions = {n: distribution(p, optuna) for n, p in space.params.items()}
-        self.study = optuna.create_study(direction="maximize" if self.mode == "max" else "minimize", sampler=sampler)
+        modes = list(directions or [self.mode])
+        self.study = optuna.create_study(
+            directions=["maximize" if m == "max" else "minimize" for m in modes], sampler=sampler
+        )
         self._asked: dict[int, Any] = {}  # Optuna trial number -> its trial, until ours finishes
 
     def ask(self) -> Suggestion:
@@ -78,16 +84,26 @@ class OptunaSampler(Strategy):
             "complete": optuna.trial.TrialState.COMPLETE,
             "pruned": optuna.trial.TrialState.PRUNED,
         }.get(trial.state, optuna.trial.TrialState.FAIL)
-        value = trial.value if state == optuna.trial.TrialState.COMPLETE else None
+        done = state == optuna.trial.TrialState.COMPLETE
+        values = (trial.info.get("values") or [trial.value]) if done else None
+        limits = trial.info.get("constraints") or {}  # samplers that model constraints (TPE, GP, NSGA-II) read them
         asked = self._asked.pop(trial.info.get("optuna_trial"), None)
         if asked is not None:
-            self.study.tell(asked, value, state=state)
+            for name, value in limits.items():
+                asked.set_constraint(name, value)
+            self.study.tell(asked, values, state=state)
             return
         params = {n: encoded(self.space.params[n], v) for n, v in trial.params.items() if n in self.distributions}
         if set(params) != set(self.distributions):
             return  # a trial of another space (a warm start that does not fit): nothing to learn from
         self.study.add_trial(
-            optuna.trial.create_trial(params=params, distributions=self.distributions, value=value, state=state)
+            optuna.trial.create_trial(
+                params=params,
+                distributions=self.distributions,
+                values=values,
+                state=state,
+                system_attrs={f"constraints:{name}": value for name, value in limits.items()},
+            )
         )
 
 

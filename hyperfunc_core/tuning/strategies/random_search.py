@@ -18,6 +18,7 @@ from hyperfunc_core.tuning.strategies.base import Strategy, Suggestion
 
 class RandomSearch(Strategy):
     name = "random"
+    several_objectives = True  # neither learns from values
 
     def __init__(self, space: Space, **kw) -> None:
         super().__init__(space, **kw)
