@@ -381,8 +381,7 @@ def test_llm_branching_agent_builds_a_tree_from_llm_variations(llm_server):
             json.dumps(
                 {
                     "children": [
-                        {"params": {"x": min(1.0, parent["x"] + 0.1 * (i + 1))}, "rationale": f"step {i}"}
-                        for i in range(2)
+                        {"params": {"x": parent["x"] * (0.6 + 0.1 * i)}, "rationale": f"step {i}"} for i in range(2)
                     ]
                 }
             )
@@ -441,3 +440,34 @@ def test_bayesian_acquisition_polish_survives_non_finite_points():
     assert strategy._polish(np.array([np.nan, 0.5]), 0.0) is None  # before: the GP's solve raised on it
     strategy.gp.predict = lambda xs: (np.full(xs.shape[0], np.nan), np.full(xs.shape[0], np.nan))
     assert strategy._polish(np.array([0.5, 0.5]), 0.0) is None  # nothing finite to offer: the sampled points are used
+
+
+def test_a_repeated_point_is_answered_from_its_trial_and_never_run_again():
+    ran = []
+
+    class Stubborn(Strategy):
+        """Proposes x=0.5 four times (twice while it runs), then new points."""
+
+        name = "stubborn"
+        asked = 0
+
+        def ask(self):
+            self.asked += 1
+            return Suggestion({"x": 0.5 if self.asked <= 4 else self.asked / 100})
+
+    def objective(ctx, x):
+        ran.append(x)
+        time.sleep(0.05)
+        return x
+
+    sweep = prepare_sweep(objective, {"x": Float(0, 1)}, strategy=Stubborn, max_trials=4, max_concurrent=2)
+    result = run_sweep(sweep, orchestrate=False)
+    assert ran.count(0.5) == 1 and len(ran) == len(set(ran)) == 4 == len(result["trials"])
+    first = next(t for t in result["trials"] if t["params"]["x"] == 0.5)
+    told = [t for t in sweep.setup.strategy.trials if t.info.get("repeat_of") == first["trial_id"]]
+    assert len(told) == 3 and all(t.value == 0.5 and t.state == "complete" for t in told)
+    assert any("3 proposed points repeated earlier trials" in note for note in result["notes"])
+    # A small space used up: random search stops asking instead of running a point twice.
+    small = run(lambda ctx, x: x, {"x": Choice([1, 2])}, strategy="random", max_trials=10, seed=0)
+    assert sorted(t["params"]["x"] for t in small["trials"]) == [1, 2]
+    assert any("so the sweep stopped asking" in note for note in small["notes"])

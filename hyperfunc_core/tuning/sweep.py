@@ -24,6 +24,7 @@ from hyperfunc_core.steps import StepRunner
 from hyperfunc_core.tuning.goals import Goals
 from hyperfunc_core.tuning.known_points import enqueued_points, warm_start_trials
 from hyperfunc_core.tuning.pruners import make_pruner
+from hyperfunc_core.tuning.repeats import RepeatedPoints
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.spec import objective_and_space, sweep_spec
 from hyperfunc_core.tuning.strategies import make_strategy
@@ -80,6 +81,7 @@ class Sweep:
         refused = 0
         claimed = _counted(store)  # local count; `claim` stays the arbiter when processes share a study
         display = _Display(self) if self.show_progress else None
+        repeats = RepeatedPoints(self.setup.space, strategy, store.trials())
         finished_now: list[TrialRecord] = []
         full = False
         try:
@@ -90,6 +92,7 @@ class Sweep:
                     and len(pending) < self.max_concurrent
                     and claimed < self.max_trials
                     and (self.queue or not strategy.exhausted)
+                    and not repeats.used_up
                 ):
                     if self.queue:
                         suggestion = Suggestion(self.queue.pop(0), {"source": "enqueued"}, unique=True)
@@ -97,6 +100,8 @@ class Sweep:
                         suggestion = strategy.ask()
                     if suggestion is None:
                         break
+                    if repeats.answered_now(suggestion):
+                        continue
                     key = self.setup.space.key(suggestion.params) if suggestion.unique else None
                     trial = store.claim(suggestion.params, suggestion.info, key, self.max_trials)
                     if trial is None:
@@ -109,6 +114,7 @@ class Sweep:
                         continue
                     claimed += 1
                     strategy.started(trial)
+                    repeats.started(trial)
                     pending[submit(trial)] = trial
                 if not pending:
                     if not full or out_of_time or not store.running_elsewhere():
@@ -130,6 +136,7 @@ class Sweep:
                         store.finish(trial)
                         finished = trial
                     strategy.tell(finished)
+                    repeats.finished(finished)
                     finished_now.append(finished)
                 if on_progress is not None:
                     on_progress(self, finished_now, len(pending))
@@ -142,7 +149,7 @@ class Sweep:
         result["elapsed_s"] = time.monotonic() - self.started_at
         result["resumed_trials"] = self.replayed
         result["warm_start_trials"] = self.warm_started
-        result["notes"] = self.setup.strategy.notes()
+        result["notes"] = self.setup.strategy.notes() + [n for n in [repeats.note()] if n]
         policy = self.setup.policy
         if policy is not None:
             result["early_stopping"] = {
@@ -468,6 +475,8 @@ class _Display:
 
         trials, pick = self.sweep.setup.strategy.trials, max if self.sweep.setup.mode == "max" else min
         for t in trials[self.seen :]:
+            if "repeat_of" in t.info:  # answered from a trial already counted
+                continue
             if t.state in self.counts:
                 self.counts[t.state] += 1
             elif t.state == "complete" and t.value is not None:

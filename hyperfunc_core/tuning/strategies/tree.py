@@ -27,6 +27,11 @@ from hyperfunc_core.tuning.strategies.llm_support import (
 from hyperfunc_core.validation import InvalidInput
 
 
+def _once(trials: list[TrialRecord]) -> list[TrialRecord]:
+    """Each point once: a repeat answered from an earlier trial (``repeat_of``) is no second parent."""
+    return [t for t in trials if "repeat_of" not in t.info]
+
+
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInput(f"strategy_kwargs[{name!r}]: expected an integer >= 1, got {value!r}")
@@ -104,7 +109,7 @@ class TreeSearch(Strategy):
     def parents_for(self, depth: int) -> list[TrialRecord]:
         """The best ``beam`` trials of the depth before (of any depth if none completed there)."""
         previous = [t for t in self.finished_at[depth - 1] if t.state == "complete" and t.value is not None]
-        pool = previous or self.completed()
+        pool = _once(previous) or _once(self.completed())
         return sorted(pool, key=lambda t: self.signed(t.value), reverse=True)[: self.beam]
 
     def _make_level(self, depth: int, count: int) -> list[Suggestion]:
