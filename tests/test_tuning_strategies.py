@@ -423,7 +423,7 @@ def test_progress_bar_and_summary_table(capsys):
     assert "6/6 trials" in bar and "failed 0 | pruned 0 | best" in bar
 
 
-def test_bayesian_acquisition_polish_survives_non_finite_points():
+def test_bayesian_acquisition_ascent_survives_non_finite_points():
     """A non-finite point must never reach the GP (its triangular solve raises and the sweep failed; CI saw it)."""
     import numpy as np
 
@@ -434,12 +434,12 @@ def test_bayesian_acquisition_polish_survives_non_finite_points():
     rng = np.random.default_rng(0)
     x = rng.random((8, 2))
     y = -((x - 0.3) ** 2).sum(1)
-    strategy.gp.fit(x, (y - y.mean()) / y.std(), rng, restarts=0)
-    value, point = strategy._polish(np.array([0.5, 0.5]), 0.0)
-    assert math.isfinite(value) and np.all((point >= 0) & (point <= 1))
-    assert strategy._polish(np.array([np.nan, 0.5]), 0.0) is None  # before: the GP's solve raised on it
-    strategy.gp.predict = lambda xs: (np.full(xs.shape[0], np.nan), np.full(xs.shape[0], np.nan))
-    assert strategy._polish(np.array([0.5, 0.5]), 0.0) is None  # nothing finite to offer: the sampled points are used
+    strategy.gp.fit(x, (y - y.mean()) / y.std(), rng)
+    point = strategy._ascend(np.array([0.5, 0.5]), 0.0)
+    assert np.all((point >= 0) & (point <= 1))
+    assert strategy._ascend(np.array([np.nan, 0.5]), 0.0) is None  # before: the GP's solve raised on it
+    strategy.gp.predict_with_gradient = lambda p: (math.nan, math.nan, np.zeros(2), np.zeros(2))
+    assert strategy._ascend(np.array([0.5, 0.5]), 0.0) is None  # nothing finite to offer: the sampled points are used
 
 
 def test_a_repeated_point_is_answered_from_its_trial_and_never_run_again():

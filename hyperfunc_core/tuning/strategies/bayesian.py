@@ -1,104 +1,109 @@
-"""Bayesian optimisation: a Gaussian process with expected improvement.
+"""Bayesian optimisation over mixed spaces: a Gaussian process with expected improvement.
 
-Points live in the unit cube (``Space.to_unit``). The GP uses an ARD Matérn-5/2 kernel
-whose length scales, signal variance and noise are fitted by maximising the marginal
-likelihood with analytic gradients; the next point maximises log expected improvement
-over Sobol candidates, perturbations of the best points, and an L-BFGS-B polish. Trials
-still running count as "constant liars" (at the worst value seen) so concurrent asks
-spread out.
+A ``Float`` or ``Int`` is a numeric dimension (its unit position, log-aware), a ``Choice`` or
+``Bool`` a categorical one that the kernel treats as unordered (``gaussian_process.py``). An
+``Int`` is only ever evaluated at its integers' exact positions, so the search can land exactly
+on an integer optimum. The next point maximises log expected improvement: random and perturbed
+candidates, then from the best few a local search that alternates an L-BFGS-B ascent along the
+numeric dimensions (analytic gradients) with discrete moves (each integer one step either way,
+each categorical option), until neither improves.
+
+Failed trials and trials that broke a constraint count as the worst value seen (a penalty), and
+trials still running as "constant liars" at that value, so concurrent asks spread out.
+Hyperparameters are refitted at every ask up to 50 trials and then at a rate that falls with
+the trial count (every n/50-th ask), always warm-started; BLAS runs on one thread inside the
+strategy, where a busy machine's extra threads cost more than they give.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
+from typing import Any
 
 import numpy as np
-from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.optimize import minimize
 from scipy.special import erfcx
 from scipy.stats import qmc
 
-from hyperfunc_core.tuning.space import Space
+from hyperfunc_core.tuning.space import Bool, Choice, Int, Space
 from hyperfunc_core.tuning.strategies.base import Strategy, Suggestion, TrialRecord
+from hyperfunc_core.tuning.strategies.gaussian_process import GaussianProcess
 from hyperfunc_core.validation import InvalidInput
 
-SQRT5 = math.sqrt(5.0)
-LOG_BOUNDS_LS = (math.log(0.01), math.log(20.0))
-LOG_BOUNDS_SV = (math.log(0.05), math.log(20.0))
-LOG_BOUNDS_NOISE = (math.log(1e-6), math.log(0.5))
+REFIT_EVERY_ASK_UP_TO = 50
 
 
-def _scaled_sq_dists(a: np.ndarray, b: np.ndarray, ls: np.ndarray) -> np.ndarray:
-    """Per-dimension squared distances scaled by length scale: shape (n, m, d)."""
-    return ((a[:, None, :] - b[None, :, :]) / ls) ** 2
+@functools.lru_cache(maxsize=1)
+def _threads() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()  # inspecting the loaded BLAS libraries once, not at every ask
 
 
-def matern52(a: np.ndarray, b: np.ndarray, ls: np.ndarray, sv: float) -> np.ndarray:
-    r = np.sqrt(np.maximum(_scaled_sq_dists(a, b, ls).sum(-1), 0.0))
-    return sv * (1.0 + SQRT5 * r + 5.0 / 3.0 * r**2) * np.exp(-SQRT5 * r)
+class Encoding:
+    """A flat point as the GP sees it: numeric dimensions in [0, 1], categorical ones as option indices."""
 
+    def __init__(self, space: Space) -> None:
+        self.space = space
+        self.params = [space.params[n] for n in space.names]
+        self.categorical = np.array([isinstance(p, (Choice, Bool)) for p in self.params])
+        self.levels = np.array([len(p.options) if isinstance(p, Choice) else 2 for p in self.params])
+        self.integers = [j for j, p in enumerate(self.params) if isinstance(p, Int)]
+        self.numeric = ~self.categorical
 
-class GaussianProcess:
-    """A zero-mean GP on standardised targets."""
+    def encode(self, flat: dict) -> np.ndarray:
+        def one(p: Any, value: Any) -> float:
+            if isinstance(p, Choice):
+                return float(p.index(value))
+            if isinstance(p, Bool):
+                return float(bool(value))
+            return float(p.to_unit(value))
 
-    def __init__(self, dims: int) -> None:
-        self.theta = np.concatenate([np.full(dims, math.log(0.3)), [0.0, math.log(1e-3)]])
+        return np.array([one(p, flat[n]) for p, n in zip(self.params, self.space.names)])
 
-    def _unpack(self, theta: np.ndarray) -> tuple[np.ndarray, float, float]:
-        return np.exp(theta[:-2]), float(np.exp(theta[-2])), float(np.exp(theta[-1]))
+    def decode(self, x: np.ndarray) -> dict:
+        def one(p: Any, value: float) -> Any:
+            if isinstance(p, Choice):
+                return p.options[int(round(value))]
+            if isinstance(p, Bool):
+                return bool(round(value))
+            return p.from_unit(float(value))
 
-    def _nll_and_grad(self, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        ls, sv, noise = self._unpack(theta)
-        n = len(y)
-        d2 = _scaled_sq_dists(x, x, ls)
-        r = np.sqrt(np.maximum(d2.sum(-1), 0.0))
-        e = np.exp(-SQRT5 * r)
-        k_signal = sv * (1.0 + SQRT5 * r + 5.0 / 3.0 * r**2) * e
-        k = k_signal + (noise + 1e-8) * np.eye(n)
-        try:
-            chol = cholesky(k, lower=True)
-        except np.linalg.LinAlgError:
-            return 1e10, np.zeros_like(theta)
-        alpha = cho_solve((chol, True), y)
-        nll = 0.5 * y @ alpha + np.log(np.diag(chol)).sum() + 0.5 * n * math.log(2 * math.pi)
-        w = cho_solve((chol, True), np.eye(n)) - np.outer(alpha, alpha)
-        common = sv * 5.0 / 3.0 * (1.0 + SQRT5 * r) * e  # dk/dlog(ls_j) = common * d2_j
-        grad = np.empty_like(theta)
-        grad[:-2] = 0.5 * np.einsum("ij,ijk->k", w * common, d2)
-        grad[-2] = 0.5 * np.sum(w * k_signal)
-        grad[-1] = 0.5 * np.trace(w) * noise
-        return float(nll), grad
+        return {n: one(p, v) for p, n, v in zip(self.params, self.space.names, x)}
 
-    def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator, restarts: int = 2) -> None:
-        bounds = [LOG_BOUNDS_LS] * x.shape[1] + [LOG_BOUNDS_SV, LOG_BOUNDS_NOISE]
-        starts = [self.theta] + [np.array([rng.uniform(lo, hi) for lo, hi in bounds]) for _ in range(restarts)]
-        best = (math.inf, self.theta)
-        for start in starts:
-            res = minimize(
-                self._nll_and_grad,
-                np.clip(start, [b[0] for b in bounds], [b[1] for b in bounds]),
-                args=(x, y),
-                jac=True,
-                method="L-BFGS-B",
-                bounds=bounds,
-                options={"maxiter": 100},
-            )
-            if res.fun < best[0]:
-                best = (res.fun, res.x)
-        self.theta = best[1]
-        ls, sv, noise = self._unpack(self.theta)
-        self.x, self.ls, self.sv = x, ls, sv
-        k = matern52(x, x, ls, sv) + (noise + 1e-8) * np.eye(len(x))
-        self.chol = cholesky(k, lower=True)
-        self.alpha = cho_solve((self.chol, True), y)
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        """Rows of the unit cube (random or Sobol) as encoded points."""
+        x = np.where(self.categorical, np.minimum(np.floor(u * self.levels), self.levels - 1), u)
+        return self.snap(x)
 
-    def predict(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ks = matern52(self.x, xs, self.ls, self.sv)
-        mean = ks.T @ self.alpha
-        v = solve_triangular(self.chol, ks, lower=True)
-        var = np.maximum(self.sv - (v**2).sum(0), 1e-12)
-        return mean, np.sqrt(var)
+    def snap(self, x: np.ndarray) -> np.ndarray:
+        """Numeric values clipped into [0, 1], each ``Int`` moved to its integer's exact position."""
+        x = np.array(x, dtype=float)
+        x[..., self.numeric] = np.clip(x[..., self.numeric], 0.0, 1.0)
+        for j in self.integers:
+            p = self.params[j]
+            x[..., j] = np.vectorize(lambda u, p=p: p.to_unit(p.from_unit(u)))(x[..., j])
+        return x
+
+    def neighbours(self, x: np.ndarray) -> np.ndarray:
+        """Every point one discrete move away: an integer one step either way, another option."""
+        out = []
+        for j in self.integers:
+            p, k = self.params[j], self.params[j].from_unit(x[j])
+            for step in (-1, 1):
+                if p.low <= k + step <= p.high:
+                    moved = x.copy()
+                    moved[j] = p.to_unit(k + step)
+                    out.append(moved)
+        for j in np.flatnonzero(self.categorical):
+            for option in range(self.levels[j]):
+                if option != x[j]:
+                    moved = x.copy()
+                    moved[j] = option
+                    out.append(moved)
+        return np.array(out).reshape(-1, len(x))
 
 
 def log_expected_improvement(mean: np.ndarray, sd: np.ndarray, best: float) -> np.ndarray:
@@ -115,7 +120,18 @@ def log_expected_improvement(mean: np.ndarray, sd: np.ndarray, best: float) -> n
     return np.log(sd) + log_h
 
 
-UNUSABLE = 1e10  # what the acquisition polish scores a point the model cannot evaluate
+def log_ei_slopes(mean: float, sd: float, best: float) -> tuple[float, float]:
+    """d log EI / d mean and d log EI / d sd at one point (with h'(z) = Phi(z))."""
+    z = (mean - best) / sd
+    if z < -6.0:
+        ratio = -z - 2.0 / z  # d log h / dz of the tail's form
+    else:
+        c = math.sqrt(math.pi / 2) * float(erfcx(-z / math.sqrt(2)))
+        ratio = c / max(1.0 + z * c, 1e-300)  # Phi(z) / h(z)
+    return ratio / sd, (1.0 - z * ratio) / sd
+
+
+UNUSABLE = 1e10  # what the ascent scores a point the model cannot evaluate
 
 
 class BayesianSearch(Strategy):
@@ -130,74 +146,131 @@ class BayesianSearch(Strategy):
         if not isinstance(self.n_startup, int) or self.n_startup < 1:
             raise InvalidInput(f"strategy_kwargs['n_startup']: expected an integer >= 1, got {n_startup!r}")
         self.n_candidates = n_candidates
+        self.encoding = Encoding(space)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sobol = qmc.Sobol(dims, scramble=True, seed=self.rng)
             self._startup = sobol.random(max(2, 2 ** math.ceil(math.log2(self.n_startup))))[: self.n_startup]
         self._asked = 0
-        self._pending: dict[str, np.ndarray] = {}
-        self.gp = GaussianProcess(dims)
+        self._since_fit = 0
+        self.gp = GaussianProcess(self.encoding.categorical)
 
     def ask(self) -> Suggestion:
         observed = self.completed()
         if self._asked < self.n_startup or len(observed) < 2:
-            u = self._startup[self._asked] if self._asked < self.n_startup else self.rng.random(len(self.space.names))
-            info = {"model": "sobol-startup"}
+            row = self._startup[self._asked] if self._asked < self.n_startup else self.rng.random(len(self.space.names))
+            x, info = self.encoding.from_unit(row), {"model": "sobol-startup"}
         else:
-            u = self._maximise_ei(observed)
-            info = {"model": "gp-ei"}
+            with _threads().limit(limits=1):
+                x, info = self._maximise_ei(observed), {"model": "gp-ei"}
         self._asked += 1
-        params = self.space.from_unit(u)
-        self._pending[self.space.key(params)] = self.space.to_unit(params)
-        return Suggestion(params, info=info)
+        return Suggestion(self.encoding.decode(x), info=info)
 
-    def tell(self, trial: TrialRecord) -> None:
-        super().tell(trial)
-        self._pending.pop(self.space.key(trial.params), None)
+    # -- the model -------------------------------------------------------------------
+    def _data(self, observed: list[TrialRecord]) -> tuple[np.ndarray, np.ndarray]:
+        """Observed points with their signed values, then failed or infeasible ones and running ones at
+        the worst value seen."""
+        x = [self.encoding.encode(t.params) for t in observed]
+        y = [self.signed(t.value) for t in observed]
+        worst = min(y)
+        penalised = [
+            t for t in self.trials if t.state == "failed" or (t.state == "complete" and not t.info.get("feasible", True))
+        ]
+        for params in [t.params for t in penalised] + list(self.running.values()):
+            x.append(self.encoding.encode(params))
+            y.append(worst)
+        return np.array(x), np.array(y)
 
-    def _polish(self, start: np.ndarray, best: float) -> tuple[float, np.ndarray] | None:
-        """Local L-BFGS-B ascent of log EI from ``start``; None when it does not end on a finite point.
-
-        Finite-difference steps can leave the model's numerically safe region (log EI of -inf
-        or NaN); such points score as very bad instead of reaching the GP, whose triangular
-        solve refuses non-finite input and would fail the whole sweep."""
-
-        def neg_log_ei(u: np.ndarray) -> float:
-            if not np.all(np.isfinite(u)):
-                return UNUSABLE
-            value = float(log_expected_improvement(*self.gp.predict(u[None, :]), best)[0])
-            return -value if math.isfinite(value) else UNUSABLE
-
-        res = minimize(neg_log_ei, start, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(start), options={"maxiter": 30})
-        if not (np.all(np.isfinite(res.x)) and math.isfinite(res.fun) and res.fun < UNUSABLE):
-            return None
-        return float(res.fun), np.clip(res.x, 0.0, 1.0)
+    def _refit_now(self, n: int) -> bool:
+        """Every ask up to 50 trials, then every n/50-th: the fit's cost grows as n^3, its drift slowly."""
+        self._since_fit += 1
+        if n <= REFIT_EVERY_ASK_UP_TO or self._since_fit >= n // REFIT_EVERY_ASK_UP_TO:
+            self._since_fit = 0
+            return True
+        return False
 
     def _maximise_ei(self, observed: list[TrialRecord]) -> np.ndarray:
-        x = np.array([self.space.to_unit(t.params) for t in observed])
-        y = np.array([self.signed(t.value) for t in observed])
-        if self._pending:  # constant liar: running points count as the worst value seen
-            x = np.vstack([x, np.array(list(self._pending.values()))])
-            y = np.concatenate([y, np.full(len(self._pending), y.min())])
+        x, y = self._data(observed)
         mu, sd = y.mean(), y.std() or 1.0
         ys = (y - mu) / sd
-        self.gp.fit(x, ys, self.rng, restarts=2 if len(observed) % 10 == 0 else 0)
-        best = ys[: len(observed)].max()
-        dims = x.shape[1]
-        top = x[np.argsort(-ys[: len(observed)])[:5]]
-        candidates = [self.rng.random((self.n_candidates, dims))]
-        for scale in (0.1, 0.02):
-            candidates.append(
-                np.clip(np.repeat(top, 100, axis=0) + self.rng.normal(0, scale, (len(top) * 100, dims)), 0, 1)
-            )
-        cands = np.vstack(candidates)
-        scores = log_expected_improvement(*self.gp.predict(cands), best)
+        n = len(observed)
+        refit = self._refit_now(n) or not hasattr(self.gp, "chol")
+        self.gp.fit(x, ys, self.rng, optimise=refit, restarts=1 if refit and n % 20 == 0 else 0)
+        best = ys[:n].max()
+        candidates = self._candidates(x[np.argsort(-ys[:n])[:5]])
+        scores = log_expected_improvement(*self.gp.predict(candidates), best)
         order = np.argsort(-scores)
-        polished = [p for p in (self._polish(start, best) for start in cands[order[:3]]) if p is not None]
-        ranked = [u for _, u in sorted(polished, key=lambda p: p[0])] + list(cands[order[:200]])
-        # Int, Choice and Bool dimensions decode many points to one: take the best point not tried yet.
-        seen = {self.space.key(t.params) for t in self.trials} | set(self._pending)
-        for u in ranked:
-            if self.space.key(self.space.from_unit(u)) not in seen:
-                return u
-        return self.rng.random(dims)
+        refined = [self._local_search(candidates[i], scores[i], best) for i in order[:3]]
+        ranked = [p for _, p in sorted(refined, key=lambda r: -r[0])] + list(candidates[order[:200]])
+        # Many points decode to one (an Int, a Choice): take the best point not tried or running.
+        seen = {self.space.key(t.params) for t in self.trials} | {self.space.key(p) for p in self.running.values()}
+        for point in ranked:
+            if self.space.key(self.encoding.decode(point)) not in seen:
+                return point
+        return self.encoding.from_unit(self.rng.random(len(self.space.names)))
+
+    def _candidates(self, top: np.ndarray) -> np.ndarray:
+        """Random points, and the best points perturbed: numeric dimensions by Gaussian steps, each
+        categorical one changed to a random option with probability 1/4."""
+        dims = top.shape[1]
+        rows = [self.encoding.from_unit(self.rng.random((self.n_candidates, dims)))]
+        for scale in (0.1, 0.02):
+            near = np.repeat(top, 100, axis=0)
+            near = near + np.where(self.encoding.numeric, self.rng.normal(0, scale, near.shape), 0.0)
+            flip = self.encoding.categorical & (self.rng.random(near.shape) < 0.25)
+            near = np.where(flip, np.floor(self.rng.random(near.shape) * self.encoding.levels), near)
+            rows.append(self.encoding.snap(near))
+        return np.vstack(rows)
+
+    def _local_search(self, start: np.ndarray, score: float, best: float) -> tuple[float, np.ndarray]:
+        """Alternate a gradient ascent along the numeric dimensions with discrete moves, until neither
+        improves log EI (at most 4 rounds)."""
+        point, numeric = start.copy(), self.encoding.numeric
+        for _ in range(4):
+            improved = False
+            if numeric.any():
+                moved = self._ascend(point, best)
+                if moved is not None:
+                    moved = self.encoding.snap(moved)
+                    value = float(log_expected_improvement(*self.gp.predict(moved[None, :]), best)[0])
+                    if math.isfinite(value) and value > score + 1e-9:
+                        point, score, improved = moved, value, True
+            around = self.encoding.neighbours(point)
+            if len(around):
+                values = log_expected_improvement(*self.gp.predict(around), best)
+                i = int(np.argmax(values))
+                if math.isfinite(values[i]) and values[i] > score + 1e-9:
+                    point, score, improved = around[i], float(values[i]), True
+            if not improved:
+                break
+        return score, point
+
+    def _ascend(self, start: np.ndarray, best: float) -> np.ndarray | None:
+        """L-BFGS-B on log EI along the numeric dimensions (analytic gradient); None if it ends nowhere usable."""
+        numeric = self.encoding.numeric
+
+        def negative(values: np.ndarray) -> tuple[float, np.ndarray]:
+            if not np.all(np.isfinite(values)):
+                return UNUSABLE, np.zeros_like(values)
+            point = start.copy()
+            point[numeric] = values
+            mean, sd, dmean, dsd = self.gp.predict_with_gradient(point)
+            value = float(log_expected_improvement(np.array([mean]), np.array([sd]), best)[0])
+            if not math.isfinite(value):
+                return UNUSABLE, np.zeros_like(values)
+            by_mean, by_sd = log_ei_slopes(mean, sd, best)
+            return -value, -(by_mean * dmean + by_sd * dsd)[numeric]
+
+        res = minimize(
+            negative,
+            start[numeric],
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0.0, 1.0)] * int(numeric.sum()),
+            options={"maxiter": 50},
+        )
+        if not (np.all(np.isfinite(res.x)) and math.isfinite(res.fun) and res.fun < UNUSABLE):
+            return None
+        point = start.copy()
+        point[numeric] = res.x
+        return point
