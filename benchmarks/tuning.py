@@ -1,21 +1,25 @@
-"""Tuning benchmark: search quality against Optuna and per-trial overhead of the Prefect flow.
+"""Tuning benchmark: search quality, ask cost and pruning against Optuna, and the flow's overhead.
 
-    .venv/bin/python benchmarks/tuning.py              # both parts, the issue's settings
-    .venv/bin/python benchmarks/tuning.py quality --seeds 5 --trials 50
-    .venv/bin/python benchmarks/tuning.py overhead --trials 300
+    .venv/bin/python benchmarks/tuning.py              # every part, the issue's settings
+    .venv/bin/python benchmarks/tuning.py quality --seeds 10 --trials 100 --problems mixed,levy5
+    .venv/bin/python benchmarks/tuning.py ask_cost
     .venv/bin/python benchmarks/tuning.py pruning --seeds 10 --trials 60
+    .venv/bin/python benchmarks/tuning.py overhead --trials 300
 
 Optuna is the baseline and is installed only for this script (``scripts/setup.sh --bench``).
 Every figure is measured in the same run as its baseline and printed beside it.
 
-Quality: the median over seeds of the best value after N trials, minimising Branin (optimum
-0.397887) and Hartmann6 (optimum -3.32237); ``bayesian`` against ``TPESampler`` and
-``random`` against ``RandomSampler``. Our sweeps run on the local loop (no Prefect): the
-flow adds orchestration, not a different search.
+Quality: the median gap to the optimum after N trials over seeds on Branin, Hartmann6, Levy 5-D
+(multimodal) and a mixed log-float/log-int/int/categorical problem; ``bayesian`` against Optuna's
+``GPSampler`` and ``TPESampler``, ``random`` against ``RandomSampler``, with CPU ms per trial.
+Our sweeps run on the local loop (no Prefect): the flow adds orchestration, not a different
+search. Every process runs one BLAS/torch thread, so two workers share two cores fairly.
+
+Ask cost: CPU ms per ask after 100, 300 and 500 trials, ours against ``GPSampler``.
 
 Pruning: a synthetic learning-curve problem (81 reported steps per trial, noisy curves that
-cross: a fast learner may end worse), random search with the same points for every pruner; the
-median best final loss and the steps spent (sum of reports) for each of our pruners and Optuna's.
+cross: a fast learner may end worse), random search with the same points for every pruner; how
+many steps each of our pruners and Optuna's needs to find what no pruning finds.
 
 Overhead: a trivial objective, one trial at a time, ms per trial for our strategy loop alone,
 the same sweep as a Prefect flow (a warmed-up server, median of repeats), and Optuna's
@@ -224,6 +228,57 @@ def _one_thread() -> None:
         torch.set_num_threads(1)
     except ImportError:
         pass
+
+
+# -- ask cost ---------------------------------------------------------------------
+def _ask_cost(job: tuple) -> tuple:
+    """CPU ms per ask (mean and slowest of ``asks``) after ``n`` random trials of Hartmann6."""
+    kind, n, asks = job
+    fn, params, _ = PROBLEMS["hartmann6"]
+    rng = __import__("numpy").random.default_rng(n)
+    points = [{name: float(rng.uniform(lo, hi)) for name, (_, lo, hi) in params.items()} for _ in range(n)]
+    times = []
+    if kind == "ours":
+        from hyperfunc_core.tuning.space import Space
+        from hyperfunc_core.tuning.strategies import BayesianSearch
+        from hyperfunc_core.tuning.strategies.base import TrialRecord
+
+        strategy = BayesianSearch(Space(our_space(params)), mode="min", seed=0)
+        strategy._asked = strategy.n_startup  # past the start-up design: every ask uses the model
+        for i, point in enumerate(points):
+            strategy.tell(TrialRecord(i, f"t{i}", point, "complete", value=fn(point)))
+        for i in range(asks):
+            started = time.process_time()
+            suggestion = strategy.ask()
+            times.append(time.process_time() - started)
+            strategy.tell(TrialRecord(n + i, f"a{i}", suggestion.params, "complete", value=fn(suggestion.params)))
+    else:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        study = optuna.create_study(direction="minimize", sampler=optuna.samplers.GPSampler(seed=0))
+        dist = {name: optuna.distributions.FloatDistribution(lo, hi) for name, (_, lo, hi) in params.items()}
+        study.add_trials([optuna.trial.create_trial(params=p, distributions=dist, value=fn(p)) for p in points])
+        for _ in range(asks):
+            started = time.process_time()
+            trial = study.ask(dist)
+            times.append(time.process_time() - started)
+            study.tell(trial, fn(trial.params))
+    return job, (1000 * statistics.mean(times), 1000 * max(times))
+
+
+def ask_cost(sizes: list[int], asks: int, workers: int) -> bool:
+    jobs = [(kind, n, asks) for n in sizes for kind in ("ours", "optuna")]
+    with ProcessPoolExecutor(workers, initializer=_one_thread) as pool:
+        costs = dict(pool.map(_ask_cost, jobs))
+    print(f"\nAsk cost: CPU ms per ask on Hartmann6 after n trials, mean (slowest) of {asks} asks, one BLAS thread")
+    print(f"{'n':>5}  {'bayesian':>18}  {'optuna GPSampler':>18}  ratio")
+    ok = True
+    for n in sizes:
+        (mine, mine_max), (theirs, theirs_max) = costs[("ours", n, asks)], costs[("optuna", n, asks)]
+        ok &= mine <= theirs
+        print(f"{n:>5}  {mine:>8.0f} ({mine_max:>6.0f})  {theirs:>8.0f} ({theirs_max:>6.0f})  {mine / theirs:.2f}")
+    return ok
 
 
 # -- pruning ------------------------------------------------------------------------
@@ -444,7 +499,7 @@ def overhead(trials: int, repeats: int) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", nargs="?", choices=["all", "quality", "overhead", "pruning"], default="all")
+    parser.add_argument("part", nargs="?", choices=["all", "quality", "ask_cost", "overhead", "pruning"], default="all")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument(
         "--problems", default=",".join(PROBLEMS), help="quality: comma-separated, of " + ", ".join(PROBLEMS)
@@ -464,6 +519,8 @@ def main() -> int:
     ok = True
     if args.part in ("all", "quality"):
         ok &= quality(args.seeds, args.trials or 100, args.workers, args.problems.split(","))
+    if args.part in ("all", "ask_cost"):
+        ok &= ask_cost([100, 300, 500], 12, args.workers)
     if args.part in ("all", "pruning"):
         ok &= pruning(min(args.seeds, 10), args.trials or 60, args.workers)
     if args.part in ("all", "overhead"):

@@ -174,7 +174,9 @@ class BayesianSearch(Strategy):
         y = [self.signed(t.value) for t in observed]
         worst = min(y)
         penalised = [
-            t for t in self.trials if t.state == "failed" or (t.state == "complete" and not t.info.get("feasible", True))
+            t
+            for t in self.trials
+            if t.state == "failed" or (t.state == "complete" and not t.info.get("feasible", True))
         ]
         for params in [t.params for t in penalised] + list(self.running.values()):
             x.append(self.encoding.encode(params))
@@ -200,7 +202,12 @@ class BayesianSearch(Strategy):
         candidates = self._candidates(x[np.argsort(-ys[:n])[:5]])
         scores = log_expected_improvement(*self.gp.predict(candidates), best)
         order = np.argsort(-scores)
-        refined = [self._local_search(candidates[i], scores[i], best) for i in order[:3]]
+        # The local search starts from the best few candidates and from the best point so far, whose
+        # neighbourhood is where a nearly solved problem's last digits are found.
+        incumbent = x[int(np.argmax(ys[:n]))]
+        starts = [(candidates[i], scores[i]) for i in order[:4]]
+        starts.append((incumbent, float(log_expected_improvement(*self.gp.predict(incumbent[None, :]), best)[0])))
+        refined = [self._local_search(point, score, best) for point, score in starts]
         ranked = [p for _, p in sorted(refined, key=lambda r: -r[0])] + list(candidates[order[:200]])
         # Many points decode to one (an Int, a Choice): take the best point not tried or running.
         seen = {self.space.key(t.params) for t in self.trials} | {self.space.key(p) for p in self.running.values()}
