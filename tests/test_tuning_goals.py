@@ -109,6 +109,10 @@ def test_optuna_nsgaii_and_constrained_tpe_search_several_objectives(tmp_path):
         and len(replayed) == 20
         and all("constraints:memory_over" in t.system_attrs for t in replayed)
     )
+    from hyperfunc_core.tuning.sweep import reopen_sweep
+
+    again = reopen_sweep("front", storage, add_trials=2)  # a retried or scheduled run: the goals come back
+    assert again.setup.goals == resumed.setup.goals and again.setup.goals.constraints == ("memory_over",)
     with pytest.raises(InvalidInput, match="exists with metric='error,latency'"):
         prepare_sweep(tradeoff, SPACE, strategy="optuna:nsgaii", **{**options, "metric": "error", "mode": "min"})
     constrained = prepare_sweep(

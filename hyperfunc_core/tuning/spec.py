@@ -25,6 +25,7 @@ OPTIONS = (
     "max_time_s",
     "metric",
     "mode",
+    "constraints",
     "early_stopping",
     "early_stopping_kwargs",
     "executor",
