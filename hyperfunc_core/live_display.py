@@ -137,6 +137,8 @@ class LiveDisplay:
         self._closed = True
         self.live.refresh()
         self.live.stop()
+        if not self.live.console.is_terminal:  # piped, its last frame ends without a newline: end the line
+            self.live.console.line()
         for obj, attr, value in reversed(self._moved):
             setattr(obj, attr, value)
             if isinstance(obj, logging.Handler):
