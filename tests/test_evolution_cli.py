@@ -71,6 +71,17 @@ def test_example_run_py_evaluates_then_evolves_and_archive_show_prints_the_tree(
     )
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert "initial (score: 0.500)" in shown.stdout and "└── gen1 (score: 1.000)" in shown.stdout
+    one = subprocess.run(
+        [hyperfunc, "archive", "show", str(tmp_path / "evo"), "--gen", "1"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=120,
+    )
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert "generation 1 of" in one.stdout and "scores: calculator 1.000" in one.stdout
+    assert "-> editor(" in one.stdout and "[tool bash] 42" in one.stdout
+    print(one.stdout)  # what a person reads (pytest -s)
     missing = subprocess.run(
         [hyperfunc, "archive", "show", "no-such-run"], capture_output=True, text=True, env=_env(tmp_path), timeout=120
     )

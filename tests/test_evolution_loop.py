@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from evolution_scripts import make_repo, meta_agent_repairs, meta_requests, responder
+from evolution_scripts import is_meta, make_repo, meta_agent_repairs, meta_requests, responder
 
 from hyperfunc_core import (
     AgentOptions,
@@ -18,6 +18,7 @@ from hyperfunc_core import (
     load_archive,
     run_generate_loop,
 )
+from hyperfunc_core.cli.evolution import show_archive
 from hyperfunc_core.domains import CalculatorDomain
 from hyperfunc_core.history.runs import list_runs
 
@@ -51,7 +52,7 @@ def test_meta_agent_repairs_the_buggy_calculator_and_the_next_generation_scores_
 ):
     llm_server.responder = responder(meta_agent_repairs)
     repo = make_repo(tmp_path)
-    result = run_generate_loop(config(llm_server, tmp_path, repo))
+    result = run_generate_loop(config(llm_server, tmp_path, repo, tools=get_framework_tools(bash_timeout_s=7)))
 
     assert result.stop_reason == "perfect score" and result.generations_run == ["initial", "1"]
     archive = load_archive(result.output_dir)
@@ -67,6 +68,20 @@ def test_meta_agent_repairs_the_buggy_calculator_and_the_next_generation_scores_
     assert meta["meta_agent"]["tool_calls"] == 3 and meta["usage"]["cost_usd"] > 0 and meta["usage"]["total_tokens"] > 0
     assert (repo / "calculator_tool.py").read_text().count("result = a + b") == 2  # the user's repo is untouched
     assert meta_requests(llm_server) == 4
+    # The loop's tools are the MetaAgent's (a 7 s bash), and its prompt carries every domain and the lineage.
+    first_meta = next(r.body for r in llm_server.chat_requests() if is_meta(r.body))
+    assert any("timeout 7 s" in t["function"]["description"] for t in first_meta["tools"])
+    saved = json.loads((out / "gen_1/agent_output/meta_agent_transcript.json").read_text())
+    prompt = saved["transcript"][0]["content"]
+    assert "- calculator: " in prompt and "(score 50.0%)" in prompt
+    assert "Scores along this version's lineage, root first: gen initial: 50.0%." in prompt
+    assert [m["role"] for m in saved["transcript"]] == ["user"] + ["assistant", "tool"] * 3 + ["assistant"]
+    assert [m["name"] for m in saved["transcript"] if m["role"] == "tool"] == ["editor", "editor", "bash"]
+    assert all(m["usage"]["total_tokens"] > 0 for m in saved["transcript"] if m["role"] == "assistant")
+    assert "42" in saved["transcript"][6]["content"]  # the bash check's output, as the MetaAgent read it
+    shown = show_archive(str(out), gen="1")
+    assert "patch " in shown and "calculator_tool.py" in shown and "[tool bash] 42" in shown
+    assert "-> editor(" in shown and "MetaAgent transcript (4 turns)" in shown
     # named by its folder, the run is still matched to its flow run in `hyperfunc runs`
     (summary,) = list_runs(f"sqlite:///{tmp_path / 'db.sqlite'}")
     assert (summary.name, summary.flow_run, summary.flow_state) == (str(out), "evolve-out", "Completed")
@@ -274,6 +289,10 @@ def test_bad_loop_configuration_fails_fast(llm_server, tmp_path):
         ({"output_dir": str(repo / "README.md")}, "output_dir: .*README.md is a file"),
         ({"storage": "mysql://u@h/db"}, "storage: .*scheme 'mysql'"),
         ({"base_commit": ""}, "base_commit"),
+        (
+            {"meta_agent": MetaAgent(AgentOptions(model="openai/x", tools=get_framework_tools()))},
+            "tools: the MetaAgent already has its bash and editor",
+        ),
     ]:
         with pytest.raises(ValueError, match=message):
             config(llm_server, tmp_path, repo, **kw)

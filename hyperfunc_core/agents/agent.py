@@ -61,12 +61,14 @@ class AgentOptions:
 
 @dataclass
 class AgentRun:
-    """What one forward did: its final answer, the turns it took, the tool calls and the usage."""
+    """What one forward did: its final answer, the turns it took, the tool calls and the usage, and the
+    whole conversation (``transcript``: the prompt, each reply with its tokens and cost, each tool result)."""
 
     output: str
     steps: int
     tool_calls: list[dict] = field(default_factory=list)
     usage: dict = field(default_factory=dict)
+    transcript: list[dict] = field(default_factory=list)
 
 
 class _Agent:
@@ -110,10 +112,14 @@ class _Agent:
         params = {} if self.options.temperature is None else {"temperature": self.options.temperature}
         before = self.gateway.usage.as_dict()
         calls: list[dict] = []
+        transcript: list[dict] = [dict(messages[0])]
         for step in range(1, self.options.max_steps + 1):
+            turn = self.gateway.usage.as_dict()
             response = await self.gateway.acomplete(messages, tools=schemas, **params)
+            transcript.append({**response.as_message(), "usage": self.gateway.usage.since(turn)})
             if not response.tool_calls:
-                return AgentRun((response.content or "").strip(), step, calls, self.gateway.usage.since(before))
+                output = (response.content or "").strip()
+                return AgentRun(output, step, calls, self.gateway.usage.since(before), transcript)
             messages.append(response.as_message())
             for call in response.tool_calls:
                 tool = by_name.get(call.name)
@@ -130,7 +136,8 @@ class _Agent:
                         result = f"error: {type(exc).__name__}: {exc}"
                 calls.append({"tool": call.name, "arguments": call.arguments, "result": truncate(result, 2000)})
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": truncate(result)})
-        return AgentRun("", self.options.max_steps, calls, self.gateway.usage.since(before))
+                transcript.append({**messages[-1], "name": call.name})
+        return AgentRun("", self.options.max_steps, calls, self.gateway.usage.since(before), transcript)
 
 
 class TaskAgent(_Agent):
@@ -155,6 +162,7 @@ class MetaAgent(_Agent):
     """Reads a generation's eval results and edits its repository with bash and editor."""
 
     default_prompt = META_AGENT_PROMPT
+    framework: FrameworkTools | None = None  # bash + editor, when AgentOptions.tools does not give them
 
     async def arun(
         self,
@@ -162,16 +170,23 @@ class MetaAgent(_Agent):
         eval_path: str | Path,
         parent_score: float | None = None,
         iterations_left: int | None = None,
+        history: str | None = None,
     ) -> AgentRun:
+        """``history``: what the loop knows beyond ``eval_path`` (every domain's results, the lineage's
+        scores), added after the score sentence so a user's own prompt file gets it too."""
         self.workdir = Path(repo_path)
-        framework = self.options.tools if isinstance(self.options.tools, FrameworkTools) else get_framework_tools()
+        framework = (
+            self.options.tools
+            if isinstance(self.options.tools, FrameworkTools)
+            else self.framework or get_framework_tools()
+        )
         extra = list(self.options.tools) if isinstance(self.options.tools, list) else []  # besides bash and editor
         bound = framework.bind(repo_path) + extra
         prompt = render(
             self.prompt_template(),
             repoPath=str(repo_path),
             evalPath=str(eval_path),
-            scoreContext=score_context(parent_score),
+            scoreContext=score_context(parent_score) + (f"\n{history}" if history else ""),
             iterationsContext=iterations_context(iterations_left),
         )
         try:

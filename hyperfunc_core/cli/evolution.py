@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -69,8 +70,9 @@ def run_evaluation(
     return summary
 
 
-def show_archive(run: str, storage: str | None = None) -> str:
-    """Print the family tree and the generations of RUN (an output folder or a run name)."""
+def show_archive(run: str, storage: str | None = None, gen: str | None = None) -> str:
+    """Print the family tree and the generations of RUN (an output folder or a run name); with ``gen``,
+    that generation instead: its scores, its patch's files and the MetaAgent's whole transcript."""
     from hyperfunc_core.evolution import load_archive
     from hyperfunc_core.evolution.report import family_tree
 
@@ -87,6 +89,8 @@ def show_archive(run: str, storage: str | None = None) -> str:
             raise InvalidInput(f"RUN: {run!r} is neither a folder with an archive.jsonl nor a stored run name")
         folder = Path(found.output_dir)
     data = load_archive(folder)
+    if gen is not None:
+        return show_generation(folder, data, gen)
     tree = family_tree(data)
     out = console()
     out.print(f"[bold]{folder}[/]")
@@ -108,6 +112,60 @@ def show_archive(run: str, storage: str | None = None) -> str:
         )
     out.print(table)
     return tree
+
+
+def show_generation(folder: Path, data: Any, gen: str) -> str:
+    """One generation as a person reads it: what it was scored, what changed, and why (the transcript)."""
+    from rich.markup import escape
+
+    from hyperfunc_core.evolution.archive import PATCH_FILE, TRANSCRIPT_FILE, gen_dir
+
+    if gen not in {str(g) for g in data.archive}:
+        raise InvalidInput(f"--gen: no generation {gen!r} in {folder}; it has {', '.join(map(str, data.archive))}")
+    entry, out, lines = data.entry(gen), console(), []
+    usage = entry.metadata.get("usage", {})
+    lines.append(f"generation {gen} of {folder}: parent {entry.parent_id}, valid parent {entry.valid_parent}")
+    lines.append("scores: " + (", ".join(f"{d} {s:.3f}" for d, s in entry.scores.items()) or "none"))
+    lines.append(f"tokens {usage.get('total_tokens', 0)}, cost ${usage.get('cost_usd', 0.0):.4f}")
+    if entry.metadata.get("error"):
+        lines.append(f"error: {entry.metadata['error']}")
+    patch = gen_dir(folder, gen) / PATCH_FILE
+    if patch.exists():
+        changed = [line[6:] for line in patch.read_text().splitlines() if line.startswith("+++ b/")]
+        lines.append(f"patch {patch}: {', '.join(changed) or 'no change'}")
+    saved = gen_dir(folder, gen) / TRANSCRIPT_FILE
+    if not saved.exists():
+        lines.append("no MetaAgent transcript (the initial generation, or a run from before transcripts were kept)")
+    else:
+        record = json.loads(saved.read_text())
+        lines.append(f"MetaAgent transcript ({record.get('steps')} turns):")
+        for message in record.get("transcript", []):
+            lines.extend(_transcript_lines(message))
+    text = "\n".join(lines)
+    out.print(escape(text), highlight=False)
+    return text
+
+
+def _transcript_lines(message: dict, width: int = 600) -> list[str]:
+    """A transcript message in a few readable lines: who, what it said, which tools it called."""
+
+    def cut(value: Any) -> str:
+        value = str(value or "").strip()
+        value = value if len(value) <= width else value[:width] + f" ... ({len(value)} characters)"
+        return value.replace("\n", "\n      ")  # continuation lines under their message
+
+    role = message.get("role")
+    if role == "tool":
+        return [f"  [tool {message.get('name')}] {cut(message.get('content'))}"]
+    spent = message.get("usage") or {}
+    head = f"  [{role}]" + (
+        f" ({spent.get('total_tokens', 0)} tokens, ${spent.get('cost_usd', 0.0):.4f})" if spent else ""
+    )
+    out = [f"{head} {cut(message.get('content'))}".rstrip()]
+    for call in message.get("tool_calls") or []:
+        function = call.get("function", {})
+        out.append(f"    -> {function.get('name')}({cut(function.get('arguments'))})")
+    return out
 
 
 @app.command()
@@ -168,9 +226,10 @@ def evaluate(
 def archive_show(
     run: str = typer.Argument(..., help="A run folder or a stored run name"),
     storage: Optional[str] = typer.Option(None),
+    gen: Optional[str] = typer.Option(None, "--gen", help="Show one generation: scores, patch, MetaAgent transcript"),
 ) -> None:
-    """Print RUN's family tree with scores, and its generations."""
-    show_archive(run, storage)
+    """Print RUN's family tree with scores, and its generations (or one of them, with --gen)."""
+    show_archive(run, storage, gen)
 
 
 def example_main(domain: str, example_file: str, argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 
 ARCHIVE_FILE = "archive.jsonl"
 PATCH_FILE = Path("agent_output") / "model_patch.diff"
+TRANSCRIPT_FILE = Path("agent_output") / "meta_agent_transcript.json"  # what the MetaAgent said and did
 
 
 @dataclass

@@ -28,6 +28,7 @@ from hyperfunc_core.domains.base import Domain
 from hyperfunc_core.domains.harness import run_harness
 from hyperfunc_core.evolution.archive import (
     PATCH_FILE,
+    TRANSCRIPT_FILE,
     ArchiveData,
     ArchiveEntry,
     gen_dir,
@@ -100,6 +101,13 @@ class GenerateLoopConfig:
             raise InvalidInput(f"budget_usd: expected a number >= 0 or None, got {self.budget_usd!r}")
         if self.tools is not None and not isinstance(self.tools, FrameworkTools):
             raise InvalidInput("tools: expected get_framework_tools() (the MetaAgent's bash and editor)")
+        if self.tools is not None:
+            own = self.meta_agent.options.tools
+            if isinstance(own, FrameworkTools) and own is not self.tools:
+                raise InvalidInput(
+                    "tools: the MetaAgent already has its bash and editor (AgentOptions.tools); give them once"
+                )
+            self.meta_agent.framework = self.tools  # the MetaAgent's bash and editor, beside any extra tools
         if (
             isinstance(self.eval_samples, bool)
             or self.eval_samples is not None
@@ -314,17 +322,31 @@ class EvolutionLoop:
         meta = load_gen_metadata(self.output_dir, gen_id)
         if meta.get("meta_agent_done"):
             return meta.get("meta_agent", {})
-        domain = self.config.domains[0].config.name
-        eval_path = gen_dir(self.output_dir, parent_id) / f"{domain}_eval"
+        evals = {
+            d.config.name: executor.expose(str(gen_dir(self.output_dir, parent_id) / f"{d.config.name}_eval"))
+            for d in self.config.domains
+        }
         entry = self.archive.entry(parent_id)
         left = self.config.max_generations - int(gen_id)
+        history = self.history_context(parent_id, evals)
         run = run_coroutine(
-            self.config.meta_agent.arun(executor.get_workdir(), executor.expose(str(eval_path)), entry.score, left)
+            self.config.meta_agent.arun(executor.get_workdir(), next(iter(evals.values())), entry.score, left, history)
         )
         patch = executor.diff()
         patch_path = gen_dir(self.output_dir, gen_id) / PATCH_FILE
         patch_path.parent.mkdir(parents=True, exist_ok=True)
         patch_path.write_text(patch)
+        _write_json(
+            gen_dir(self.output_dir, gen_id) / TRANSCRIPT_FILE,
+            {
+                "parent": parent_id,
+                "history": history,
+                "output": run.output,
+                "steps": run.steps,
+                "usage": run.usage,
+                "transcript": run.transcript,
+            },
+        )
         summary = {
             "output": run.output[:2000],
             "steps": run.steps,
@@ -339,6 +361,22 @@ class EvolutionLoop:
         )
         save_gen_metadata(self.output_dir, gen_id, meta)
         return summary
+
+    def history_context(self, parent_id: str, evals: dict[str, str]) -> str:
+        """What the MetaAgent reads besides the first domain's results: where every domain's results are,
+        with the parent's score there, and the scores of the parent's lineage, root first."""
+        parent = self.archive.entry(parent_id)
+        lines = ["Evaluation results of the current version, per domain:"]
+        for name, path in evals.items():
+            score = parent.scores.get(name)
+            lines.append(f"- {name}: {path} (score {'n/a' if score is None else f'{score * 100:.1f}%'})")
+        lineage, at = [], parent_id
+        while at is not None:
+            node = self.archive.entry(at)
+            lineage.append(f"gen {node.gen_id}: {'n/a' if node.score is None else f'{node.score * 100:.1f}%'}")
+            at = node.parent_id
+        lines.append("Scores along this version's lineage, root first: " + ", ".join(reversed(lineage)) + ".")
+        return "\n".join(lines)
 
     def evaluate(self, gen_id: str, executor: Executor) -> dict[str, float]:
         """The TaskAgent on every domain, in the workspace; reports under ``gen_<id>/<domain>_eval``.
