@@ -286,6 +286,7 @@ def test_bad_loop_configuration_fails_fast(llm_server, tmp_path):
         ({"execution_mode": "cloud"}, "execution_mode"),
         ({"budget_usd": -1}, "budget_usd"),
         ({"eval_samples": 0}, "eval_samples: expected an integer >= 1"),
+        ({"eval_repeats": 0}, "eval_repeats: expected an integer >= 1, got 0"),
         ({"output_dir": str(repo / "README.md")}, "output_dir: .*README.md is a file"),
         ({"storage": "mysql://u@h/db"}, "storage: .*scheme 'mysql'"),
         ({"base_commit": ""}, "base_commit"),
@@ -296,3 +297,28 @@ def test_bad_loop_configuration_fails_fast(llm_server, tmp_path):
     ]:
         with pytest.raises(ValueError, match=message):
             config(llm_server, tmp_path, repo, **kw)
+
+
+def test_repeated_evaluation_archives_the_mean_and_the_spread(llm_server, tmp_path):
+    """LLM sampling makes one score noisy: with eval_repeats=3 each generation is scored three times."""
+    from hyperfunc_core.testing import text
+
+    answers = iter(["42"] * 6 + ["81"] * 6 + ["42"] * 6)  # 4/6, then 1/6, then 4/6 of the calculator's tasks
+    llm_server.responder = lambda body: text(next(answers))
+    repo = make_repo(tmp_path)
+    result = run_generate_loop(
+        config(llm_server, tmp_path, repo, max_generations=0, eval_repeats=3, eval_samples=None), orchestrate=False
+    )
+    entry = load_archive(result.output_dir).entry("initial")
+    assert entry.scores["calculator"] == pytest.approx(0.5)
+    assert entry.metadata["score_spread"]["calculator"] == pytest.approx(0.2357, abs=1e-4)
+    assert entry.metadata["eval_repeats"] == 3
+    out = Path(result.output_dir) / "gen_initial"
+    assert [
+        json.loads((out / f"calculator_eval{s}/report.json").read_text())["averageScore"]
+        for s in ("", "_repeat_1", "_repeat_2")
+    ] == pytest.approx([4 / 6, 1 / 6, 4 / 6])
+    shown = show_archive(result.output_dir, gen="initial")
+    assert "calculator 0.500 ±0.236 (mean of 3 evaluations" in shown
+    with pytest.raises(ValueError, match="eval_repeats was 3, now 1"):  # a resume may not change it
+        run_generate_loop(config(llm_server, tmp_path, repo, max_generations=0, eval_samples=None), orchestrate=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 from typing import Any, Optional
 
@@ -101,10 +102,12 @@ def show_archive(run: str, storage: str | None = None, gen: str | None = None) -
     for g in data.archive:
         e = data.entry(g)
         usage = e.metadata.get("usage", {})
+        spread = e.metadata.get("score_spread") or {}
+        repeats = f" ±{statistics.fmean(spread.values()):.3f} ({e.metadata['eval_repeats']}×)" if spread else ""
         table.add_row(
             str(g),
             str(e.parent_id),
-            "" if e.score is None else f"{e.score:.3f}",
+            "" if e.score is None else f"{e.score:.3f}{repeats}",
             str(e.valid_parent),
             str(usage.get("total_tokens", 0)),
             f"{usage.get('cost_usd', 0.0):.4f}",
@@ -125,7 +128,10 @@ def show_generation(folder: Path, data: Any, gen: str) -> str:
     entry, out, lines = data.entry(gen), console(), []
     usage = entry.metadata.get("usage", {})
     lines.append(f"generation {gen} of {folder}: parent {entry.parent_id}, valid parent {entry.valid_parent}")
-    lines.append("scores: " + (", ".join(f"{d} {s:.3f}" for d, s in entry.scores.items()) or "none"))
+    spread = entry.metadata.get("score_spread") or {}
+    scored = [f"{d} {s:.3f}" + (f" ±{spread[d]:.3f}" if d in spread else "") for d, s in entry.scores.items()]
+    repeats = f" (mean of {entry.metadata['eval_repeats']} evaluations ± their spread)" if spread else ""
+    lines.append("scores: " + (", ".join(scored) or "none") + repeats)
     lines.append(f"tokens {usage.get('total_tokens', 0)}, cost ${usage.get('cost_usd', 0.0):.4f}")
     if entry.metadata.get("error"):
         lines.append(f"error: {entry.metadata['error']}")
@@ -178,6 +184,7 @@ def evolve(
     output: Optional[str] = typer.Option(None, help="Run folder (default: $HYPERFUNC_HOME/runs/evolution/DOMAIN)."),
     parent_selection: str = typer.Option("score_child_prop", help="random, latest, best, score_prop, score_child_prop"),
     eval_samples: Optional[int] = typer.Option(None, help="Tasks per evaluation (default: all)."),
+    eval_repeats: int = typer.Option(1, help="Evaluate each generation N times; its score is the mean."),
     budget: Optional[float] = typer.Option(None, help="Stop cleanly once the run's LLM cost reaches this (USD)."),
     prompts_dir: Optional[str] = typer.Option(None, help="Editable prompt files, relative to the repository."),
     run_name: Optional[str] = typer.Option(None),
@@ -200,6 +207,7 @@ def evolve(
         output=output,
         parent_selection=parent_selection,
         eval_samples=eval_samples,
+        eval_repeats=eval_repeats,
         budget=budget,
         prompts_dir=prompts_dir,
         local=local,

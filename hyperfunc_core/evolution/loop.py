@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,6 +64,7 @@ class GenerateLoopConfig:
     execution_mode: str = "auto"  # the strongest that starts here: docker, then sandbox, then local
     parent_selection: str = "score_child_prop"
     eval_samples: int | None = 10
+    eval_repeats: int = 1  # evaluate each generation this many times: LLM sampling makes one score noisy
     prompts_dir: str | None = None
     base_commit: str = "HEAD"
     seed: int = 0
@@ -116,6 +118,8 @@ class GenerateLoopConfig:
             raise InvalidInput(
                 f"eval_samples: expected an integer >= 1 or None (every task), got {self.eval_samples!r}"
             )
+        if isinstance(self.eval_repeats, bool) or not isinstance(self.eval_repeats, int) or self.eval_repeats < 1:
+            raise InvalidInput(f"eval_repeats: expected an integer >= 1, got {self.eval_repeats!r}")
         out = Path(self.output_dir)
         if out.exists() and not out.is_dir():
             raise InvalidInput(
@@ -230,6 +234,7 @@ class EvolutionLoop:
             "repo_path": str(Path(config.repo_path).resolve()),
             "domains": [d.config.name for d in config.domains],
             "eval_samples": config.eval_samples,
+            "eval_repeats": config.eval_repeats,
         }
         refuse_changed_run(self.output_dir, recorded, identity)
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -387,6 +392,7 @@ class EvolutionLoop:
         if recorded.get("run_eval") and isinstance(recorded.get("scores"), dict):
             return dict(recorded["scores"])
         spent: dict = {}
+        spreads: dict = {}
         scores = None
         try:
             scores, _ = evaluate_workspace(
@@ -397,12 +403,16 @@ class EvolutionLoop:
                 self.config.eval_samples,
                 self.config.prompts_dir,
                 spent,
+                repeats=self.config.eval_repeats,
+                spreads=spreads,
             )
         finally:  # what the evaluation spent (retries included) is kept even when it failed
             meta = load_gen_metadata(self.output_dir, gen_id)
             meta["usage"] = _add(meta.get("usage", {}), spent)
             if scores is not None:
                 meta.update(run_eval=True, scores=scores)
+                if self.config.eval_repeats > 1:
+                    meta.update(score_spread=spreads, eval_repeats=self.config.eval_repeats)
             save_gen_metadata(self.output_dir, gen_id, meta)
         return scores
 
@@ -416,7 +426,11 @@ class EvolutionLoop:
             meta.get("parent_genid"),
             get_patch_files(self.output_dir, gen_id),
             scores,
-            {"usage": meta.get("usage", {}), "error": error},
+            {
+                "usage": meta.get("usage", {}),
+                "error": error,
+                **{key: meta[key] for key in ("score_spread", "eval_repeats") if key in meta},
+            },
             valid,
         )
         self.archive = update_archive(self.output_dir, self.archive, entry)
@@ -581,6 +595,7 @@ class EvolutionLoop:
                         "base_commit": self.base_commit,
                         "prompts_dir": self.config.prompts_dir,
                         "eval_samples": self.config.eval_samples,
+                        "eval_repeats": self.config.eval_repeats,
                         "execution_mode": self.execution_mode,
                     },
                     spec=self.config.spec or {"in_process": ["agents and domains given as objects"]},
@@ -720,32 +735,57 @@ def evaluate_workspace(
     eval_samples: int | None,
     prompts_dir: str | None,
     spent: dict | None = None,
+    repeats: int = 1,
+    spreads: dict | None = None,
 ) -> tuple[dict[str, float], dict]:
     """The TaskAgent on every domain in ``workdir``; results under ``out_root/<domain>_eval``; (scores, usage).
 
     ``spent`` (a dict) is kept up to date as each domain finishes, failed ones included, so a
-    failed evaluation's LLM use and retries are still recorded by the caller."""
+    failed evaluation's LLM use and retries are still recorded by the caller. With ``repeats``,
+    each domain is evaluated that many times (the later ones under ``<domain>_eval_repeat_<k>``):
+    its score is the mean, and ``spreads`` (a dict) gets each domain's standard deviation."""
     workdir = Path(workdir)
     scores, usage = {}, {}
     spent = {} if spent is None else spent
     for domain in domains:
-        domain.bind_workspace(workdir)
-        agent = task_agent_factory(domain.tools(workdir))
-        if not isinstance(agent, TaskAgent):
-            raise InvalidInput(f"task_agent_factory: expected it to return a TaskAgent, got {agent!r}")
-        agent.workdir = workdir
-        if prompts_dir and agent.options.prompt_file is None:
-            agent.options.prompt_file = str(Path(prompts_dir) / "task_agent.txt")
-        before = agent.gateway.usage.as_dict()
-        try:
-            summary = run_coroutine(
-                run_harness(domain, agent, out_root / f"{domain.config.name}_eval", num_samples=eval_samples)
+        runs = []
+        for k in range(repeats):
+            folder = f"{domain.config.name}_eval" + (f"_repeat_{k}" if k else "")
+            summary, usage = _evaluate_domain(
+                domain, task_agent_factory, workdir, out_root / folder, eval_samples, prompts_dir, usage, spent
             )
-        finally:
-            usage = _add(usage, agent.gateway.usage.since(before))
-            spent.update(usage)
-        scores[domain.config.name] = summary.average_score
+            runs.append(summary.average_score)
+        scores[domain.config.name] = statistics.fmean(runs)
+        if spreads is not None:
+            spreads[domain.config.name] = statistics.pstdev(runs)
     return scores, usage
+
+
+def _evaluate_domain(
+    domain: Domain,
+    task_agent_factory: Callable[[list[Tool]], TaskAgent],
+    workdir: Path,
+    out: Path,
+    eval_samples: int | None,
+    prompts_dir: str | None,
+    usage: dict,
+    spent: dict,
+) -> tuple[Any, dict]:
+    """One evaluation of one domain; (its summary, the usage so far)."""
+    domain.bind_workspace(workdir)
+    agent = task_agent_factory(domain.tools(workdir))
+    if not isinstance(agent, TaskAgent):
+        raise InvalidInput(f"task_agent_factory: expected it to return a TaskAgent, got {agent!r}")
+    agent.workdir = workdir
+    if prompts_dir and agent.options.prompt_file is None:
+        agent.options.prompt_file = str(Path(prompts_dir) / "task_agent.txt")
+    before = agent.gateway.usage.as_dict()
+    try:
+        summary = run_coroutine(run_harness(domain, agent, out, num_samples=eval_samples))
+    finally:
+        usage = _add(usage, agent.gateway.usage.since(before))
+        spent.update(usage)
+    return summary, usage
 
 
 def _add(a: dict, b: dict) -> dict:
