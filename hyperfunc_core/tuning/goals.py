@@ -82,13 +82,9 @@ class Goals:
         return list(trial.info.get("values") or [trial.value])
 
     def pareto(self, trials: list[TrialRecord]) -> list[TrialRecord]:
-        """The complete, feasible trials no other such trial beats on every objective, by first objective."""
+        """The usable trials (complete, feasible) no other such trial beats on every objective, by first objective."""
         signs = [1.0 if m == "max" else -1.0 for m in self.modes]
-        points = [
-            (t, [s * v for s, v in zip(signs, self.values(t))])
-            for t in trials
-            if t.state == "complete" and t.value is not None and t.info.get("feasible", True)
-        ]
+        points = [(t, [s * v for s, v in zip(signs, self.values(t))]) for t in trials if t.usable]
 
         def beaten(p: list[float]) -> bool:
             return any(all(a >= b for a, b in zip(q, p)) and q != p for _, q in points)

@@ -378,11 +378,7 @@ def summarize(trials: list[TrialRecord], goals: Goals, study_name: str, space: S
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.state] = counts.get(t.state, 0) + 1
-    usable = [
-        t
-        for t in trials
-        if t.state == "complete" and t.value is not None and math.isfinite(t.value) and t.info.get("feasible", True)
-    ]
+    usable = [t for t in trials if t.usable]
     front = goals.pareto(usable) if goals.several else []
     if goals.several:
         best = front[0] if front else None

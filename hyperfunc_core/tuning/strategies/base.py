@@ -47,6 +47,17 @@ class TrialRecord:
     def finished(self) -> bool:
         return self.state in FINISHED_STATES
 
+    @property
+    def usable(self) -> bool:
+        """Complete with a finite value that kept the sweep's constraints: a result to rank and learn from
+        (a non-finite value stored by an older version is not)."""
+        return (
+            self.state == "complete"
+            and self.value is not None
+            and math.isfinite(self.value)
+            and self.info.get("feasible", True)
+        )
+
 
 class Strategy:
     """Base class: subclass it, implement ``ask`` (and ``tell`` when the strategy learns)."""
@@ -100,14 +111,7 @@ class Strategy:
     def completed(self) -> list[TrialRecord]:
         """Finished trials with a usable value (a non-finite one stored by an older version is left out)
         that kept the sweep's constraints."""
-        return [
-            t
-            for t in self.trials
-            if t.state == "complete"
-            and t.value is not None
-            and math.isfinite(t.value)
-            and t.info.get("feasible", True)  # one that broke a constraint is no result to build on
-        ]
+        return [t for t in self.trials if t.usable]
 
     def best(self, k: int = 1) -> list[TrialRecord]:
         return sorted(self.completed(), key=lambda t: self.signed(t.value), reverse=True)[:k]
