@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hyperfunc_core import Float, ObjectiveResult
+from hyperfunc_core import Choice, Float, ObjectiveResult
 from hyperfunc_core.launch import run_sweep
 from hyperfunc_core.reports import sweep_report
 from hyperfunc_core.tuning.goals import Goals
@@ -124,3 +124,29 @@ def test_optuna_nsgaii_and_constrained_tpe_search_several_objectives(tmp_path):
         t["info"]["constraints"]["memory_over"] for t in out["trials"]
     ]
     assert out["best"]["params"]["x"] <= 0.8
+
+
+def test_a_repeated_point_tells_optuna_every_objective_and_constraint_of_the_earlier_trial():
+    pytest.importorskip("optuna")
+    ran = []
+
+    def counted(ctx, x, y):
+        ran.append((x, y))
+        return tradeoff(ctx, x, y)
+
+    # Two points only: NSGA-II soon proposes points it already ran, which are answered, never run again.
+    sweep = prepare_sweep(
+        counted,
+        {"x": Choice([0.1, 0.9]), "y": Choice([0.0])},
+        strategy="optuna:nsgaii",
+        metric=["error", "latency"],
+        mode="min",
+        constraints=["memory_over"],
+        max_trials=6,
+        seed=0,
+    )
+    result = run_sweep(sweep, orchestrate=False)
+    assert len(ran) == len(set(ran)) == 2 and any("repeated earlier trials" in n for n in result["notes"])
+    told = [t for t in sweep.setup.strategy.study.trials if t.state.name == "COMPLETE"]
+    assert len(told) > 2  # the repeats were told to Optuna too: both objectives and the constraint
+    assert all(len(t.values) == 2 and "constraints:memory_over" in t.system_attrs for t in told)

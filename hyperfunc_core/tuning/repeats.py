@@ -61,7 +61,9 @@ class RepeatedPoints:
             earlier,
             trial_id=f"{earlier.trial_id}~{self.answered}",
             state=state,
-            info={**suggestion.info, "repeat_of": earlier.trial_id},
+            # The earlier outcome (every objective's value, constraints, feasibility) under the new ask's
+            # own bookkeeping (a tree's depth, an Optuna trial number).
+            info={**earlier.info, **suggestion.info, "repeat_of": earlier.trial_id},
             error=earlier.error if earlier.finished else "the same point is running in another process",
             metrics=dict(earlier.metrics),
         )
