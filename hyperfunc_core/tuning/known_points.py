@@ -12,8 +12,6 @@ from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies.base import TrialRecord
 from hyperfunc_core.validation import InvalidInput
 
-FINISHED = ("complete", "failed", "pruned")
-
 
 def enqueued_points(enqueue: Any, space: Space, seed: int | None) -> list[dict[str, Any]]:
     """Each configuration as a flat point of ``space``; parameters it leaves out are sampled
@@ -66,7 +64,7 @@ def warm_start_trials(study: Any, storage: Any, space: Space, metric: str, mode:
         )
     store = SQLStudyStore(storage)
     store.study_id = row.id
-    finished = [t for t in store.trials() if t.state in FINISHED]
+    finished = [t for t in store.trials() if t.finished]
     inside = [
         t for t in finished if set(t.params) == set(space.names) and all(fits(space, n, v) for n, v in t.params.items())
     ]
