@@ -91,8 +91,8 @@ class GaussianProcess:
     def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *, optimise: bool = True, restarts: int = 0):
         """Condition on (x, y); with ``optimise``, refit the hyperparameters first (warm-started from the
         last fit, plus ``restarts`` random starts)."""
+        squared = self.differences(x, x)  # once per fit: every likelihood evaluation and the final K share it
         if optimise:
-            squared = self.differences(x, x)
             bounds = [LOG_BOUNDS_LS] * x.shape[1] + [LOG_BOUNDS_SV, LOG_BOUNDS_NOISE]
             lows, highs = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
             starts = [self.theta] + [rng.uniform(lows, highs) for _ in range(restarts)]
@@ -112,7 +112,7 @@ class GaussianProcess:
             self.theta = best[1]
         self.ls, self.sv, noise = self._unpack(self.theta)
         self.x = x
-        k = _matern(np.sqrt(np.maximum((self.differences(x, x) / self.ls**2).sum(-1), 0.0)), self.sv)[0]
+        k = _matern(np.sqrt(np.maximum((squared / self.ls**2).sum(-1), 0.0)), self.sv)[0]
         self.chol = cholesky(k + (noise + 1e-8) * np.eye(len(x)), lower=True)
         self.alpha = cho_solve((self.chol, True), y)
 
@@ -129,7 +129,7 @@ class GaussianProcess:
         """Mean and deviation at one point, and their gradients along the numeric dimensions
         (zero along categorical ones, which the acquisition searches option by option)."""
         diff = point[None, :] - self.x  # (n, d)
-        squared = np.where(self.categorical, (diff != 0).astype(float), diff**2)
+        squared = self.differences(point[None, :], self.x)[0]
         r = np.sqrt(np.maximum((squared / self.ls**2).sum(-1), 0.0))
         k, slope = _matern(r, self.sv)
         # dk/dpoint_j = slope * diff_j / ls_j**2 (slope = dk/dr / r; dr/dpoint_j = diff_j / (ls_j**2 r))
