@@ -27,6 +27,18 @@ if TYPE_CHECKING:
     from hyperfunc_core.tuning.strategies.base import TrialRecord
 
 
+def rungs_crossed(reports: list[dict], min_resource: int, reduction_factor: int, first_rung: int) -> list[int]:
+    """The rungs (in steps) the last report reached that the report before it had not."""
+    step = reports[-1]["step"]
+    before = reports[-2]["step"] if len(reports) > 1 else -1
+    rungs, k = [], first_rung
+    while (rung := min_resource * reduction_factor**k) <= step:
+        if rung > before:
+            rungs.append(rung)
+        k += 1
+    return rungs
+
+
 @dataclass
 class SuccessiveHalvingPruner(Pruner):
     min_resource: int = 1
@@ -44,15 +56,7 @@ class SuccessiveHalvingPruner(Pruner):
         check_count("cohort", self.cohort, 0)
 
     def crossed(self, reports: list[dict]) -> list[int]:
-        """The rungs (in steps) the last report reached that the report before it had not."""
-        step = reports[-1]["step"]
-        before = reports[-2]["step"] if len(reports) > 1 else -1
-        rungs, k = [], 0
-        while (rung := self.min_resource * self.reduction_factor ** (self.min_early_stopping_rate + k)) <= step:
-            if rung > before:
-                rungs.append(rung)
-            k += 1
-        return rungs
+        return rungs_crossed(reports, self.min_resource, self.reduction_factor, self.min_early_stopping_rate)
 
     def due(self, trial: TrialRecord, reports: list[dict]) -> bool:
         return self.metric in reports[-1] and bool(self.crossed(reports))
@@ -107,7 +111,8 @@ class HyperbandPruner(Pruner):
             check_count("max_resource", self.max_resource, self.min_resource)
 
     def due(self, trial: TrialRecord, reports: list[dict]) -> bool:
-        return self._halving(0).due(trial, reports)  # bracket 0 has every rung any bracket has
+        # Bracket 0 has every rung any bracket has; asked at every report, so no pruner is built for it.
+        return self.metric in reports[-1] and bool(rungs_crossed(reports, self.min_resource, self.reduction_factor, 0))
 
     def prune(self, trial: TrialRecord, reports: list[dict], study: StudyReports) -> bool:
         top = self._max_resource(study)
