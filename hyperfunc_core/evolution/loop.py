@@ -370,15 +370,18 @@ class EvolutionLoop:
     def history_context(self, parent_id: str, evals: dict[str, str]) -> str:
         """What the MetaAgent reads besides the first domain's results: where every domain's results are,
         with the parent's score there, and the scores of the parent's lineage, root first."""
+
+        def percent(score: float | None) -> str:
+            return "n/a" if score is None else f"{score * 100:.1f}%"
+
         parent = self.archive.entry(parent_id)
         lines = ["Evaluation results of the current version, per domain:"]
         for name, path in evals.items():
-            score = parent.scores.get(name)
-            lines.append(f"- {name}: {path} (score {'n/a' if score is None else f'{score * 100:.1f}%'})")
+            lines.append(f"- {name}: {path} (score {percent(parent.scores.get(name))})")
         lineage, at = [], parent_id
         while at is not None:
             node = self.archive.entry(at)
-            lineage.append(f"gen {node.gen_id}: {'n/a' if node.score is None else f'{node.score * 100:.1f}%'}")
+            lineage.append(f"gen {node.gen_id}: {percent(node.score)}")
             at = node.parent_id
         lines.append("Scores along this version's lineage, root first: " + ", ".join(reversed(lineage)) + ".")
         return "\n".join(lines)

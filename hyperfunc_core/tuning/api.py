@@ -44,9 +44,9 @@ def tune(
         (``result["pareto"]``); ``constraints``: metrics that must be <= 0 for a trial to count.
         ``enqueue``: parameter dicts to run first (left-out parameters are sampled; one the study
         already ran is not run again); ``warm_start``: the name of another study in ``storage``
-        whose finished trials the strategy learns from before it asks (they are not this study's). ``max_trials`` counts every trial of
-        the study (default: what the strategy plans, else 50); ``max_time_s`` stops new trials
-        from starting, it does not interrupt running ones; ``trial_timeout_s`` fails a trial
+        whose finished trials the strategy learns from before it asks (they are not this study's).
+        ``max_trials`` counts every trial of the study (default: what the strategy plans, else 50);
+        ``max_time_s`` stops new trials from starting, it does not interrupt running ones; ``trial_timeout_s`` fails a trial
         that overruns. ``task_runner``: ``"thread"`` (default), ``"dask"`` (a local two-worker
         Dask cluster, or ``HYPERFUNC_DASK_ADDRESS``) or a Prefect ``TaskRunner``; the trials and
         their results are the same on each; ``orchestrate=False`` runs the same loop without
