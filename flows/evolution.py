@@ -13,6 +13,7 @@ from flows.results import call_flow, keep
 from flows.run_names import run_name_for
 from flows.step_runner import PrefectRunner
 from hyperfunc_core.evolution.loop import EvolutionLoop, GenerationOutcome, LoopResult, run_label
+from hyperfunc_core.evolution.report import stage_note
 from hyperfunc_core.jobs import offline_or_named_model, reopen_evolution, stored_evolution_spec
 
 # Loops prepared by run_generate_loop() in this process, by run name: the flow runs the caller's own
@@ -51,7 +52,7 @@ def evolution_flow(
 
 def _evolve(loop: EvolutionLoop) -> Any:
     name = run_label(loop.name)
-    total = loop.config.max_generations + 1
+    total = loop.planned_generations
     progress = ProgressArtifact(f"generations of evolution run {name}", 100.0 * len(loop.archive.archive) / total)
     failed: list[str] = []
 
@@ -103,8 +104,10 @@ def _publish(loop: EvolutionLoop, name: str, reason: str) -> None:
             {
                 "gen": str(g),
                 "parent": str(e.parent_id),
-                "score": e.score,
+                "train": e.mean_on("train"),
+                "validation": e.mean_on("validation"),
                 "valid": e.valid_parent,
+                "stage": stage_note(e),
                 "tokens": usage.get("total_tokens", 0),
                 "cost_usd": usage.get("cost_usd", 0.0),
                 "error": e.metadata.get("error"),

@@ -40,6 +40,7 @@ STEP_RETRIES: dict[str, tuple[int, list[float]]] = {  # step -> (retries, delays
     "meta-agent": (0, [0.0]),
     "evaluate": (0, [0.0]),
     "archive": (0, [0.0]),
+    "test-best": (0, [0.0]),  # its TaskAgent calls retry in the gateway; test.json keeps a finished one
 }
 
 

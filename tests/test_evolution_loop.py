@@ -195,8 +195,10 @@ def test_an_unreachable_llm_is_a_failed_generation_and_a_finished_score_is_never
     result = run_generate_loop(config(llm_server, tmp_path, repo, **strict), orchestrate=False)
     initial = load_archive(result.output_dir).entry("initial")
     assert not initial.valid_parent and initial.scores == {} and result.stop_reason == "no valid parent"
-    assert "evaluate: LLMError" in initial.metadata["error"] and "provider down" in initial.metadata["error"]
-    assert initial.metadata["usage"]["failed_attempts"] == 2 * 6  # each task tried twice: recorded with it
+    assert "smoke check: calculator: LLMError" in initial.metadata["error"]
+    assert "provider down" in initial.metadata["error"]
+    # The smoke check's one task was tried twice, recorded with it; no other task was run.
+    assert initial.metadata["usage"]["failed_attempts"] == 2 and initial.metadata["staging"]["smoke"] == "failed"
 
     out = tmp_path / "finished"
     llm_server.responder = responder(meta_agent_repairs)
@@ -300,25 +302,48 @@ def test_bad_loop_configuration_fails_fast(llm_server, tmp_path):
 
 
 def test_repeated_evaluation_archives_the_mean_and_the_spread(llm_server, tmp_path):
-    """LLM sampling makes one score noisy: with eval_repeats=3 each generation is scored three times."""
+    """LLM sampling makes one score noisy: with eval_repeats=3 each generation is scored three times,
+    on train and on validation; validation's mean and spread are what selection and the archive use."""
+    from collections import Counter
+
+    from hyperfunc_core.concurrency import run_coroutine
     from hyperfunc_core.testing import text
 
-    answers = iter(["42"] * 6 + ["81"] * 6 + ["42"] * 6)  # 4/6, then 1/6, then 4/6 of the calculator's tasks
-    llm_server.responder = lambda body: text(next(answers))
+    domain = CalculatorDomain()
+    train = run_coroutine(domain.load_tasks("train", 6))  # c1..c6
+    validation = run_coroutine(domain.load_tasks("validation", 6))
+    # The passes (1-3) in which each task is answered right: train 4/6, 1/6, 4/6; validation 3/6, 6/6, 3/6.
+    right = {
+        t.inputs["problem"]: {1, 2, 3} if t.id == "c1" else {1, 3} if t.id in ("c2", "c3", "c4") else set()
+        for t in train
+    }
+    right |= {t.inputs["problem"]: {1, 2, 3} if i < 3 else {2} for i, t in enumerate(validation)}
+    expected = {t.inputs["problem"]: t.expected for t in train + validation}
+    asked: Counter = Counter()
+
+    def answer(body):
+        problem = next((p for p in expected if p in body["messages"][0]["content"]), None)
+        if problem is None:  # the test split, scored once at the end
+            return text("-1")
+        asked[problem] += 1
+        return text(expected[problem] if asked[problem] in right[problem] else "-1")
+
+    llm_server.responder = answer
     repo = make_repo(tmp_path)
-    result = run_generate_loop(
-        config(llm_server, tmp_path, repo, max_generations=0, eval_repeats=3, eval_samples=None), orchestrate=False
-    )
+    settings = dict(max_generations=0, eval_repeats=3, eval_samples=6, smoke_check=False)
+    result = run_generate_loop(config(llm_server, tmp_path, repo, **settings), orchestrate=False)
     entry = load_archive(result.output_dir).entry("initial")
-    assert entry.scores["calculator"] == pytest.approx(0.5)
+    assert entry.scores["calculator"] == pytest.approx(2 / 3)  # validation's mean
+    assert entry.split_scores("train")["calculator"] == pytest.approx(0.5)
     assert entry.metadata["score_spread"]["calculator"] == pytest.approx(0.2357, abs=1e-4)
     assert entry.metadata["eval_repeats"] == 3
     out = Path(result.output_dir) / "gen_initial"
     assert [
         json.loads((out / f"calculator_eval{s}/report.json").read_text())["averageScore"]
-        for s in ("", "_repeat_1", "_repeat_2")
-    ] == pytest.approx([4 / 6, 1 / 6, 4 / 6])
+        for s in ("", "_repeat_1", "_repeat_2", "_validation", "_validation_repeat_1", "_validation_repeat_2")
+    ] == pytest.approx([4 / 6, 1 / 6, 4 / 6, 3 / 6, 1.0, 3 / 6])
     shown = show_archive(result.output_dir, gen="initial")
-    assert "calculator 0.500 ±0.236 (mean of 3 evaluations" in shown
+    assert "train: calculator 0.500\n" in shown
+    assert "validation: calculator 0.667 ±0.236 (mean of 3 evaluations" in shown
     with pytest.raises(ValueError, match="eval_repeats was 3, now 1"):  # a resume may not change it
-        run_generate_loop(config(llm_server, tmp_path, repo, max_generations=0, eval_samples=None), orchestrate=False)
+        run_generate_loop(config(llm_server, tmp_path, repo, **{**settings, "eval_repeats": 1}), orchestrate=False)

@@ -30,7 +30,8 @@ from test_evolution_loop import config
 from hyperfunc_core import AgentOptions, TaskAgent, load_archive, run_generate_loop
 from hyperfunc_core.agents import BashSession, WorkspaceEditor
 from hyperfunc_core.domains import CalculatorDomain
-from hyperfunc_core.evolution.loop import EvolutionLoop, evaluate_workspace, open_workspace
+from hyperfunc_core.evolution.evaluation import evaluate_workspace
+from hyperfunc_core.evolution.loop import EvolutionLoop, open_workspace
 from hyperfunc_core.executors import create_executor
 from hyperfunc_core.executors.base import check_mode
 from hyperfunc_core.executors.commands import WorkspaceFiles, run_in_workspace

@@ -24,7 +24,7 @@ from hyperfunc_core.agents.tools import FrameworkTools, Tool, get_framework_tool
 from hyperfunc_core.concurrency import run_coroutine
 from hyperfunc_core.executors.commands import CommandTimeout, WorkspaceFiles
 from hyperfunc_core.executors.safe_files import UnsafePath
-from hyperfunc_core.llm import LLMGateway, UsageTotals
+from hyperfunc_core.llm import LLMGateway, UsageTotals, tally
 from hyperfunc_core.validation import InvalidInput
 
 
@@ -110,16 +110,21 @@ class _Agent:
         by_name = {t.name: t for t in tools}
         schemas = [t.schema() for t in tools] or None
         params = {} if self.options.temperature is None else {"temperature": self.options.temperature}
-        before = self.gateway.usage.as_dict()
+        with tally() as spent:
+            return await self._turns(messages, by_name, schemas, params, spent)
+
+    async def _turns(
+        self, messages: list[dict], by_name: dict[str, Tool], schemas: list | None, params: dict, spent: UsageTotals
+    ) -> AgentRun:
         calls: list[dict] = []
         transcript: list[dict] = [dict(messages[0])]
         for step in range(1, self.options.max_steps + 1):
-            turn = self.gateway.usage.as_dict()
-            response = await self.gateway.acomplete(messages, tools=schemas, **params)
-            transcript.append({**response.as_message(), "usage": self.gateway.usage.since(turn)})
+            with tally() as turn:
+                response = await self.gateway.acomplete(messages, tools=schemas, **params)
+            transcript.append({**response.as_message(), "usage": turn.as_dict()})
             if not response.tool_calls:
                 output = (response.content or "").strip()
-                return AgentRun(output, step, calls, self.gateway.usage.since(before), transcript)
+                return AgentRun(output, step, calls, spent.as_dict(), transcript)
             messages.append(response.as_message())
             for call in response.tool_calls:
                 tool = by_name.get(call.name)
@@ -137,7 +142,7 @@ class _Agent:
                 calls.append({"tool": call.name, "arguments": call.arguments, "result": truncate(result, 2000)})
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": truncate(result)})
                 transcript.append({**messages[-1], "name": call.name})
-        return AgentRun("", self.options.max_steps, calls, self.gateway.usage.since(before), transcript)
+        return AgentRun("", self.options.max_steps, calls, spent.as_dict(), transcript)
 
 
 class TaskAgent(_Agent):

@@ -35,7 +35,8 @@ def run_evolution(domain_name: str, repo: str, *, local: bool = False, **options
     show_archive(result.output_dir)
     console().print(
         f"stopped: {result.stop_reason}; best generation {result.best_gen} "
-        f"(score {result.best_score}); LLM cost ${result.cost_usd:.4f}; report: {result.report}"
+        f"(validation {result.best_score}; test {(result.test or {}).get('score', 'n/a')}); "
+        f"LLM cost ${result.cost_usd:.4f}; report: {result.report}"
     )
     console().print(f"agent code ran in {result.execution}")
     return result
@@ -75,7 +76,7 @@ def show_archive(run: str, storage: str | None = None, gen: str | None = None) -
     """Print the family tree and the generations of RUN (an output folder or a run name); with ``gen``,
     that generation instead: its scores, its patch's files and the MetaAgent's whole transcript."""
     from hyperfunc_core.evolution import load_archive
-    from hyperfunc_core.evolution.report import family_tree
+    from hyperfunc_core.evolution.report import family_tree, savings_line, stage_note
 
     folder = Path(run)
     if not (folder / "archive.jsonl").exists():
@@ -97,24 +98,42 @@ def show_archive(run: str, storage: str | None = None, gen: str | None = None) -
     out.print(f"[bold]{folder}[/]")
     out.print(tree, highlight=False)
     table = Table(title="generations")
-    for column in ("gen", "parent", "score", "valid", "tokens", "cost $", "error"):
+    for column in ("gen", "parent", "train", "validation", "valid", "tokens", "cost $", "stopped early / error"):
         table.add_column(column)
     for g in data.archive:
         e = data.entry(g)
         usage = e.metadata.get("usage", {})
         spread = e.metadata.get("score_spread") or {}
         repeats = f" ±{statistics.fmean(spread.values()):.3f} ({e.metadata['eval_repeats']}×)" if spread else ""
+        train, validation = e.mean_on("train"), e.mean_on("validation")
         table.add_row(
             str(g),
             str(e.parent_id),
-            "" if e.score is None else f"{e.score:.3f}{repeats}",
+            "" if train is None else f"{train:.3f}",
+            "" if validation is None else f"{validation:.3f}{repeats}",
             str(e.valid_parent),
             str(usage.get("total_tokens", 0)),
             f"{usage.get('cost_usd', 0.0):.4f}",
-            str(e.metadata.get("error") or "")[:60],
+            stage_note(e)[:60],
         )
     out.print(table)
+    out.print(f"staged evaluation: {savings_line(data)}", highlight=False)
+    out.print(f"best on test: {test_line(folder)}", highlight=False)
     return tree
+
+
+def test_line(folder: Path) -> str:
+    """The run's test.json as one line: which generation was scored on test, and what it scored."""
+    from hyperfunc_core.evolution.loop import TEST_FILE
+
+    try:
+        test = json.loads((folder / TEST_FILE).read_text())
+    except (OSError, ValueError):
+        return "not scored yet (the run has not ended, or its domains have no test split)"
+    if test.get("error"):
+        return f"gen {test.get('gen_id')} failed: {test['error']}"
+    scores = ", ".join(f"{d} {v:.3f}" for d, v in (test.get("scores") or {}).items())
+    return f"gen {test.get('gen_id')}: {test.get('score', 0.0):.3f} ({scores}); chosen on validation"
 
 
 def show_generation(folder: Path, data: Any, gen: str) -> str:
@@ -122,6 +141,7 @@ def show_generation(folder: Path, data: Any, gen: str) -> str:
     from rich.markup import escape
 
     from hyperfunc_core.evolution.archive import PATCH_FILE, TRANSCRIPT_FILE, gen_dir
+    from hyperfunc_core.evolution.report import stage_note
 
     if gen not in {str(g) for g in data.archive}:
         raise InvalidInput(f"--gen: no generation {gen!r} in {folder}; it has {', '.join(map(str, data.archive))}")
@@ -129,9 +149,15 @@ def show_generation(folder: Path, data: Any, gen: str) -> str:
     usage = entry.metadata.get("usage", {})
     lines.append(f"generation {gen} of {folder}: parent {entry.parent_id}, valid parent {entry.valid_parent}")
     spread = entry.metadata.get("score_spread") or {}
-    scored = [f"{d} {s:.3f}" + (f" ±{spread[d]:.3f}" if d in spread else "") for d, s in entry.scores.items()]
-    repeats = f" (mean of {entry.metadata['eval_repeats']} evaluations ± their spread)" if spread else ""
-    lines.append("scores: " + (", ".join(scored) or "none") + repeats)
+    for split in ("train", "validation"):
+        shown = spread if split == "validation" or not entry.split_scores("validation") else {}
+        scored = [
+            f"{d} {s:.3f}" + (f" ±{shown[d]:.3f}" if d in shown else "") for d, s in entry.split_scores(split).items()
+        ]
+        repeats = f" (mean of {entry.metadata['eval_repeats']} evaluations ± their spread)" if shown else ""
+        lines.append(f"{split}: " + (", ".join(scored) or "none") + repeats)
+    if stage_note(entry) and not entry.metadata.get("error"):
+        lines.append(stage_note(entry))
     lines.append(f"tokens {usage.get('total_tokens', 0)}, cost ${usage.get('cost_usd', 0.0):.4f}")
     if entry.metadata.get("error"):
         lines.append(f"error: {entry.metadata['error']}")
@@ -185,6 +211,13 @@ def evolve(
     parent_selection: str = typer.Option("score_child_prop", help="random, latest, best, score_prop, score_child_prop"),
     eval_samples: Optional[int] = typer.Option(None, help="Tasks per evaluation (default: all)."),
     eval_repeats: int = typer.Option(1, help="Evaluate each generation N times; its score is the mean."),
+    children: int = typer.Option(1, help="MetaAgent attempts per generation, run concurrently."),
+    staged_sample: Optional[float] = typer.Option(
+        None, help="Evaluate this share of the train tasks first (e.g. 0.1); the rest only for a child that keeps up."
+    ),
+    staged_threshold: float = typer.Option(
+        1.0, help="With --staged-sample: the share of its parent's sample score a child must reach."
+    ),
     budget: Optional[float] = typer.Option(None, help="Stop cleanly once the run's LLM cost reaches this (USD)."),
     prompts_dir: Optional[str] = typer.Option(None, help="Editable prompt files, relative to the repository."),
     run_name: Optional[str] = typer.Option(None),
@@ -208,6 +241,9 @@ def evolve(
         parent_selection=parent_selection,
         eval_samples=eval_samples,
         eval_repeats=eval_repeats,
+        children=children,
+        staged_sample=staged_sample,
+        staged_threshold=staged_threshold,
         budget=budget,
         prompts_dir=prompts_dir,
         local=local,

@@ -82,6 +82,16 @@ class Domain(ABC):
     def bind_workspace(self, workdir: Path | None) -> None:
         """Where predictions that run code (bash) run; None: a scratch folder."""
 
+    def split_sizes(self) -> dict[str, int]:
+        """How many tasks each split has (train, validation, test); empty when the domain cannot say,
+        and then evolution scores, selects and reports on ``config.subset`` alone."""
+        return {}
+
+    async def smoke_check(self, workdir: Path | None) -> None:
+        """Raise when the workspace's agent cannot run at all, before any task is spent on it: by default
+        its tools must load. A domain whose tools run code checks that the code runs."""
+        self.tools(workdir)
+
 
 class JsonTasksDomain(Domain):
     """A domain whose tasks come from a JSON list of ``{id, inputs, expected, split}``."""
@@ -89,11 +99,20 @@ class JsonTasksDomain(Domain):
     def __init__(self, config: DomainConfig, tasks_file: str | Path, judge: Any = None) -> None:
         self.config, self.tasks_file, self.judge = config, Path(tasks_file), judge
 
+    def _raw(self) -> list[dict]:
+        return json.loads(self.tasks_file.read_text())
+
+    def split_sizes(self) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        for task in self._raw():
+            split = task.get("split", self.config.subset)
+            sizes[split] = sizes.get(split, 0) + 1
+        return sizes
+
     async def load_tasks(self, subset: str, num_samples: int | None = None) -> list[DomainTask]:
-        raw = json.loads(self.tasks_file.read_text())
         tasks = [
             DomainTask(str(t["id"]), t["inputs"], t.get("expected"), t.get("metadata", {}))
-            for t in raw
+            for t in self._raw()
             if t.get("split", subset) == subset
         ]
         if not tasks:

@@ -101,6 +101,13 @@ class CalculatorDomain(JsonTasksDomain):
             )
         ]
 
+    async def smoke_check(self, workdir: Path | None) -> None:
+        """The calculator must load and answer: a tool file that no longer imports fails here."""
+        (calculate,) = self.tools(workdir)
+        answer = await calculate.acall({"expression": "2 + 3"})
+        if answer.startswith("error:"):
+            raise RuntimeError(f"calculate('2 + 3') answered {answer!r}")
+
     async def evaluate(self, prediction: str, task: DomainTask) -> float:
         try:
             return 1.0 if abs(float(normalize(prediction)) - float(task.expected)) < 1e-6 else 0.0

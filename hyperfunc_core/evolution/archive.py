@@ -35,8 +35,20 @@ class ArchiveEntry:
 
     @property
     def score(self) -> float | None:
-        """The mean over domains (None without scores)."""
+        """The mean over domains of the scores parents are chosen by (validation, where domains have it);
+        None without scores."""
         return sum(self.scores.values()) / len(self.scores) if self.scores else None
+
+    def split_scores(self, split: str) -> dict[str, float]:
+        """The domains' scores on ``split`` (train, validation); a run from before splits has train only."""
+        by_split = self.metadata.get("split_scores")
+        if by_split is None:
+            return dict(self.scores) if split == "train" else {}
+        return dict(by_split.get(split, {}))
+
+    def mean_on(self, split: str) -> float | None:
+        scores = self.split_scores(split)
+        return sum(scores.values()) / len(scores) if scores else None
 
 
 @dataclass

@@ -2,18 +2,25 @@
 ``hyperfunc_core.launch``) each generation is a subflow of step tasks; ``orchestrate=False`` runs
 the same loop inline.
 
-A generation: select a parent → set up an executor with the parent's patch chain → run the
-MetaAgent (its patch and usage are saved before anything else) → evaluate the TaskAgent on
-every domain in the workspace → archive. What a resume needs is on disk in the run's
-folder: a generation whose metadata says the MetaAgent finished reuses its saved patch, so
-a crash after that step never calls the MetaAgent again.
+A generation is ``children_per_generation`` children, run concurrently, each: select a parent →
+set up an executor with the parent's patch chain → run the MetaAgent (its patch, transcript and
+usage are saved before anything else) → a staged evaluation of the TaskAgent in the workspace
+(``evaluation.py``: smoke check, optional sample, then train and validation) → archive. When the
+loop stops, the best generation by validation is scored once on test. What a resume needs is on
+disk in the run's folder: a child whose metadata says the MetaAgent finished reuses its saved
+patch, so a crash after that step never calls the MetaAgent again.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextvars
+import copy
 import json
+import math
 import random
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +33,6 @@ from hyperfunc_core.agents.prompts import scaffold_prompts
 from hyperfunc_core.agents.tools import FrameworkTools, Tool
 from hyperfunc_core.concurrency import run_coroutine
 from hyperfunc_core.domains.base import Domain
-from hyperfunc_core.domains.harness import run_harness
 from hyperfunc_core.evolution.archive import (
     PATCH_FILE,
     TRANSCRIPT_FILE,
@@ -38,6 +44,17 @@ from hyperfunc_core.evolution.archive import (
     load_gen_metadata,
     save_gen_metadata,
     update_archive,
+)
+from hyperfunc_core.evolution.evaluation import (
+    TEST,
+    TRAIN,
+    VALIDATION,
+    SmokeCheckFailed,
+    WorkspaceScorer,
+    add_usage,
+    has_split,
+    planned_tasks,
+    selection_scores,
 )
 from hyperfunc_core.evolution.selection import STRATEGIES, select_parent
 from hyperfunc_core.executors.base import MODES, Executor, PatchError, check_mode, create_executor
@@ -65,6 +82,10 @@ class GenerateLoopConfig:
     parent_selection: str = "score_child_prop"
     eval_samples: int | None = 10
     eval_repeats: int = 1  # evaluate each generation this many times: LLM sampling makes one score noisy
+    children_per_generation: int = 1  # MetaAgent attempts per generation, run concurrently
+    smoke_check: bool = True  # a child whose agent does not run is archived without an evaluation
+    staged_sample: float | None = None  # evaluate this share of the train tasks first (e.g. 0.1); None: off
+    staged_threshold: float = 1.0  # ... and go on only at this fraction of the parent's score on them
     prompts_dir: str | None = None
     base_commit: str = "HEAD"
     seed: int = 0
@@ -118,8 +139,27 @@ class GenerateLoopConfig:
             raise InvalidInput(
                 f"eval_samples: expected an integer >= 1 or None (every task), got {self.eval_samples!r}"
             )
-        if isinstance(self.eval_repeats, bool) or not isinstance(self.eval_repeats, int) or self.eval_repeats < 1:
-            raise InvalidInput(f"eval_repeats: expected an integer >= 1, got {self.eval_repeats!r}")
+        for name in ("eval_repeats", "children_per_generation"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInput(f"{name}: expected an integer >= 1, got {value!r}")
+        if self.staged_sample is not None and (
+            isinstance(self.staged_sample, bool)
+            or not isinstance(self.staged_sample, (int, float))
+            or not 0 < self.staged_sample <= 1
+        ):
+            raise InvalidInput(
+                f"staged_sample: expected a share of the train tasks in (0, 1] or None, got {self.staged_sample!r}"
+            )
+        if (
+            isinstance(self.staged_threshold, bool)
+            or not isinstance(self.staged_threshold, (int, float))
+            or self.staged_threshold < 0
+        ):
+            raise InvalidInput(
+                f"staged_threshold: expected a number >= 0 (a fraction of the parent's sample score), "
+                f"got {self.staged_threshold!r}"
+            )
         out = Path(self.output_dir)
         if out.exists() and not out.is_dir():
             raise InvalidInput(
@@ -142,6 +182,7 @@ class LoopResult:
     generations_run: list[str]
     report: str | None = None  # report.md in output_dir
     execution: str | None = None  # the executor mode that ran the generations, and what it is
+    test: dict | None = None  # the best generation's score on the test split, taken once (test.json)
 
 
 @dataclass
@@ -154,7 +195,11 @@ class GenerationOutcome:
     usage: dict
 
 
+# What a generation's archive entry keeps from its metadata besides usage and error.
+ARCHIVED_METADATA = ("score_spread", "eval_repeats", "split_scores", "staging")
+
 RUN_FILE = "run.json"  # what a resume and a replay must reuse: the pinned base commit, the mode
+TEST_FILE = "test.json"  # the best generation's one test-split evaluation
 
 
 def read_run_file(output_dir: Path) -> dict:
@@ -235,6 +280,8 @@ class EvolutionLoop:
             "domains": [d.config.name for d in config.domains],
             "eval_samples": config.eval_samples,
             "eval_repeats": config.eval_repeats,
+            "children_per_generation": config.children_per_generation,
+            "splits": {d.config.name: d.split_sizes() for d in config.domains},
         }
         refuse_changed_run(self.output_dir, recorded, identity)
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -255,7 +302,8 @@ class EvolutionLoop:
             if config.meta_agent.options.prompt_file is None:
                 config.meta_agent.options.prompt_file = str(prompts / "meta_agent.txt")
         self.generations_run: list[str] = []
-        self._span: Any = None  # the current generation's span, while one is observed
+        self._local = threading.local()  # each child's span, while it is observed (children run in threads)
+        self._archive_lock = threading.Lock()
         self.report: Report | None = None
         self.finished: LoopResult | None = None
         self.name = config.run_name or str(self.output_dir)  # its row in the database
@@ -265,14 +313,28 @@ class EvolutionLoop:
     # -- the loop's decisions ----------------------------------------------------------
     @property
     def cost_usd(self) -> float:
-        total = 0.0
+        total = float(self.tested().get("usage", {}).get("cost_usd", 0.0))
         for folder in self.output_dir.glob("gen_*"):
             total += float(load_gen_metadata(self.output_dir, folder.name[4:]).get("usage", {}).get("cost_usd", 0.0))
         return total
 
-    def next_gen_id(self) -> str:
-        numbers = [int(g) for g in self.archive.archive if str(g).isdigit()]
-        return str(max(numbers, default=0) + 1)
+    @property
+    def planned_generations(self) -> int:
+        """The initial generation and every child of ``max_generations`` generations."""
+        return 1 + self.config.max_generations * self.config.children_per_generation
+
+    def round_of(self, gen_id: str) -> int:
+        """Which generation a child belongs to: children 1..N are generation 1, N+1..2N generation 2."""
+        return 0 if gen_id == INITIAL else math.ceil(int(gen_id) / self.config.children_per_generation)
+
+    def next_round(self) -> tuple[int, list[str]]:
+        """The first generation with a child not archived yet, and those children (on a resume, only
+        the ones a crash left unfinished)."""
+        width, done = self.config.children_per_generation, {str(g) for g in self.archive.archive}
+        number = 1
+        while all(str(i) in done for i in range(width * (number - 1) + 1, width * number + 1)):
+            number += 1
+        return number, [str(i) for i in range(width * (number - 1) + 1, width * number + 1) if str(i) not in done]
 
     def stop_reason(self) -> str | None:
         """Why the loop should stop before the next generation, or None to go on."""
@@ -281,7 +343,7 @@ class EvolutionLoop:
             return "perfect score"
         if self.archive.archive and not any(self.archive.entry(g).valid_parent for g in self.archive.archive):
             return "no valid parent"  # every generation so far failed (its error is in the archive)
-        if int(self.next_gen_id()) > self.config.max_generations:
+        if self.next_round()[0] > self.config.max_generations:
             return "max generations"
         if self.config.budget_usd is not None and self.cost_usd >= self.config.budget_usd:
             return "budget"
@@ -297,7 +359,7 @@ class EvolutionLoop:
             None
             if gen_id == INITIAL
             else select_parent(
-                self.archive, self.config.parent_selection, random.Random(f"{self.config.seed}-{gen_id}")
+                self.archive_before(gen_id), self.config.parent_selection, random.Random(f"{self.config.seed}-{gen_id}")
             )
         )
         save_gen_metadata(
@@ -317,6 +379,12 @@ class EvolutionLoop:
         )
         return parent
 
+    def archive_before(self, gen_id: str) -> ArchiveData:
+        """The archive as the child's generation found it: siblings never parent each other, and a resumed
+        child chooses among the same generations as it would have before the crash."""
+        earlier = [g for g in self.archive.archive if self.round_of(str(g)) < self.round_of(gen_id)]
+        return ArchiveData(earlier, {str(g): self.archive.entry(g) for g in earlier})
+
     def open_executor(self, gen_id: str) -> Executor:
         """A workspace with the parent's patch chain (and this generation's saved patch, on resume)."""
         # on resume: with this generation's saved patch
@@ -331,12 +399,11 @@ class EvolutionLoop:
             d.config.name: executor.expose(str(gen_dir(self.output_dir, parent_id) / f"{d.config.name}_eval"))
             for d in self.config.domains
         }
-        entry = self.archive.entry(parent_id)
-        left = self.config.max_generations - int(gen_id)
+        train_score = self.archive.entry(parent_id).mean_on(TRAIN)
+        left = self.config.max_generations - self.round_of(gen_id)
         history = self.history_context(parent_id, evals)
-        run = run_coroutine(
-            self.config.meta_agent.arun(executor.get_workdir(), next(iter(evals.values())), entry.score, left, history)
-        )
+        agent = copy.copy(self.config.meta_agent)  # its own workdir; the gateway (budget, pace) is shared
+        run = run_coroutine(agent.arun(executor.get_workdir(), next(iter(evals.values())), train_score, left, history))
         patch = executor.diff()
         patch_path = gen_dir(self.output_dir, gen_id) / PATCH_FILE
         patch_path.parent.mkdir(parents=True, exist_ok=True)
@@ -362,14 +429,15 @@ class EvolutionLoop:
             meta_agent_done=True,
             curr_patch_files=[str(patch_path)],
             meta_agent=summary,
-            usage=_add(meta.get("usage", {}), run.usage),
+            usage=add_usage(meta.get("usage", {}), run.usage),
         )
         save_gen_metadata(self.output_dir, gen_id, meta)
         return summary
 
     def history_context(self, parent_id: str, evals: dict[str, str]) -> str:
         """What the MetaAgent reads besides the first domain's results: where every domain's results are,
-        with the parent's score there, and the scores of the parent's lineage, root first."""
+        with the parent's score there, and the scores of the parent's lineage, root first. Train scores
+        only: validation chooses parents, and a MetaAgent that saw it would be fitted to it."""
 
         def percent(score: float | None) -> str:
             return "n/a" if score is None else f"{score * 100:.1f}%"
@@ -377,47 +445,116 @@ class EvolutionLoop:
         parent = self.archive.entry(parent_id)
         lines = ["Evaluation results of the current version, per domain:"]
         for name, path in evals.items():
-            lines.append(f"- {name}: {path} (score {percent(parent.scores.get(name))})")
+            lines.append(f"- {name}: {path} (score {percent(parent.split_scores(TRAIN).get(name))})")
         lineage, at = [], parent_id
         while at is not None:
             node = self.archive.entry(at)
-            lineage.append(f"gen {node.gen_id}: {percent(node.score)}")
+            lineage.append(f"gen {node.gen_id}: {percent(node.mean_on(TRAIN))}")
             at = node.parent_id
         lines.append("Scores along this version's lineage, root first: " + ", ".join(reversed(lineage)) + ".")
         return "\n".join(lines)
 
-    def evaluate(self, gen_id: str, executor: Executor) -> dict[str, float]:
-        """The TaskAgent on every domain, in the workspace; reports under ``gen_<id>/<domain>_eval``.
+    def evaluate(self, gen_id: str, executor: Executor) -> dict:
+        """The child's staged evaluation in ``executor``'s workspace: ``{"scores", "valid", "error"}``.
 
-        A generation whose evaluation finished keeps its recorded scores: a resume (after a torn
-        archive line, say) never evaluates it again, so a finished score is never recomputed."""
+        The smoke check (when on), then the sample (a child, when ``staged_sample`` is set), then
+        train and validation; results under ``gen_<id>/<domain>_eval*``, and what the staging ran
+        and saved in the metadata's ``staging``. A finished evaluation keeps its recorded verdict: a
+        resume never evaluates it again, so a finished score is never recomputed."""
         recorded = load_gen_metadata(self.output_dir, gen_id)
-        if recorded.get("run_eval") and isinstance(recorded.get("scores"), dict):
-            return dict(recorded["scores"])
-        spent: dict = {}
+        if isinstance(recorded.get("verdict"), dict):
+            return dict(recorded["verdict"])
+        config = self.config
+        scorer = WorkspaceScorer(
+            config.domains,
+            config.task_agent_factory,
+            executor.get_workdir(),
+            gen_dir(self.output_dir, gen_id),
+            config.prompts_dir,
+        )
+        parent = recorded.get("parent_genid")
+        staging: dict = {}
         spreads: dict = {}
-        scores = None
+        by_split: dict | None = None
+        verdict: dict | None = None
         try:
-            scores, _ = evaluate_workspace(
-                self.config.domains,
-                self.config.task_agent_factory,
-                executor.get_workdir(),
-                gen_dir(self.output_dir, gen_id),
-                self.config.eval_samples,
-                self.config.prompts_dir,
-                spent,
-                repeats=self.config.eval_repeats,
-                spreads=spreads,
-            )
+            if config.smoke_check:
+                try:
+                    scorer.smoke_check()
+                    staging["smoke"] = "passed"
+                except SmokeCheckFailed as exc:
+                    staging["smoke"] = "failed"
+                    verdict = {"scores": {}, "valid": False, "error": f"smoke check: {exc}"}
+            if verdict is None and parent is not None and config.staged_sample:
+                child, before = scorer.sample(
+                    config.staged_sample, config.eval_samples, gen_dir(self.output_dir, parent)
+                )
+                passed = child >= config.staged_threshold * before - 1e-9
+                staging["sample"] = {"score": child, "parent": before, "threshold": config.staged_threshold}
+                staging["sample"]["passed"] = passed
+                if not passed:  # not a failure: a child that would not beat its parent, not worth a full run
+                    verdict = {"scores": {}, "valid": False, "error": None}
+            staging["check_tasks"] = scorer.tasks_run
+            if verdict is None:
+                by_split = scorer.evaluate(config.eval_samples, (TRAIN, VALIDATION), config.eval_repeats, spreads)
+                verdict = {"scores": selection_scores(by_split), "valid": True, "error": None}
+            else:
+                staging["tasks_saved"] = planned_tasks(config.domains, config.eval_samples, config.eval_repeats)
         finally:  # what the evaluation spent (retries included) is kept even when it failed
             meta = load_gen_metadata(self.output_dir, gen_id)
-            meta["usage"] = _add(meta.get("usage", {}), spent)
-            if scores is not None:
-                meta.update(run_eval=True, scores=scores)
-                if self.config.eval_repeats > 1:
-                    meta.update(score_spread=spreads, eval_repeats=self.config.eval_repeats)
+            meta["usage"] = add_usage(meta.get("usage", {}), scorer.spent)
+            meta["staging"] = {**staging, "tasks_run": scorer.tasks_run}
+            if verdict is not None:
+                meta.update(verdict=verdict, run_eval=True, scores=verdict["scores"])
+            if by_split is not None:
+                meta["split_scores"] = by_split
+                if config.eval_repeats > 1:
+                    meta.update(score_spread=selection_scores(spreads), eval_repeats=config.eval_repeats)
             save_gen_metadata(self.output_dir, gen_id, meta)
-        return scores
+        return verdict
+
+    def tested(self) -> dict:
+        """What ``test.json`` holds: the best generation's one test-split evaluation (empty before it)."""
+        try:
+            value = json.loads((self.output_dir / TEST_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def score_best_on_test(self) -> dict:
+        """The best generation by validation, scored once on every domain's test split (``test.json``).
+
+        Kept with the generation it scored: a resume, or a second call, reuses it unless a later
+        generation became the best. A failed test evaluation is recorded with its error."""
+        best = self.archive.best()
+        if best is None or not any(has_split(d, TEST) for d in self.config.domains):
+            return {}
+        saved = self.tested()
+        if saved.get("gen_id") == str(best.gen_id):
+            return saved
+        record: dict = {"gen_id": str(best.gen_id), "validation": best.score}
+        executor = open_workspace(
+            self._make_executor(), get_patch_files(self.output_dir, best.gen_id), self.config.prompts_dir
+        )
+        scorer = WorkspaceScorer(
+            self.config.domains,
+            self.config.task_agent_factory,
+            executor.get_workdir(),
+            gen_dir(self.output_dir, best.gen_id),
+            self.config.prompts_dir,
+        )
+        try:
+            scores = scorer.evaluate(None, (TEST,)).get(TEST, {})
+            record.update(scores=scores, score=statistics.fmean(scores.values()))
+        except BudgetExceededError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded: the run's generations stand without it
+            record["error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            executor.cleanup()
+            record["usage"] = scorer.spent
+            _write_json(self.output_dir / TEST_FILE, record)
+        return record
 
     def record(self, gen_id: str, scores: dict[str, float], valid: bool, error: str | None = None) -> GenerationOutcome:
         """Append the generation to the archive (and mirror it to the database)."""
@@ -432,14 +569,15 @@ class EvolutionLoop:
             {
                 "usage": meta.get("usage", {}),
                 "error": error,
-                **{key: meta[key] for key in ("score_spread", "eval_repeats") if key in meta},
+                **{key: meta[key] for key in ARCHIVED_METADATA if key in meta},
             },
             valid,
         )
-        self.archive = update_archive(self.output_dir, self.archive, entry)
-        self.generations_run.append(gen_id)
+        with self._archive_lock:  # siblings finish concurrently; each snapshot must hold all of them
+            self.archive = update_archive(self.output_dir, self.archive, entry)
+            self.generations_run.append(gen_id)
         telemetry.set_attributes(
-            self._span,
+            getattr(self._local, "span", None),
             parent_id=entry.parent_id,
             score=entry.score,
             valid_parent=valid,
@@ -454,32 +592,23 @@ class EvolutionLoop:
         """The generation's OpenTelemetry span (and duration metric); its outcome is set by ``record``."""
         started = time.perf_counter()
         with telemetry.span("evolution.generation", gen_id=gen_id, output_dir=str(self.output_dir)) as current:
-            self._span = current
+            self._local.span = current
             try:
                 yield current
             finally:
-                self._span = None
+                self._local.span = None
                 telemetry.record("generation", self.output_dir.name, time.perf_counter() - started, True)
 
     def run(self, runner: StepRunner, on_generation: Callable[[GenerationOutcome], None] | None = None) -> str:
-        """Generations until a perfect score, ``max_generations``, no valid parent or the budget;
-        returns why it stopped. A resumed run goes on from its archive."""
-        gen_id = INITIAL if INITIAL not in self.archive.entries else None
+        """Generations until a perfect score, ``max_generations``, no valid parent or the budget, then
+        the best scored on test; returns why it stopped. A resumed run goes on from its archive."""
         display = _Display(self) if self.show_progress else None
         try:
-            while gen_id is not None or (reason := self.stop_reason()) is None:
-                gen_id = gen_id or self.next_gen_id()
+            reason = self._generations(runner, on_generation, display)
+            if reason != "budget":
                 if display is not None:
-                    display.update(f"running generation {gen_id}")
-                try:
-                    outcome = runner.stage(
-                        "evolution-generation", self.run_generation, gen_id, runner, label=f"gen-{gen_id}"
-                    )
-                except BudgetExceededError:
-                    return "budget"
-                if on_generation is not None:
-                    on_generation(outcome)
-                gen_id = None
+                    display.update("scoring the best on test")
+                runner.run("test-best", self.score_best_on_test, label="test-best")
             return reason
         except KeyboardInterrupt:
             self._set_status("interrupted")  # not "running": resumed by running it again
@@ -487,6 +616,51 @@ class EvolutionLoop:
         finally:
             if display is not None:
                 display.close(self.stop_reason())
+
+    def _generations(
+        self,
+        runner: StepRunner,
+        on_generation: Callable[[GenerationOutcome], None] | None,
+        display: _Display | None,
+    ) -> str:
+        children = [INITIAL] if INITIAL not in self.archive.entries else []
+        while children or (reason := self.stop_reason()) is None:
+            children = children or self.next_round()[1]
+            if display is not None:
+                display.update(f"running generation {self.round_of(children[0])} ({', '.join(children)})")
+            outcomes, out_of_budget = self._run_children(children, runner)
+            for outcome in outcomes:
+                if on_generation is not None:
+                    on_generation(outcome)
+            if out_of_budget:
+                return "budget"
+            children = []
+        return reason
+
+    def _run_children(self, children: list[str], runner: StepRunner) -> tuple[list[GenerationOutcome], bool]:
+        """Each child a stage of its own, all at once (threads, each in a copy of this context so its
+        steps belong to the run's flow); (their outcomes, whether one ran out of budget)."""
+
+        def child(gen_id: str) -> GenerationOutcome:
+            return runner.stage("evolution-generation", self.run_generation, gen_id, runner, label=f"gen-{gen_id}")
+
+        if len(children) == 1:
+            futures = [cf.Future()]
+            try:
+                futures[0].set_result(child(children[0]))
+            except BudgetExceededError as exc:
+                futures[0].set_exception(exc)
+        else:
+            with cf.ThreadPoolExecutor(len(children), thread_name_prefix="child") as pool:
+                futures = [pool.submit(contextvars.copy_context().run, child, gen_id) for gen_id in children]
+                cf.wait(futures)
+        outcomes, out_of_budget = [], False
+        for future in futures:
+            if isinstance(future.exception(), BudgetExceededError):
+                out_of_budget = True
+            else:
+                outcomes.append(future.result())  # anything else (an interrupt) is raised here
+        return outcomes, out_of_budget
 
     def run_generation(self, gen_id: str, runner: StepRunner) -> GenerationOutcome:
         """select parent → executor with the patch chain → MetaAgent → evaluate → archive.
@@ -523,7 +697,7 @@ class EvolutionLoop:
                         label=f"{label}-archive",
                     )
             try:
-                scores = runner.run("evaluate", self.evaluate, gen_id, executor, label=f"{label}-evaluate")
+                verdict = runner.run("evaluate", self.evaluate, gen_id, executor, label=f"{label}-evaluate")
             except BudgetExceededError:
                 raise
             except Exception as exc:  # noqa: BLE001 - e.g. a tool file the MetaAgent broke on import
@@ -536,7 +710,15 @@ class EvolutionLoop:
                     f"evaluate: {type(exc).__name__}: {exc}",
                     label=f"{label}-archive",
                 )
-            return runner.run("archive", self.record, gen_id, scores, True, label=f"{label}-archive")
+            return runner.run(
+                "archive",
+                self.record,
+                gen_id,
+                verdict["scores"],
+                verdict["valid"],
+                verdict["error"],
+                label=f"{label}-archive",
+            )
         finally:
             executor.cleanup()
 
@@ -549,6 +731,7 @@ class EvolutionLoop:
             self.archive,
             execution=self.execution_detail,
             base_commit=self.base_commit,
+            test=self.tested(),
         )
         return self.report
 
@@ -568,6 +751,7 @@ class EvolutionLoop:
                 list(self.generations_run),
                 str(report.path),
                 self.execution_detail,
+                self.tested() or None,
             )
         return self.finished
 
@@ -693,7 +877,7 @@ class _Display:
         from hyperfunc_core.live_display import LiveDisplay
 
         self.loop = loop
-        self.total = loop.config.max_generations + 1  # the initial generation, then max_generations
+        self.total = loop.planned_generations
         self.live = LiveDisplay(
             f"evolution {run_label(loop.name)}", self.total, "generations", done=len(loop.archive.archive)
         )
@@ -728,68 +912,3 @@ def open_workspace(executor: Executor, patch_files: list[str], prompts_dir: str 
         executor.cleanup()
         raise
     return executor
-
-
-def evaluate_workspace(
-    domains: list[Domain],
-    task_agent_factory: Callable[[list[Tool]], TaskAgent],
-    workdir: str | Path,
-    out_root: Path,
-    eval_samples: int | None,
-    prompts_dir: str | None,
-    spent: dict | None = None,
-    repeats: int = 1,
-    spreads: dict | None = None,
-) -> tuple[dict[str, float], dict]:
-    """The TaskAgent on every domain in ``workdir``; results under ``out_root/<domain>_eval``; (scores, usage).
-
-    ``spent`` (a dict) is kept up to date as each domain finishes, failed ones included, so a
-    failed evaluation's LLM use and retries are still recorded by the caller. With ``repeats``,
-    each domain is evaluated that many times (the later ones under ``<domain>_eval_repeat_<k>``):
-    its score is the mean, and ``spreads`` (a dict) gets each domain's standard deviation."""
-    workdir = Path(workdir)
-    scores, usage = {}, {}
-    spent = {} if spent is None else spent
-    for domain in domains:
-        runs = []
-        for k in range(repeats):
-            folder = f"{domain.config.name}_eval" + (f"_repeat_{k}" if k else "")
-            summary, usage = _evaluate_domain(
-                domain, task_agent_factory, workdir, out_root / folder, eval_samples, prompts_dir, usage, spent
-            )
-            runs.append(summary.average_score)
-        scores[domain.config.name] = statistics.fmean(runs)
-        if spreads is not None:
-            spreads[domain.config.name] = statistics.pstdev(runs)
-    return scores, usage
-
-
-def _evaluate_domain(
-    domain: Domain,
-    task_agent_factory: Callable[[list[Tool]], TaskAgent],
-    workdir: Path,
-    out: Path,
-    eval_samples: int | None,
-    prompts_dir: str | None,
-    usage: dict,
-    spent: dict,
-) -> tuple[Any, dict]:
-    """One evaluation of one domain; (its summary, the usage so far)."""
-    domain.bind_workspace(workdir)
-    agent = task_agent_factory(domain.tools(workdir))
-    if not isinstance(agent, TaskAgent):
-        raise InvalidInput(f"task_agent_factory: expected it to return a TaskAgent, got {agent!r}")
-    agent.workdir = workdir
-    if prompts_dir and agent.options.prompt_file is None:
-        agent.options.prompt_file = str(Path(prompts_dir) / "task_agent.txt")
-    before = agent.gateway.usage.as_dict()
-    try:
-        summary = run_coroutine(run_harness(domain, agent, out, num_samples=eval_samples))
-    finally:
-        usage = _add(usage, agent.gateway.usage.since(before))
-        spent.update(usage)
-    return summary, usage
-
-
-def _add(a: dict, b: dict) -> dict:
-    return {k: a.get(k, 0) + b.get(k, 0) for k in set(a) | set(b)}

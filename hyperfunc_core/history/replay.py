@@ -210,7 +210,8 @@ def replay_generation(
     from hyperfunc_core.agents import AgentOptions, TaskAgent
     from hyperfunc_core.domains import get_domain
     from hyperfunc_core.evolution.archive import get_patch_files, load_archive
-    from hyperfunc_core.evolution.loop import evaluate_workspace, open_workspace
+    from hyperfunc_core.evolution.evaluation import evaluate_workspace, selection_scores
+    from hyperfunc_core.evolution.loop import open_workspace
     from hyperfunc_core.executors import create_executor
     from hyperfunc_core.storage import EvolutionRun, session_scope
     from hyperfunc_core.testing.scripted_agents import OFFLINE_MODEL, offline_model
@@ -244,7 +245,7 @@ def replay_generation(
         )
         scratch = Path(tempfile.mkdtemp(prefix="hyperfunc-replay-"))
         try:
-            scores, _ = evaluate_workspace(
+            by_split, _ = evaluate_workspace(
                 [get_domain(d) for d in config["domains"]],
                 lambda tools: TaskAgent(AgentOptions(tools=tools, **llm)),
                 executor.get_workdir(),
@@ -252,6 +253,7 @@ def replay_generation(
                 config.get("eval_samples"),
                 config.get("prompts_dir"),
             )
+            scores = selection_scores(by_split)
         finally:
             executor.cleanup()
             shutil.rmtree(scratch, ignore_errors=True)

@@ -8,6 +8,7 @@ from hyperfunc_core.llm.gateway import (
     ToolCall,
     Usage,
     UsageTotals,
+    tally,
 )
 from hyperfunc_core.llm.pacing import ConcurrencyBound, RequestPacer
 
@@ -21,4 +22,5 @@ __all__ = [
     "ToolCall",
     "Usage",
     "UsageTotals",
+    "tally",
 ]

@@ -16,6 +16,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -106,11 +107,6 @@ class UsageTotals:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def since(self, before: dict) -> dict:
-        """What was spent after ``before`` (an earlier ``as_dict()``): one run's or step's share."""
-        now = self.as_dict()
-        return {k: now[k] - before.get(k, 0) for k in now}
-
     def as_dict(self) -> dict:
         return {
             "requests": self.requests,
@@ -120,6 +116,22 @@ class UsageTotals:
             "total_tokens": self.total_tokens,
             "cost_usd": self.cost_usd,
         }
+
+
+_TALLIES: ContextVar[tuple[UsageTotals, ...]] = ContextVar("hyperfunc_usage_tallies", default=())
+
+
+@contextmanager
+def tally() -> Iterator[UsageTotals]:
+    """What the calls made inside this block spend, on any gateway: its own totals, apart from what
+    concurrent blocks spend on the same gateway (parallel children, concurrent trials). It follows the
+    context into the block's asyncio tasks and ``asyncio.to_thread`` calls; blocks nest."""
+    mine = UsageTotals()
+    token = _TALLIES.set((*_TALLIES.get(), mine))
+    try:
+        yield mine
+    finally:
+        _TALLIES.reset(token)
 
 
 @lru_cache(maxsize=1)
@@ -368,7 +380,8 @@ class LLMGateway:
             ),
         ) or (status is not None and (status >= 500 or status in RETRYABLE_STATUS))
         with self._usage_lock:
-            self.usage.failed_attempts += 1
+            for totals in (self.usage, *_TALLIES.get()):
+                totals.failed_attempts += 1
         if not retryable or attempt > self.max_retries:
             answer = f"HTTP {status}: {exc}" if status is not None else f"{type(exc).__name__}: {exc}"
             why = "after its last retry" if retryable else "with an error that is not retried"
@@ -400,10 +413,11 @@ class LLMGateway:
             cost = 0.0
         calls = [self._tool_call(c) for c in (getattr(message, "tool_calls", None) or [])]
         with self._usage_lock:
-            self.usage.requests += 1
-            self.usage.prompt_tokens += usage.prompt_tokens
-            self.usage.completion_tokens += usage.completion_tokens
-            self.usage.cost_usd += cost
+            for totals in (self.usage, *_TALLIES.get()):
+                totals.requests += 1
+                totals.prompt_tokens += usage.prompt_tokens
+                totals.completion_tokens += usage.completion_tokens
+                totals.cost_usd += cost
         return LLMResponse(
             content=getattr(message, "content", None),
             tool_calls=calls,

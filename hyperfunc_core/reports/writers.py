@@ -33,6 +33,14 @@ class Report:
         return self.folder / REPORT_FILE
 
 
+def _test_text(test: dict | None) -> str:
+    if not test:
+        return "not run (no test split, or the run has not ended)"
+    if test.get("error"):
+        return f"gen{test['gen_id']} failed: {str(test['error'])[:80]}"
+    return f"gen{test['gen_id']}: {_fmt(test.get('score'))} (validation {_fmt(test.get('validation'))})"
+
+
 def _fmt(value: object) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
@@ -188,12 +196,14 @@ def evolution_report(
     data: "ArchiveData | None" = None,
     execution: str | None = None,
     base_commit: str | None = None,
+    test: dict | None = None,
 ) -> Report:
-    """The archive tree with scores, and a table of every generation, in the run's folder
-    (``data``: the archive, when the caller holds it; else read from the folder; ``execution``:
-    the executor mode that ran the generations and what it guarantees)."""
+    """The archive tree with scores, and a table of every generation (train, validation), in the run's
+    folder (``data``: the archive, when the caller holds it; else read from the folder; ``execution``:
+    the executor mode that ran the generations and what it guarantees; ``test``: the best generation's
+    test-split evaluation)."""
     from hyperfunc_core.evolution.archive import load_archive
-    from hyperfunc_core.evolution.report import family_tree
+    from hyperfunc_core.evolution.report import family_tree, savings_line, stage_note
     from hyperfunc_core.reports import plots
 
     folder = Path(output_dir)
@@ -219,19 +229,22 @@ def evolution_report(
         "| | |",
         "|---|---|",
         f"| generations | {len(nodes)} |",
-        f"| best | {'n/a' if best is None else ('initial' if str(best.gen_id) == 'initial' else 'gen' + str(best.gen_id))}"
+        f"| best (chosen on validation) | {'n/a' if best is None else ('initial' if str(best.gen_id) == 'initial' else 'gen' + str(best.gen_id))}"
         f" ({_fmt(None if best is None else best.score)}) |",
+        f"| best on test (scored once) | {_test_text(test)} |",
+        f"| staged evaluation | {savings_line(data)} |",
         f"| best lineage | {' → '.join(lineage) if lineage else 'n/a'} |",
         f"| stopped | {stop_reason or 'running'} |",
         f"| LLM cost | ${_fmt(cost_usd)} |",
         *([f"| executor | {execution} |"] if execution else []),
         *([f"| base commit | `{base_commit}` |"] if base_commit else []),
         "",
-        "| generation | parent | scores | valid parent | error |",
-        "|---|---|---|---|---|",
+        "| generation | parent | train | validation | valid parent | stopped early / error |",
+        "|---|---|---|---|---|---|",
         *[
-            f"| {g} | {data.entry(g).parent_id} | {data.entry(g).scores} | {data.entry(g).valid_parent} | "
-            f"{str(data.entry(g).metadata.get('error') or '')[:80]} |"
+            f"| {g} | {data.entry(g).parent_id} | {_fmt(data.entry(g).mean_on('train'))} | "
+            f"{_fmt(data.entry(g).mean_on('validation'))} | {data.entry(g).valid_parent} | "
+            f"{stage_note(data.entry(g))[:80]} |"
             for g in data.archive
         ],
         "",

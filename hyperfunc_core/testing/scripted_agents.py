@@ -29,16 +29,39 @@ def tool_results(body: dict) -> list[str]:
     return [str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "tool"]
 
 
+_OP = r"(times|plus|minus|divided by)"
+# The calculator's problem shapes, each as the expressions that solve it; "{0}" is the first result.
+_SHAPES = [
+    (
+        rf"What is (\d+) {_OP} (\d+) {_OP} (\d+)\?",
+        lambda m: [f"{m[1]} {WORDS[m[2]]} {m[3]}", f"{{0}} {WORDS[m[4]]} {m[5]}"],
+    ),
+    (rf"What is (\d+) {_OP} (\d+)", lambda m: [f"{m[1]} {WORDS[m[2]]} {m[3]}"]),
+    (r"the product of (\d+) and (\d+)", lambda m: [f"{m[1]} * {m[2]}"]),
+    (r"holds (\d+) \w+\. How many \w+ are in (\d+)", lambda m: [f"{m[1]} * {m[2]}"]),
+    (r"Share (\d+) \w+ equally among (\d+)", lambda m: [f"{m[1]} / {m[2]}"]),
+]
+
+
+def calculator_steps(problem: str) -> list[str]:
+    """The ``calculate`` calls that solve a calculator problem, in order (empty: a shape it does not know)."""
+    for pattern, steps in _SHAPES:
+        match = re.search(pattern, problem)
+        if match:
+            return steps(match)
+    return []
+
+
 def task_agent(body: dict):
-    """Call ``calculate`` with the problem's expression, then answer with what it returned."""
+    """Call ``calculate`` for each step of the problem (a later step uses the first one's answer), then
+    answer with what the last call returned."""
     results = tool_results(body)
-    if results:
-        return text(results[-1].strip())
-    prompt = str(body["messages"][0]["content"])
-    match = re.search(r"What is (\d+) (times|plus|minus|divided by) (\d+)", prompt)
-    if not match:
+    steps = calculator_steps(str(body["messages"][0]["content"]))
+    if not steps:
         return text("unknown")
-    return tool_call("calculate", {"expression": f"{match.group(1)} {WORDS[match.group(2)]} {match.group(3)}"})
+    if len(results) >= len(steps):
+        return text(results[-1].strip())
+    return tool_call("calculate", {"expression": steps[len(results)].format(*(r.strip() for r in results))})
 
 
 def meta_agent_repairs(body: dict):

@@ -18,15 +18,14 @@ SYSTEM_PROMPT = "You are a hyperparameter optimisation assistant. Return RAW JSO
 def asking(llm: PromptFn, prompt: str, info: dict) -> str:
     """``llm(prompt)``, with its failed attempts (retries) put in ``info`` when a gateway answers it,
     so a trial's record says what its suggestion cost, fallbacks included."""
-    gateway = getattr(llm, "gateway", None)
-    before = gateway.usage.as_dict() if gateway is not None else None
-    try:
-        return llm(prompt)
-    finally:
-        if gateway is not None:
-            spent = gateway.usage.since(before)
-            if spent["failed_attempts"]:
-                info["llm_failed_attempts"] = spent["failed_attempts"]
+    from hyperfunc_core.llm import tally
+
+    with tally() as spent:
+        try:
+            return llm(prompt)
+        finally:
+            if spent.failed_attempts:
+                info["llm_failed_attempts"] = spent.failed_attempts
 
 
 def resolve_llm(llm: Any) -> PromptFn:
