@@ -112,9 +112,11 @@ def scoring(rng: random.Random, i: int) -> dict:
     value = Fraction(eval(check))  # noqa: S307 - our own expression
     right = (i // 6) % 2 == 0
     if right:
-        forms = [number_text(value)]
-        if value.denominator != 1:
-            forms.append(f"{value.numerator}/{value.denominator}")
+        fraction = f"{value.numerator}/{value.denominator}"
+        terminates = Fraction(number_text(value)) == value  # 1/9 has no exact short decimal
+        forms = [fraction] if kind == 2 or not terminates else [number_text(value)]
+        if value.denominator != 1 and terminates and kind != 2:
+            forms.append(fraction)
         answer = rng.choice(forms)
     else:
         mistakes = [value + 1, value - 1, value * 2, value + 10]
@@ -209,6 +211,7 @@ def paper_review(rng: random.Random, i: int) -> dict:
             features[missing] = False
         if features["proof"] and features["benchmarks"]:
             features["benchmarks"] = 0
+    features["baselines"] = features["baselines"] and features["benchmarks"] > 0  # no experiments, no baselines
     parts = [f"We present a new method for {topic.lower()}."]
     if features["proof"]:
         parts.append("We prove a convergence guarantee for it.")

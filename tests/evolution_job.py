@@ -1,8 +1,9 @@
 """Run the calculator evolution loop in its own process (for the crash/resume test).
 
-argv: api_base output_dir repo_path storage crash_marker. When ``crash_marker`` does not
-exist yet, the process dies (os._exit) in the middle of generation 1's evaluation, after
-its MetaAgent finished, and leaves the marker; the next run resumes.
+argv: api_base output_dir repo_path storage crash_marker [children]. When ``crash_marker`` does
+not exist yet, the process dies (os._exit) in the middle of generation 1's evaluation, after
+its MetaAgent finished, and leaves the marker; the next run resumes. With ``children`` > 1 (run
+concurrently), it dies in the first evaluation that starts after one child was archived.
 """
 
 import os
@@ -20,8 +21,10 @@ from hyperfunc_core import (
     run_generate_loop,
 )  # noqa: E402
 from hyperfunc_core.domains import CalculatorDomain  # noqa: E402
+from hyperfunc_core.evolution import load_archive  # noqa: E402
 
 api_base, output_dir, repo, storage, marker = sys.argv[1:6]
+children = int(sys.argv[6]) if len(sys.argv) > 6 else 1
 
 
 class CrashingCalculator(CalculatorDomain):
@@ -33,6 +36,8 @@ class CrashingCalculator(CalculatorDomain):
         return await super().evaluate(prediction, task)
 
     def _in_gen1(self) -> bool:
+        if children > 1:
+            return any(str(g) != "initial" for g in load_archive(output_dir).archive)
         return (Path(output_dir) / "gen_1" / "metadata.json").exists()
 
 
@@ -46,7 +51,8 @@ result = run_generate_loop(
         output_dir=output_dir,
         repo_path=repo,
         storage=storage,
-        max_generations=3,
+        max_generations=3 if children == 1 else 1,
+        children_per_generation=children,
     )
 )
 print("STOP", result.stop_reason, result.best_score)

@@ -77,3 +77,42 @@ def meta_agent_breaks_the_tool(body: dict):
     if step == 1:
         return tool_call("editor", {"command": "create", "path": "calculator_tool.py", "file_text": HANGING_TOOL})
     return text("Rewrote the calculator.")
+
+
+def by_conversation(*scripts):
+    """A MetaAgent responder that gives each conversation (each child's workspace) the next script, in
+    the order their first requests arrive: concurrent children get different behaviours."""
+    assigned: dict[str, object] = {}
+
+    def answer(body: dict):
+        first = next(m for m in body["messages"] if m.get("role") == "user")["content"]
+        if first not in assigned:
+            assigned[first] = scripts[len(assigned) % len(scripts)]
+        return assigned[first](body)
+
+    return answer
+
+
+def meta_agent_writes_tool(source: str, summary: str):
+    """Replaces calculator_tool.py with ``source``, then stops."""
+
+    def script(body: dict):
+        if not tool_results(body):
+            return tool_call("editor", {"command": "create", "path": "calculator_tool.py", "file_text": source})
+        return text(summary)
+
+    return script
+
+
+def meta_agent_breaks_addition(body: dict):
+    """Makes addition subtract: worse on the first tasks than its parent."""
+    if not tool_results(body):
+        old = 'if op == "+":\n        result = a + b'
+        return tool_call(
+            "editor",
+            {"command": "str_replace", "path": "calculator_tool.py", "old_str": old, "new_str": old[:-1] + "- b"},
+        )
+    return text("Changed addition.")
+
+
+BROKEN_IMPORT_TOOL = "import no_such_module_anywhere\n\n\ndef calculate(expression):\n    return '0'\n"

@@ -379,6 +379,12 @@ class EvolutionLoop:
         )
         return parent
 
+    def started_children(self) -> list[str]:
+        """Children a crash left unfinished: started (they have metadata), not archived. A resume finishes
+        them before it asks whether to go on, so no started MetaAgent's work is dropped."""
+        number, pending = self.next_round()
+        return [g for g in pending if load_gen_metadata(self.output_dir, g)]
+
     def archive_before(self, gen_id: str) -> ArchiveData:
         """The archive as the child's generation found it: siblings never parent each other, and a resumed
         child chooses among the same generations as it would have before the crash."""
@@ -623,7 +629,7 @@ class EvolutionLoop:
         on_generation: Callable[[GenerationOutcome], None] | None,
         display: _Display | None,
     ) -> str:
-        children = [INITIAL] if INITIAL not in self.archive.entries else []
+        children = [INITIAL] if INITIAL not in self.archive.entries else self.started_children()
         while children or (reason := self.stop_reason()) is None:
             children = children or self.next_round()[1]
             if display is not None:
@@ -638,29 +644,40 @@ class EvolutionLoop:
         return reason
 
     def _run_children(self, children: list[str], runner: StepRunner) -> tuple[list[GenerationOutcome], bool]:
-        """Each child a stage of its own, all at once (threads, each in a copy of this context so its
-        steps belong to the run's flow); (their outcomes, whether one ran out of budget)."""
+        """A lone child is a stage of its own; several are one stage whose children run at once;
+        (their outcomes, whether the budget ran out)."""
+        try:
+            if len(children) == 1:
+                (gen_id,) = children
+                label = f"gen-{gen_id}"
+                return [runner.stage("evolution-generation", self.run_generation, gen_id, runner, label=label)], False
+            label = f"gen-{children[0]}-to-{children[-1]}"
+            return runner.stage("evolution-generation", self.run_children, children, runner, label=label), False
+        except BudgetExceededError:
+            return [], True
+
+    def run_children(self, children: list[str], runner: StepRunner) -> list[GenerationOutcome]:
+        """Several children at once, each in a thread with a copy of this context, so its steps are
+        tasks of the generation's flow run like a lone child's. The stage fails (and still returns
+        every outcome) when one of them failed; a budget spent is raised once all have stopped."""
 
         def child(gen_id: str) -> GenerationOutcome:
-            return runner.stage("evolution-generation", self.run_generation, gen_id, runner, label=f"gen-{gen_id}")
-
-        if len(children) == 1:
-            futures = [cf.Future()]
             try:
-                futures[0].set_result(child(children[0]))
-            except BudgetExceededError as exc:
-                futures[0].set_exception(exc)
-        else:
-            with cf.ThreadPoolExecutor(len(children), thread_name_prefix="child") as pool:
-                futures = [pool.submit(contextvars.copy_context().run, child, gen_id) for gen_id in children]
-                cf.wait(futures)
-        outcomes, out_of_budget = [], False
+                return self.run_generation(gen_id, runner)
+            except StepFailed as failed:
+                return failed.outcome
+
+        with cf.ThreadPoolExecutor(len(children), thread_name_prefix="child") as pool:
+            futures = [pool.submit(contextvars.copy_context().run, child, gen_id) for gen_id in children]
         for future in futures:
             if isinstance(future.exception(), BudgetExceededError):
-                out_of_budget = True
-            else:
-                outcomes.append(future.result())  # anything else (an interrupt) is raised here
-        return outcomes, out_of_budget
+                raise future.exception()
+        outcomes = [future.result() for future in futures]
+        failed = [o for o in outcomes if o.error]
+        if failed:
+            names = ", ".join(o.gen_id for o in failed)
+            raise StepFailed(f"{len(failed)} of {len(outcomes)} children failed (generations {names})", outcomes)
+        return outcomes
 
     def run_generation(self, gen_id: str, runner: StepRunner) -> GenerationOutcome:
         """select parent → executor with the patch chain → MetaAgent → evaluate → archive.
