@@ -27,8 +27,8 @@ def test_every_builtin_domain_loads_its_tasks_and_scores_the_expected_answer(nam
             continue
         assert run(domain.evaluate(answer, task)) == 1.0
         assert run(domain.evaluate("certainly not the answer", task)) == 0.0
-    with pytest.raises(ValueError, match="no .* tasks in split 'test'"):
-        run(domain.load_tasks("test"))
+    with pytest.raises(ValueError, match="no .* tasks in split 'holdout'"):
+        run(domain.load_tasks("holdout"))
 
 
 def test_bash_predictions_run_and_their_output_is_compared(tmp_path):

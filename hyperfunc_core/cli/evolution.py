@@ -6,7 +6,7 @@ import argparse
 import json
 import statistics
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 from rich.table import Table
@@ -276,8 +276,29 @@ def archive_show(
     show_archive(run, storage, gen)
 
 
-def example_main(domain: str, example_file: str, argv: list[str] | None = None) -> int:
-    """``python run.py`` (single eval) or ``python run.py evolve`` for an example folder."""
+@archive_app.command("commit")
+def archive_commit(
+    run: str = typer.Argument(..., help="A run folder"),
+    gen: Optional[str] = typer.Option(None, "--gen", help="The generation to commit (default: the best)"),
+    branch: Optional[str] = typer.Option(None, help="The new branch (default hyperfunc/<run>-gen-<N>)"),
+) -> None:
+    """Commit a generation's lineage to a new branch of the agent's repository, one commit per generation."""
+    from hyperfunc_core.evolution.git_commits import commit_lineage
+
+    made, commits = commit_lineage(run, gen, branch)
+    console().print(f"branch {made}: {len(commits)} commits ({', '.join(c[:10] for c in commits) or 'no change'})")
+
+
+def example_main(
+    domain: str,
+    example_file: str,
+    argv: list[str] | None = None,
+    explain: Callable[[Path], None] | None = None,
+    **evolve_options: Any,
+) -> int:
+    """``python run.py`` (single eval) or ``python run.py evolve`` for an example folder; ``explain``
+    reads the evaluation's folder afterwards and says what is special about the domain's results;
+    ``evolve_options`` go to ``evolve_domain`` (children, staged_sample, ...)."""
     folder = Path(example_file).resolve().parent
     parser = argparse.ArgumentParser(description=f"The {domain} example: evaluate once, or evolve.")
     parser.add_argument("mode", nargs="?", choices=["eval", "evolve"], default="eval")
@@ -296,14 +317,17 @@ def example_main(domain: str, example_file: str, argv: list[str] | None = None) 
     )
     args = parser.parse_args(argv)
     if args.mode == "eval":
+        out = Path(args.output or folder / "outputs" / f"{domain}_eval")
         run_evaluation(
             domain,
             str(folder),
             model=args.model,
             api_base=args.api_base,
-            output=args.output or str(folder / "outputs" / f"{domain}_eval"),
+            output=str(out),
             eval_samples=args.eval_samples,
         )
+        if explain is not None:
+            explain(out)
     else:
         run_evolution(
             domain,
@@ -316,5 +340,17 @@ def example_main(domain: str, example_file: str, argv: list[str] | None = None) 
             eval_samples=args.eval_samples,
             local=args.local,
             executor=args.executor,
+            **evolve_options,
         )
     return 0
+
+
+def label_mistakes(out: Path, labels: tuple[str, str]) -> dict[tuple[str, str], int]:
+    """How often each expected label (of a two-label domain) got each answer, from predictions.json:
+    ``{(expected, answered): count}``, an answer outside ``labels`` counted as "other"."""
+    counts: dict[tuple[str, str], int] = {}
+    for p in json.loads((out / "predictions.json").read_text()):
+        answered = str(p.get("prediction") or "").strip().lower().rstrip(".")
+        key = (str(p.get("expected")), answered if answered in labels else "other")
+        counts[key] = counts.get(key, 0) + 1
+    return counts

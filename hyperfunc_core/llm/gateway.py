@@ -144,7 +144,39 @@ def _litellm():
 
     litellm.suppress_debug_info = True
     litellm.telemetry = False
+    from litellm.litellm_core_utils import logging_worker
+
+    if not isinstance(logging_worker.GLOBAL_LOGGING_WORKER, _WorkerPerLoop):
+        logging_worker.GLOBAL_LOGGING_WORKER = _WorkerPerLoop(logging_worker.LoggingWorker)
     return litellm
+
+
+class _WorkerPerLoop:
+    """litellm's background logging worker, one per event loop. litellm keeps one global worker bound to
+    one loop; loops running at once in threads (parallel evolution children, each running its agents'
+    coroutines) rebind it under each other, and every call then logs "LoggingWorker error: cannot
+    reuse already awaited coroutine" and loses its success callbacks. litellm reads the global at call
+    time, so putting this in its place gives each loop a worker of its own."""
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._outside = make()  # calls made with no running loop
+        self._workers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def _current(self) -> Any:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._outside
+        with self._lock:
+            worker = self._workers.get(loop)
+            if worker is None:
+                worker = self._workers[loop] = self._make()
+            return worker
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._current(), name)
 
 
 def _check_answer(raw: Any) -> Any:
