@@ -105,8 +105,8 @@ def run_demo(
         )
     result.reports["evolution"] = evolved.report
     result.summary["evolution"] = (
-        f"{evolved.stop_reason}; best generation {evolved.best_gen} "
-        f"(score {evolved.best_score}); LLM cost ${evolved.cost_usd:.4f}; "
+        f"{evolved.stop_reason}; best generation {evolved.best_gen} (validation {evolved.best_score}, "
+        f"test {(evolved.test or {}).get('score', 'n/a')}); LLM cost ${evolved.cost_usd:.4f}; "
         f"agent code ran in {evolved.execution}"
     )
     return result

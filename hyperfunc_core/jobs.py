@@ -350,7 +350,7 @@ def evolution_config(spec: dict, api_key: str | None = None, storage: str | None
 
 
 def stored_evolution_spec(run_name: str, storage: str | None) -> tuple[dict | None, int]:
-    """The spec an evolution run was started with, and the highest generation number it has archived."""
+    """The spec an evolution run was started with, and the highest child number it has archived."""
     from sqlmodel import select
 
     from hyperfunc_core.storage import EvolutionRun, Generation, session_scope
@@ -379,8 +379,8 @@ def reopen_evolution(
         stored or spec, f"evolution run {run_name!r}", storage, "start it with hyperfunc evolve DOMAIN"
     )
     spec = {**spec, "run_name": run_name}
-    if add_generations is not None:
-        spec["generations"] = last + add_generations
+    if add_generations is not None:  # generations, not children: N children make one generation
+        spec["generations"] = -(-last // (spec.get("children") or 1)) + add_generations
     llm = llm or {}
     config = evolution_config({**spec, **{k: v for k, v in llm.items() if k != "api_key"}}, llm.get("api_key"), storage)
     config.spec = spec  # what is stored: the offline model's address is this process's alone

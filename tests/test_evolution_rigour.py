@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,8 @@ from test_evolution_loop import config
 from hyperfunc_core import load_archive, run_generate_loop
 from hyperfunc_core.concurrency import run_coroutine
 from hyperfunc_core.domains import CalculatorDomain
+from hyperfunc_core.domains.builtin import CALCULATOR_TOOL
+from hyperfunc_core.evolution.git_commits import commit_lineage
 from hyperfunc_core.testing.scripted_agents import calculator_steps
 
 
@@ -42,11 +45,26 @@ def memorising_tool(tasks) -> str:
     return f"ANSWERS = {answers!r}\n\n\ndef calculate(expression):\n    return ANSWERS.get(expression.strip(), '0')\n"
 
 
+def agent_in_a_subfolder(root: Path) -> Path:
+    """A repository whose agent (the buggy calculator) lives in ``agent/``, committed; the agent's folder."""
+    top = root / "mono"
+    (top / "agent").mkdir(parents=True)
+    shutil.copy(CALCULATOR_TOOL, top / "agent" / "calculator_tool.py")
+    (top / "README.md").write_text("Other code of the project.\n")
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"]):
+        subprocess.run(["git", *args], cwd=top, check=True)
+    return top / "agent"
+
+
+def git_out(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
 def test_a_child_fitted_to_train_is_not_selected_and_the_best_is_scored_once_on_test(llm_server, tmp_path):
     train = run_coroutine(CalculatorDomain().load_tasks("train", 10))
     memorises = meta_agent_writes_tool(memorising_tool(train), "Memorised the answers.")
     llm_server.responder = responder(by_conversation(memorises, meta_agent_repairs))
-    repo = make_repo(tmp_path)
+    repo = agent_in_a_subfolder(tmp_path)
     result = run_generate_loop(
         config(llm_server, tmp_path, repo, max_generations=2, parent_selection="best", eval_samples=10),
         orchestrate=False,
@@ -76,6 +94,19 @@ def test_a_child_fitted_to_train_is_not_selected_and_the_best_is_scored_once_on_
     text = (Path(result.output_dir) / "report.md").read_text()
     assert "| best on test (scored once) | gen2: 1 (validation 1) |" in text
     assert "| 1 | initial | 1 | 0 | True |" in text  # train 1, validation 0
+    assert "[transcript](gen_2/agent_output/meta_agent_transcript.json)" in text
+
+    # The best lineage as git commits on a new branch; the user's checkout is left as it was.
+    branch, commits = commit_lineage(result.output_dir)
+    top = repo.parent
+    assert branch == "hyperfunc/out-gen-2" and len(commits) == 1
+    assert "result = a * b" in git_out(top, "show", f"{branch}:agent/calculator_tool.py")
+    assert git_out(top, "log", "-1", "--format=%s", branch).startswith("hyperfunc generation 2 (parent initial)")
+    assert "Fixed multiplication" in git_out(top, "log", "-1", "--format=%b", branch)
+    assert "result = a + b" in (repo / "calculator_tool.py").read_text().split("elif op in")[1]
+    assert git_out(top, "status", "--porcelain") == "" and len(git_out(top, "worktree", "list").splitlines()) == 1
+    with pytest.raises(ValueError, match="already exists"):
+        commit_lineage(result.output_dir)
 
 
 def test_parallel_children_a_broken_import_fails_the_smoke_check_and_a_worse_sample_stops_early(

@@ -128,8 +128,8 @@ def test_single_eval_example_writes_predictions_and_report(llm_server, tmp_path)
     agent = TaskAgent(
         AgentOptions(model="openai/gpt-4o-mini", api_base=llm_server.api_base, api_key="k", tools=domain.tools(None))
     )
-    summary = asyncio.run(run_harness(domain, agent, tmp_path / "calculator_eval"))
-    assert summary.average_score == 0.5 and summary.n == 6
+    summary = asyncio.run(run_harness(domain, agent, tmp_path / "calculator_eval", num_samples=6))
+    assert summary.average_score == 0.5 and summary.n == 6  # the six hand-written tasks come first
     predictions = json.loads((tmp_path / "calculator_eval/predictions.json").read_text())
     assert {p["questionId"] for p in predictions} == {"c1", "c2", "c3", "c4", "c5", "c6"}
     assert json.loads((tmp_path / "calculator_eval/report.json").read_text())["averageScore"] == 0.5

@@ -73,7 +73,10 @@ def score_context(score: float | None) -> str:
     if score is None:
         return "The current agent has no score yet."
     if score >= 1.0:
-        return "All tasks passing (100%). Do NOT make changes unless you identify a clear improvement."
+        return (
+            "All tasks passing (100%) on the tasks you can see. The agent is also judged on tasks you cannot "
+            "see: do NOT make changes unless you identify a clear improvement that would carry over to them."
+        )
     return f"The current agent scores {score * 100:.1f}%. Focus on the failing tasks."
 
 

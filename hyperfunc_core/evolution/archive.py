@@ -1,6 +1,6 @@
 """The archive of an evolution run: ``archive.jsonl`` of append-only snapshots, plus a folder
 per generation (``gen_<id>/metadata.json``, ``agent_output/model_patch.diff``,
-``<domain>_eval/{predictions.json, report.json}``).
+``<domain>_eval*/{predictions.json, report.json}``, one folder per split and pass: ``eval_folder``).
 
 Each line of ``archive.jsonl`` is a whole snapshot; the last line that parses is the
 current state, so a line cut short by a crash during an append never makes it unreadable.
@@ -157,9 +157,17 @@ def get_patch_files(output_dir: str | Path, gen_id: str | int) -> list[str]:
     return list(meta.get("prev_patch_files", [])) + list(meta.get("curr_patch_files", []))
 
 
+def eval_folder(domain: str, split: str = "train", repeat: int = 0) -> str:
+    """``<domain>_eval`` for train (the folder the MetaAgent reads), ``<domain>_eval_<split>`` otherwise;
+    a repeated evaluation's later passes end in ``_repeat_<k>``."""
+    return f"{domain}_eval" + ("" if split == "train" else f"_{split}") + (f"_repeat_{repeat}" if repeat else "")
+
+
 def get_score(domain: str, output_dir: str | Path, gen_id: str | int, split: str = "train") -> float | None:
-    """A generation's average score on ``domain`` from its report (None when it has none)."""
-    folder = gen_dir(output_dir, gen_id) / f"{domain}_eval"
+    """A generation's average score on ``domain`` and ``split`` from its report (None when it has none)."""
+    folder = gen_dir(output_dir, gen_id) / eval_folder(domain, split)
+    if not folder.exists():
+        folder = gen_dir(output_dir, gen_id) / eval_folder(domain)  # the seed's layout: report_<split>.json
     for name in (f"report_{split}.json", "report.json"):
         path = folder / name
         if path.exists():

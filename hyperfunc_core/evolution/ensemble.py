@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hyperfunc_core.evolution.archive import gen_dir, get_score, load_archive
+from hyperfunc_core.evolution.archive import eval_folder, gen_dir, get_score, load_archive
 
 
 def ensemble(domain: str, question_id: str, output_dir: str | Path, split: str = "train") -> str | None:
@@ -16,7 +16,9 @@ def ensemble(domain: str, question_id: str, output_dir: str | Path, split: str =
     if not scored:
         return None
     _, best = max(scored, key=lambda x: x[0])
-    path = gen_dir(output_dir, best) / f"{domain}_eval" / "predictions.json"
+    path = gen_dir(output_dir, best) / eval_folder(domain, split) / "predictions.json"
+    if not path.exists():  # the seed's layout: every split's predictions in <domain>_eval
+        path = gen_dir(output_dir, best) / eval_folder(domain) / "predictions.json"
     for row in json.loads(path.read_text()):
         if str(row["questionId"]) == str(question_id):
             return row["prediction"]

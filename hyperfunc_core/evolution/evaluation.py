@@ -24,6 +24,7 @@ from hyperfunc_core.agents.tools import Tool
 from hyperfunc_core.concurrency import run_coroutine
 from hyperfunc_core.domains.base import Domain, ReportSummary
 from hyperfunc_core.domains.harness import run_harness
+from hyperfunc_core.evolution.archive import eval_folder
 from hyperfunc_core.llm import BudgetExceededError, tally
 from hyperfunc_core.validation import InvalidInput
 
@@ -32,11 +33,6 @@ TRAIN, VALIDATION, TEST = "train", "validation", "test"
 
 class SmokeCheckFailed(RuntimeError):
     """The child's agent does not run (a tool that no longer imports, a first task that errors)."""
-
-
-def eval_folder(domain: str, split: str = TRAIN, repeat: int = 0) -> str:
-    """``<domain>_eval`` for train (the folder the MetaAgent reads), ``<domain>_eval_<split>`` otherwise."""
-    return f"{domain}_eval" + ("" if split == TRAIN else f"_{split}") + (f"_repeat_{repeat}" if repeat else "")
 
 
 def has_split(domain: Domain, split: str) -> bool:

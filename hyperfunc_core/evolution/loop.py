@@ -38,6 +38,7 @@ from hyperfunc_core.evolution.archive import (
     TRANSCRIPT_FILE,
     ArchiveData,
     ArchiveEntry,
+    eval_folder,
     gen_dir,
     get_patch_files,
     load_archive,
@@ -402,7 +403,7 @@ class EvolutionLoop:
         if meta.get("meta_agent_done"):
             return meta.get("meta_agent", {})
         evals = {
-            d.config.name: executor.expose(str(gen_dir(self.output_dir, parent_id) / f"{d.config.name}_eval"))
+            d.config.name: executor.expose(str(gen_dir(self.output_dir, parent_id) / eval_folder(d.config.name)))
             for d in self.config.domains
         }
         train_score = self.archive.entry(parent_id).mean_on(TRAIN)
@@ -539,6 +540,10 @@ class EvolutionLoop:
         if saved.get("gen_id") == str(best.gen_id):
             return saved
         record: dict = {"gen_id": str(best.gen_id), "validation": best.score}
+        with telemetry.span("evolution.test", gen_id=str(best.gen_id), output_dir=str(self.output_dir)):
+            return self._score_on_test(best, record)
+
+    def _score_on_test(self, best: ArchiveEntry, record: dict) -> dict:
         executor = open_workspace(
             self._make_executor(), get_patch_files(self.output_dir, best.gen_id), self.config.prompts_dir
         )

@@ -33,6 +33,13 @@ class Report:
         return self.folder / REPORT_FILE
 
 
+def _transcript_link(folder: Path, gen_id: object) -> str:
+    from hyperfunc_core.evolution.archive import TRANSCRIPT_FILE, gen_dir
+
+    path = gen_dir(folder, gen_id) / TRANSCRIPT_FILE
+    return f"[transcript]({path.relative_to(folder).as_posix()})" if path.exists() else ""
+
+
 def _test_text(test: dict | None) -> str:
     if not test:
         return "not run (no test split, or the run has not ended)"
@@ -239,14 +246,16 @@ def evolution_report(
         *([f"| executor | {execution} |"] if execution else []),
         *([f"| base commit | `{base_commit}` |"] if base_commit else []),
         "",
-        "| generation | parent | train | validation | valid parent | stopped early / error |",
-        "|---|---|---|---|---|---|",
+        "| generation | parent | train | validation | valid parent | stopped early / error | MetaAgent transcript |",
+        "|---|---|---|---|---|---|---|",
         *[
             f"| {g} | {data.entry(g).parent_id} | {_fmt(data.entry(g).mean_on('train'))} | "
             f"{_fmt(data.entry(g).mean_on('validation'))} | {data.entry(g).valid_parent} | "
-            f"{stage_note(data.entry(g))[:80]} |"
+            f"{stage_note(data.entry(g))[:80]} | {_transcript_link(folder, g)} |"
             for g in data.archive
         ],
+        "",
+        f"Read a generation whole (scores, patch, the MetaAgent's transcript): `hyperfunc archive show {folder} --gen N`.",
         "",
         "```",
         family_tree(data),
