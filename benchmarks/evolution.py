@@ -1,4 +1,5 @@
-"""Orchestration time per generation of agent evolution, LLM time excluded.
+"""Orchestration time per generation of agent evolution, LLM time excluded; and what parallel
+children and staged evaluation buy when the LLM takes time to answer.
 
 For lineage depths 1, 10 and 50 on the local executor, times what the loop does around the
 agents: parent selection over the archive, executor set-up (git worktree + replaying the
@@ -7,6 +8,13 @@ clean-up. The baseline, timed in the same run, is the depth-1 generation; the ta
 under 1 s at depth 50.
 
     .venv/bin/python benchmarks/evolution.py [--repeats 5]
+
+``children``: 6 MetaAgent attempts (a scripted edit of the calculator) against a scripted server that
+answers each request after ``--latency`` seconds, as a hosted model would: one child per generation
+for 6 generations (the baseline, in the same run) against 3 children per generation for 2, and the
+same with a staged sample where every child breaks addition (task runs saved by stopping early).
+
+    .venv/bin/python benchmarks/evolution.py children [--latency 0.2]
 """
 
 from __future__ import annotations
@@ -96,11 +104,96 @@ def one_generation(
     return t
 
 
+def children_run(root: Path, label: str, latency: float, meta, **settings) -> tuple[float, dict]:
+    """One scripted evolution run (the loop without Prefect) in ``root/label``; (wall seconds, archive)."""
+    import shutil
+
+    from hyperfunc_core import AgentOptions, GenerateLoopConfig, MetaAgent, TaskAgent, load_archive, run_generate_loop
+    from hyperfunc_core.domains import CalculatorDomain
+    from hyperfunc_core.domains.builtin import CALCULATOR_TOOL
+    from hyperfunc_core.testing.llm_server import ScriptedLLMServer
+    from hyperfunc_core.testing.scripted_agents import responder
+
+    repo = root / f"{label}_repo"
+    repo.mkdir()
+    shutil.copy(CALCULATOR_TOOL, repo / "calculator_tool.py")
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "base"]):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    answer = responder(meta)
+
+    def slow(body: dict):
+        time.sleep(latency)
+        return answer(body)
+
+    with ScriptedLLMServer() as server:
+        server.responder = slow
+        options = dict(model="openai/gpt-4o-mini", api_base=server.api_base, api_key="k")
+        config = GenerateLoopConfig(
+            domains=[CalculatorDomain()],
+            meta_agent=MetaAgent(AgentOptions(**options)),
+            task_agent_factory=lambda tools: TaskAgent(AgentOptions(tools=tools, **options)),
+            output_dir=str(root / label),
+            repo_path=str(repo),
+            storage=f"sqlite:///{root / label}.sqlite",
+            execution_mode="local",
+            eval_samples=10,
+            **settings,
+        )
+        started = time.perf_counter()
+        run_generate_loop(config, orchestrate=False)
+        return time.perf_counter() - started, load_archive(root / label)
+
+
+def children_part(latency: float) -> None:
+    from hyperfunc_core.evolution.report import staging_savings
+
+    def breaks_addition(body: dict):  # as tests/evolution_scripts.py: a child worse than its parent
+        from hyperfunc_core.testing import text, tool_call
+        from hyperfunc_core.testing.scripted_agents import tool_results
+
+        if not tool_results(body):
+            old = 'if op == "+":\n        result = a + b'
+            arguments = {
+                "command": "str_replace",
+                "path": "calculator_tool.py",
+                "old_str": old,
+                "new_str": old[:-1] + "- b",
+            }
+            return tool_call("editor", arguments)
+        return text("Changed addition.")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        # children that make the tool worse: no perfect score stops a run before its 6 attempts
+        one, _ = children_run(root, "one", latency, breaks_addition, max_generations=6)
+        three, _ = children_run(root, "three", latency, breaks_addition, max_generations=2, children_per_generation=3)
+        full, _ = children_run(root, "full", latency, breaks_addition, max_generations=1, children_per_generation=3)
+        staged, archive = children_run(
+            root, "staged", latency, breaks_addition, max_generations=1, children_per_generation=3, staged_sample=0.2
+        )
+    saved = staging_savings(archive)
+    print(f"LLM latency {latency:.2f} s per request; 6 MetaAgent attempts; 10 train + 10 validation tasks per child")
+    print(f"{'run':<44} {'wall s':>8} {'vs baseline':>12}")
+    print(f"{'1 child x 6 generations (baseline)':<44} {one:>8.1f} {1.0:>11.2f}x")
+    print(f"{'3 children x 2 generations, at once':<44} {three:>8.1f} {three / one:>11.2f}x")
+    print(f"{'3 worse children, full evaluation (baseline)':<44} {full:>8.1f} {1.0:>11.2f}x")
+    print(f"{'3 worse children, staged sample 0.2':<44} {staged:>8.1f} {staged / full:>11.2f}x")
+    print(
+        f"staged: {saved['sample_stopped']} stopped at the sample, {saved['tasks_saved']} task runs saved, "
+        f"{saved['check_tasks']} spent on checks"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("part", nargs="?", choices=["orchestration", "children"], default="orchestration")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--depths", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--latency", type=float, default=0.2, help="children: seconds per LLM answer")
     args = parser.parse_args()
+    if args.part == "children":
+        children_part(args.latency)
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -116,3 +116,27 @@ def meta_agent_breaks_addition(body: dict):
 
 
 BROKEN_IMPORT_TOOL = "import no_such_module_anywhere\n\n\ndef calculate(expression):\n    return '0'\n"
+
+
+def crash_job(server, tmp_path: Path, repo: Path, *extra: str) -> tuple[list[str], dict]:
+    """The command line of ``evolution_job.py`` (which dies once mid-run, then resumes) and its
+    environment: the session's Prefect test server, not a second ephemeral one on the same home."""
+    import os
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    job = [
+        sys.executable,
+        str(Path(__file__).parent / "evolution_job.py"),
+        server.api_base,
+        str(tmp_path / "out"),
+        str(repo),
+        f"sqlite:///{tmp_path / 'db.sqlite'}",
+        str(tmp_path / "crashed"),
+        *extra,
+    ]
+    env = {**os.environ}
+    if PREFECT_API_URL.value():
+        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
+    return job, env

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from evolution_scripts import is_meta, make_repo, meta_agent_repairs, meta_requests, responder
+from evolution_scripts import crash_job, is_meta, make_repo, meta_agent_repairs, meta_requests, responder
 
 from hyperfunc_core import (
     AgentOptions,
@@ -89,27 +89,12 @@ def test_meta_agent_repairs_the_buggy_calculator_and_the_next_generation_scores_
 
 @pytest.mark.slow
 def test_a_crash_after_the_meta_agent_step_does_not_call_it_again(llm_server, tmp_path, prefect_harness):
-    import os
     import subprocess
-    import sys
 
     llm_server.responder = responder(meta_agent_repairs)
     repo = make_repo(tmp_path)
-    out, marker = tmp_path / "out", tmp_path / "crashed"
-    job = [
-        sys.executable,
-        str(Path(__file__).parent / "evolution_job.py"),
-        llm_server.api_base,
-        str(out),
-        str(repo),
-        f"sqlite:///{tmp_path / 'db.sqlite'}",
-        str(marker),
-    ]
-    from prefect.settings import PREFECT_API_URL
-
-    env = {**os.environ}
-    if PREFECT_API_URL.value():  # the session's test server, not a second ephemeral one on the same home
-        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
+    out = tmp_path / "out"
+    job, env = crash_job(llm_server, tmp_path, repo)
     first = subprocess.run(job, capture_output=True, text=True, env=env, timeout=180)
     assert first.returncode == 17, first.stderr[-3000:]
     assert meta_requests(llm_server) == 4  # the MetaAgent ran and its patch was saved, then the process died

@@ -4,16 +4,15 @@ with scripted MetaAgents that game the train score, break the tool's import, or 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from evolution_scripts import (
     BROKEN_IMPORT_TOOL,
     by_conversation,
+    crash_job,
     is_meta,
     make_repo,
     meta_agent_breaks_addition,
@@ -164,20 +163,8 @@ def test_parallel_children_resume_after_a_kill_without_asking_a_finished_meta_ag
 
     llm_server.responder = responder(by_conversation(meta_agent_repairs, meta_agent_repairs, slow_repairs))
     repo = make_repo(tmp_path)
-    out, marker = tmp_path / "out", tmp_path / "crashed"
-    job = [
-        sys.executable,
-        str(Path(__file__).parent / "evolution_job.py"),
-        llm_server.api_base,
-        str(out),
-        str(repo),
-        f"sqlite:///{tmp_path / 'db.sqlite'}",
-        str(marker),
-        "3",
-    ]
-    from prefect.settings import PREFECT_API_URL
-
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or ""}
+    out = tmp_path / "out"
+    job, env = crash_job(llm_server, tmp_path, repo, "3")
     first = subprocess.run(job, capture_output=True, text=True, env=env, timeout=240)
     assert first.returncode == 17, first.stderr[-3000:]
     done = {g: json.loads((out / f"gen_{g}/metadata.json").read_text()).get("meta_agent_done") for g in "123"}

@@ -383,7 +383,7 @@ class EvolutionLoop:
     def started_children(self) -> list[str]:
         """Children a crash left unfinished: started (they have metadata), not archived. A resume finishes
         them before it asks whether to go on, so no started MetaAgent's work is dropped."""
-        number, pending = self.next_round()
+        _, pending = self.next_round()
         return [g for g in pending if load_gen_metadata(self.output_dir, g)]
 
     def archive_before(self, gen_id: str) -> ArchiveData:
@@ -471,14 +471,10 @@ class EvolutionLoop:
         recorded = load_gen_metadata(self.output_dir, gen_id)
         if isinstance(recorded.get("verdict"), dict):
             return dict(recorded["verdict"])
+        if recorded.get("run_eval") and isinstance(recorded.get("scores"), dict):  # finished before verdicts
+            return {"scores": dict(recorded["scores"]), "valid": True, "error": None}
         config = self.config
-        scorer = WorkspaceScorer(
-            config.domains,
-            config.task_agent_factory,
-            executor.get_workdir(),
-            gen_dir(self.output_dir, gen_id),
-            config.prompts_dir,
-        )
+        scorer = self._scorer(executor, gen_id)
         parent = recorded.get("parent_genid")
         staging: dict = {}
         spreads: dict = {}
@@ -547,13 +543,7 @@ class EvolutionLoop:
         executor = open_workspace(
             self._make_executor(), get_patch_files(self.output_dir, best.gen_id), self.config.prompts_dir
         )
-        scorer = WorkspaceScorer(
-            self.config.domains,
-            self.config.task_agent_factory,
-            executor.get_workdir(),
-            gen_dir(self.output_dir, best.gen_id),
-            self.config.prompts_dir,
-        )
+        scorer = self._scorer(executor, str(best.gen_id))
         try:
             scores = scorer.evaluate(None, (TEST,)).get(TEST, {})
             record.update(scores=scores, score=statistics.fmean(scores.values()))
@@ -778,6 +768,17 @@ class EvolutionLoop:
         return self.finished
 
     # -- internals ---------------------------------------------------------------------
+    def _scorer(self, executor: Executor, gen_id: str) -> WorkspaceScorer:
+        """The TaskAgent of ``executor``'s workspace on the run's domains, results in ``gen_<id>``."""
+        config = self.config
+        return WorkspaceScorer(
+            config.domains,
+            config.task_agent_factory,
+            Path(executor.get_workdir()),
+            gen_dir(self.output_dir, gen_id),
+            config.prompts_dir,
+        )
+
     def _make_executor(self) -> Executor:
         options = {"repoPath": self.config.repo_path, "baseCommit": self.base_commit, **self.config.executor_options}
         return create_executor(self.execution_mode, options)
