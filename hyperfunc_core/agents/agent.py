@@ -42,6 +42,7 @@ class AgentOptions:
     gateway: LLMGateway | None = None  # share one gateway (bound, pace, totals) between agents
     timeout_s: float = 60.0  # per request; a silent model is retried, then the call fails (LLMError)
     max_retries: int = 4
+    tool_protocol: str = "auto"  # native function calling, "text" (tools in the prompt), or auto: native until refused
 
     def __post_init__(self) -> None:
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
@@ -82,6 +83,7 @@ class _Agent:
             api_key=self.options.api_key,
             timeout_s=self.options.timeout_s,
             max_retries=self.options.max_retries,
+            tool_protocol=self.options.tool_protocol,
         )
         self.workdir: Path | None = None
 

@@ -9,7 +9,9 @@ and cost totals, and an optional budget that stops a run cleanly.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import logging
 import random
 import threading
 import time
@@ -21,11 +23,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from hyperfunc_core.llm import text_protocol
 from hyperfunc_core.llm.pacing import ConcurrencyBound, RequestPacer
 from hyperfunc_core.observability import telemetry
 from hyperfunc_core.validation import InvalidInput
 
 RETRYABLE_STATUS = {408, 409, 425, 429}
+TOOL_PROTOCOLS = ("auto", "native", "text")
 
 
 class LLMError(RuntimeError):
@@ -227,6 +231,7 @@ class LLMGateway:
         requests_per_minute: float | None = None,
         budget_usd: float | None = None,
         default_params: dict | None = None,
+        tool_protocol: str = "auto",
     ) -> None:
         from hyperfunc_core.settings import get_settings
 
@@ -238,6 +243,8 @@ class LLMGateway:
             raise InvalidInput(f"max_retries: expected an integer >= 0, got {max_retries!r}")
         if budget_usd is not None and budget_usd < 0:
             raise InvalidInput(f"budget_usd: expected a non-negative number or None, got {budget_usd!r}")
+        if tool_protocol not in TOOL_PROTOCOLS:
+            raise InvalidInput(f"tool_protocol: expected one of {', '.join(TOOL_PROTOCOLS)}, got {tool_protocol!r}")
         self.api_base = api_base if api_base is not None else settings.llm_api_base
         self.api_key = api_key if api_key is not None else settings.llm_api_key
         self.max_retries = max_retries
@@ -246,6 +253,9 @@ class LLMGateway:
         self.timeout_s = timeout_s
         self.budget_usd = budget_usd
         self.default_params = dict(default_params or {})
+        # How tools reach the model: native function calling, or text (``text_protocol``); "auto" starts
+        # native and turns to text for good when the server refuses ``tools=``.
+        self.tool_protocol = tool_protocol
         self.pacer = RequestPacer(requests_per_minute)
         self.bound = ConcurrencyBound(max_concurrency)
         self.usage = UsageTotals()
@@ -259,16 +269,20 @@ class LLMGateway:
         started = time.perf_counter()
         with telemetry.span("llm.completion", model=self.model) as current, self._observed(current, started):
             with self.bound:
-                for attempt in range(1, self.max_retries + 2):
+                attempt = 0
+                while True:  # _after_failure raises once the retries are spent
+                    attempt += 1
                     self._check_budget()
                     self.pacer.wait()
                     try:
                         raw = _check_answer(_litellm().completion(**kwargs))
                     except Exception as exc:  # noqa: BLE001 - classified below
+                        if self._turn_to_text(exc, tools):  # asked again at once, not a retry
+                            kwargs, attempt = self._request(messages, tools, params), attempt - 1
+                            continue
                         time.sleep(self._after_failure(exc, attempt))
                         continue
-                    return self._finish(raw, started, attempt, current)
-        raise AssertionError("unreachable")  # pragma: no cover
+                    return self._finish(raw, started, attempt, current, tools)
 
     async def acomplete(
         self, messages: list[dict] | str, *, tools: list[dict] | None = None, **params: Any
@@ -278,21 +292,25 @@ class LLMGateway:
         started = time.perf_counter()
         with telemetry.span("llm.completion", model=self.model) as current, self._observed(current, started):
             async with self.bound:
-                for attempt in range(1, self.max_retries + 2):
+                attempt = 0
+                while True:  # _after_failure raises once the retries are spent
+                    attempt += 1
                     self._check_budget()
                     first = await self._await_warm_loop()
                     await self.pacer.await_slot()
                     try:
                         raw = _check_answer(await _litellm().acompletion(**kwargs))
                     except Exception as exc:  # noqa: BLE001 - classified below
+                        if self._turn_to_text(exc, tools):  # asked again at once, not a retry
+                            kwargs, attempt = self._request(messages, tools, params), attempt - 1
+                            continue
                         await asyncio.sleep(self._after_failure(exc, attempt))
                         continue
                     finally:
                         if first is not None:  # the others go from here: the first's arrival is behind us
                             self.pacer.hold_from_now()
                             first.set()
-                    return self._finish(raw, started, attempt, current)
-        raise AssertionError("unreachable")  # pragma: no cover
+                    return self._finish(raw, started, attempt, current, tools)
 
     def prompt_fn(self, system: str | None = None, **params: Any):
         """A ``(prompt: str) -> str`` callable for APIs that take a plain LLM function."""
@@ -343,8 +361,10 @@ class LLMGateway:
         await warm.wait()
         return None
 
-    def _finish(self, raw: Any, started: float, attempt: int, current: Any) -> LLMResponse:
+    def _finish(self, raw: Any, started: float, attempt: int, current: Any, tools: list[dict] | None) -> LLMResponse:
         response = self._record(raw, started, attempt)
+        if tools and not response.tool_calls:  # a call written as text: the text protocol, or a server
+            response = self._read_text_calls(response, tools)  # that passed the model's own format through
         telemetry.set_attributes(
             current,
             attempts=attempt,
@@ -379,7 +399,9 @@ class LLMGateway:
             **self.default_params,
             **params,
         }
-        if tools:
+        if tools and self.tool_protocol == "text":
+            kwargs["messages"] = text_protocol.as_text_messages(messages, tools)
+        elif tools:
             kwargs["tools"] = tools
             # litellm 1.106+ routes any call with tools through its MCP proxy handler, which
             # imports the optional `mcp` package; plain function calling needs none of it.
@@ -389,6 +411,43 @@ class LLMGateway:
         if self.api_key:
             kwargs["api_key"] = self.api_key
         return kwargs
+
+    def _count_failure(self) -> None:
+        with self._usage_lock:
+            for totals in (self.usage, *_TALLIES.get()):
+                totals.failed_attempts += 1
+
+    def _turn_to_text(self, exc: BaseException, tools: list[dict] | None) -> bool:
+        """On "auto", a server that refuses ``tools=`` turns this gateway to the text protocol for good
+        (said once in the log); the call is then made again at once, costing no retry."""
+        if not tools or self.tool_protocol != "auto" or not text_protocol.refuses_tools(exc):
+            return False
+        self._count_failure()  # the refused request is counted like any failed one
+        self.tool_protocol = "text"
+        logging.getLogger("hyperfunc").warning(
+            "model %r at %s refused native tool calls (%s); tools are written as text from now on",
+            self.model,
+            self.endpoint,
+            str(exc)[:200],
+        )
+        return True
+
+    def _read_text_calls(self, response: LLMResponse, tools: list[dict]) -> LLMResponse:
+        names = {t.get("function", t).get("name") for t in tools}
+        content, calls = text_protocol.read_tool_calls(response.content, names)
+        if not calls:
+            return response
+        found = [
+            ToolCall(
+                id=f"call_text_{i}",
+                name=c["name"],
+                arguments=c["arguments"] if isinstance(c["arguments"], dict) else {},
+                raw_arguments=json.dumps(c["arguments"]),
+                arguments_error=None if isinstance(c["arguments"], dict) else "tool arguments are not a JSON object",
+            )
+            for i, c in enumerate(calls)
+        ]
+        return dataclasses.replace(response, content=content, tool_calls=found)
 
     def _check_budget(self) -> None:
         if self.budget_usd is not None and self.usage.cost_usd >= self.budget_usd:
@@ -411,9 +470,7 @@ class LLMGateway:
                 MalformedAnswer,
             ),
         ) or (status is not None and (status >= 500 or status in RETRYABLE_STATUS))
-        with self._usage_lock:
-            for totals in (self.usage, *_TALLIES.get()):
-                totals.failed_attempts += 1
+        self._count_failure()
         if not retryable or attempt > self.max_retries:
             answer = f"HTTP {status}: {exc}" if status is not None else f"{type(exc).__name__}: {exc}"
             why = "after its last retry" if retryable else "with an error that is not retried"

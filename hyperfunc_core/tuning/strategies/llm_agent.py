@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from hyperfunc_core.llm.text_protocol import extract_json
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies.base import Strategy, Suggestion
 from hyperfunc_core.tuning.strategies.llm_support import (
     asking,
     coerce_point,
     describe_space,
-    extract_json,
     history_lines,
     resolve_llm,
 )

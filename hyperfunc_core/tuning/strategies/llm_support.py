@@ -44,20 +44,6 @@ def resolve_llm(llm: Any) -> PromptFn:
     )
 
 
-def extract_json(text: str) -> Any:
-    """The first JSON object or array in ``text`` (models wrap JSON in prose and fences)."""
-    if not isinstance(text, str):
-        raise ValueError(f"the LLM returned {type(text).__name__}, not text")
-    decoder = json.JSONDecoder()
-    for i, ch in enumerate(text):
-        if ch in "{[":
-            try:
-                return decoder.raw_decode(text, i)[0]
-            except json.JSONDecodeError:
-                continue
-    raise ValueError(f"no JSON object in the LLM's answer: {text[:200]!r}")
-
-
 def coerce_point(space: Space, raw: Any, rng: np.random.Generator) -> tuple[dict[str, Any], list[str]]:
     """Validate and clip an LLM-proposed point. Missing or impossible values are drawn at random
     and noted; a point with no usable value at all raises ValueError."""

@@ -13,6 +13,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 
+from hyperfunc_core.llm.text_protocol import extract_json
 from hyperfunc_core.tuning.pruners.base import Pruner, StudyReports
 from hyperfunc_core.tuning.space import Space
 from hyperfunc_core.tuning.strategies.base import Strategy, Suggestion, TrialRecord
@@ -20,7 +21,6 @@ from hyperfunc_core.tuning.strategies.llm_support import (
     asking,
     coerce_point,
     describe_space,
-    extract_json,
     mutate,
     resolve_llm,
 )
