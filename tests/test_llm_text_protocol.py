@@ -118,3 +118,26 @@ def test_the_text_protocol_can_be_chosen_and_a_bad_choice_fails_fast(llm_server)
     assert "tools" not in llm_server.chat_requests()[0].body
     with pytest.raises(ValueError, match="tool_protocol: expected one of auto, native, text, got 'xml'"):
         LLMGateway("openai/x", tool_protocol="xml")
+
+
+def test_a_stream_only_server_without_tools_is_learned_from_its_answers(llm_server):
+    """The shape of ``transformers serve`` with a small model: it refuses ``tools=`` and answers every
+    request with server-sent events. The gateway learns both, once, and the agent's tool still runs."""
+
+    def served(body):
+        if "tools" in body:
+            return error(400, "tools are not supported by this model")
+        last = body["messages"][-1]["content"]
+        return text(last.split("\n")[1] if last.startswith("<tool_result") else CALL)
+
+    llm_server.stream_only = True
+    llm_server.responder = served
+    agent = _calculator_agent(llm_server)
+    run = asyncio.run(agent.arun("What is 6 times 7?"))
+    assert run.output == "13" and agent.gateway.stream and agent.gateway.tool_protocol == "text"
+    bodies = [r.body for r in llm_server.chat_requests()]
+    assert ["tools" in b for b in bodies] == [True, False, False, False]
+    assert [bool(b.get("stream")) for b in bodies] == [False, False, True, True]
+    usage = agent.gateway.usage
+    assert (usage.requests, usage.failed_attempts) == (2, 2) and usage.prompt_tokens > 0 and usage.completion_tokens > 0
+    assert run.transcript[1]["tool_calls"][0]["function"]["name"] == "calculate"

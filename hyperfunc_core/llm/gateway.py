@@ -232,6 +232,7 @@ class LLMGateway:
         budget_usd: float | None = None,
         default_params: dict | None = None,
         tool_protocol: str = "auto",
+        stream: bool = False,
     ) -> None:
         from hyperfunc_core.settings import get_settings
 
@@ -256,6 +257,9 @@ class LLMGateway:
         # How tools reach the model: native function calling, or text (``text_protocol``); "auto" starts
         # native and turns to text for good when the server refuses ``tools=``.
         self.tool_protocol = tool_protocol
+        # Ask for server-sent events and assemble them: some servers (``transformers serve``) answer no
+        # other way; a server that sends events to a plain request turns this on by itself.
+        self.stream = bool(stream)
         self.pacer = RequestPacer(requests_per_minute)
         self.bound = ConcurrencyBound(max_concurrency)
         self.usage = UsageTotals()
@@ -275,9 +279,9 @@ class LLMGateway:
                     self._check_budget()
                     self.pacer.wait()
                     try:
-                        raw = _check_answer(_litellm().completion(**kwargs))
+                        raw = _check_answer(self._call(kwargs))
                     except Exception as exc:  # noqa: BLE001 - classified below
-                        if self._turn_to_text(exc, tools):  # asked again at once, not a retry
+                        if self._adapt(exc, tools):  # asked again at once, not a retry
                             kwargs, attempt = self._request(messages, tools, params), attempt - 1
                             continue
                         time.sleep(self._after_failure(exc, attempt))
@@ -299,9 +303,9 @@ class LLMGateway:
                     first = await self._await_warm_loop()
                     await self.pacer.await_slot()
                     try:
-                        raw = _check_answer(await _litellm().acompletion(**kwargs))
+                        raw = _check_answer(await self._acall(kwargs))
                     except Exception as exc:  # noqa: BLE001 - classified below
-                        if self._turn_to_text(exc, tools):  # asked again at once, not a retry
+                        if self._adapt(exc, tools):  # asked again at once, not a retry
                             kwargs, attempt = self._request(messages, tools, params), attempt - 1
                             continue
                         await asyncio.sleep(self._after_failure(exc, attempt))
@@ -417,18 +421,43 @@ class LLMGateway:
             for totals in (self.usage, *_TALLIES.get()):
                 totals.failed_attempts += 1
 
-    def _turn_to_text(self, exc: BaseException, tools: list[dict] | None) -> bool:
-        """On "auto", a server that refuses ``tools=`` turns this gateway to the text protocol for good
-        (said once in the log); the call is then made again at once, costing no retry."""
-        if not tools or self.tool_protocol != "auto" or not text_protocol.refuses_tools(exc):
+    def _call(self, kwargs: dict) -> Any:
+        if not self.stream:
+            return _litellm().completion(**kwargs)
+        chunks = list(_litellm().completion(**kwargs, stream=True, stream_options={"include_usage": True}))
+        return self._assemble(chunks, kwargs)
+
+    async def _acall(self, kwargs: dict) -> Any:
+        if not self.stream:
+            return await _litellm().acompletion(**kwargs)
+        events = await _litellm().acompletion(**kwargs, stream=True, stream_options={"include_usage": True})
+        return self._assemble([chunk async for chunk in events], kwargs)
+
+    def _assemble(self, chunks: list, kwargs: dict) -> Any:
+        """One response from a stream's chunks; a server that sent no usage gets litellm's token count."""
+        litellm = _litellm()
+        raw = litellm.stream_chunk_builder(chunks, messages=kwargs["messages"])
+        usage = getattr(raw, "usage", None) if raw is not None else None
+        if raw is not None and usage is not None and not getattr(usage, "total_tokens", 0):
+            message = raw.choices[0].message
+            usage.prompt_tokens = litellm.token_counter(model=self.model, messages=kwargs["messages"])
+            usage.completion_tokens = litellm.token_counter(model=self.model, text=message.content or "")
+            usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
+        return raw
+
+    def _adapt(self, exc: BaseException, tools: list[dict] | None) -> bool:
+        """Learn what the server cannot do from its refusal, for good, said once in the log: on "auto",
+        a refusal of ``tools=`` turns tools into text; events sent to a plain request turn streaming on.
+        The refused request is counted like any failed one, and the call is made again at once."""
+        if tools and self.tool_protocol == "auto" and text_protocol.refuses_tools(exc):
+            self.tool_protocol, change = "text", "refused native tool calls; tools are written as text"
+        elif not self.stream and "Received: 'data:" in str(exc):
+            self.stream, change = True, "answers only with server-sent events; requests stream from now on"
+        else:
             return False
-        self._count_failure()  # the refused request is counted like any failed one
-        self.tool_protocol = "text"
+        self._count_failure()
         logging.getLogger("hyperfunc").warning(
-            "model %r at %s refused native tool calls (%s); tools are written as text from now on",
-            self.model,
-            self.endpoint,
-            str(exc)[:200],
+            "model %r at %s %s (%s)", self.model, self.endpoint, change, str(exc)[:200]
         )
         return True
 

@@ -123,6 +123,8 @@ class ScriptedLLMServer:
         self.peak_in_flight = 0  # the most chat requests it was answering at once
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        # Answer every completion as server-sent events, asked for or not (as ``transformers serve`` does).
+        self.stream_only = False
         self._httpd = _HTTPServer(("127.0.0.1", port), self._handler_class())
         self._thread: threading.Thread | None = None
 
@@ -223,6 +225,23 @@ class ScriptedLLMServer:
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
         }
 
+    def _events(self, body: dict, reply: Reply) -> str:
+        """The completion as server-sent events: the role, the content, the tool calls, the finish, and
+        the usage when the request's ``stream_options`` ask for it."""
+        done = self._completion(body, reply)
+        message, finish = done["choices"][0]["message"], done["choices"][0]["finish_reason"]
+        head = {k: done[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+        deltas: list[dict] = [{"role": "assistant"}]
+        if message.get("content"):
+            deltas.append({"content": message["content"]})
+        for i, call in enumerate(message.get("tool_calls", [])):
+            deltas.append({"tool_calls": [{"index": i, **call}]})
+        chunks = [{**head, "choices": [{"index": 0, "delta": d}]} for d in deltas]
+        chunks.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            chunks.append({**head, "choices": [], "usage": done["usage"]})
+        return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -233,10 +252,12 @@ class ScriptedLLMServer:
             def log_message(self, *args: object) -> None:  # keep test output quiet
                 pass
 
-            def _send(self, status: int, payload: str, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self, status: int, payload: str, headers: dict[str, str] | None = None, kind: str = "application/json"
+            ) -> None:
                 data = payload.encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
@@ -282,6 +303,8 @@ class ScriptedLLMServer:
                 elif reply.status >= 400:
                     err = {"error": {"message": reply.error_message, "type": "scripted_error", "code": reply.status}}
                     self._send(reply.status, json.dumps(err), reply.headers)
+                elif body.get("stream") or server.stream_only:
+                    self._send(200, server._events(body, reply), reply.headers, "text/event-stream")
                 else:
                     self._send(200, json.dumps(server._completion(body, reply)), reply.headers)
 
