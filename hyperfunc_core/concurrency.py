@@ -6,17 +6,27 @@ import asyncio
 import concurrent.futures as cf
 import contextvars
 import os
+import threading
 from typing import Any
+
+_threads = threading.local()
 
 
 def run_coroutine(coro: Any) -> Any:
-    """Run ``coro`` to completion, also when called from inside a running event loop
-    (Prefect tasks, notebooks): then it runs on a fresh loop in a helper thread, in a copy of the
-    caller's context (so what the caller tallies, ``llm.tally``, counts the coroutine's calls)."""
+    """Run ``coro`` to completion on this thread's own event loop, kept from call to call, in a copy of
+    the caller's context (so what the caller tallies, ``llm.tally``, counts the coroutine's calls).
+
+    One loop per thread, not one per call: litellm keeps an HTTP client per event loop, and a loop
+    made and closed for every call left that client's connection open, two file descriptors a call,
+    until a long process ran out of them. Called from inside a running event loop (Prefect tasks,
+    notebooks), it runs on a fresh loop in a helper thread."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        runner = getattr(_threads, "runner", None)
+        if runner is None:
+            runner = _threads.runner = asyncio.Runner()
+        return runner.run(coro, context=contextvars.copy_context())
     with cf.ThreadPoolExecutor(1) as pool:
         return pool.submit(contextvars.copy_context().run, asyncio.run, coro).result()
 
