@@ -305,6 +305,7 @@ class EvolutionLoop:
         self.generations_run: list[str] = []
         self._local = threading.local()  # each child's span, while it is observed (children run in threads)
         self._archive_lock = threading.Lock()
+        self._children_pool: cf.ThreadPoolExecutor | None = None
         self.report: Report | None = None
         self.finished: LoopResult | None = None
         self.name = config.run_name or str(self.output_dir)  # its row in the database
@@ -615,6 +616,9 @@ class EvolutionLoop:
             self._set_status("interrupted")  # not "running": resumed by running it again
             raise
         finally:
+            if self._children_pool is not None:
+                self._children_pool.shutdown(wait=False, cancel_futures=True)
+                self._children_pool = None
             if display is not None:
                 display.close(self.stop_reason())
 
@@ -628,7 +632,8 @@ class EvolutionLoop:
         while children or (reason := self.stop_reason()) is None:
             children = children or self.next_round()[1]
             if display is not None:
-                display.update(f"running generation {self.round_of(children[0])} ({', '.join(children)})")
+                several = f" (children {', '.join(children)})" if len(children) > 1 else ""
+                display.update(f"running generation {self.round_of(children[0])}{several}")
             outcomes, out_of_budget = self._run_children(children, runner)
             for outcome in outcomes:
                 if on_generation is not None:
@@ -662,8 +667,10 @@ class EvolutionLoop:
             except StepFailed as failed:
                 return failed.outcome
 
-        with cf.ThreadPoolExecutor(len(children), thread_name_prefix="child") as pool:
-            futures = [pool.submit(contextvars.copy_context().run, child, gen_id) for gen_id in children]
+        if self._children_pool is None:  # kept for the run: each thread keeps its event loop (run_coroutine)
+            self._children_pool = cf.ThreadPoolExecutor(self.config.children_per_generation, thread_name_prefix="child")
+        futures = [self._children_pool.submit(contextvars.copy_context().run, child, gen_id) for gen_id in children]
+        cf.wait(futures)
         for future in futures:
             if isinstance(future.exception(), BudgetExceededError):
                 raise future.exception()
