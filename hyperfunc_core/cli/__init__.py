@@ -27,7 +27,7 @@ def _options(
         os.environ["HYPERFUNC_DEBUG"] = "1"
 
 
-from hyperfunc_core.cli import demo, deploy, evolution, executor, history, system, training, tuning  # noqa: E402,F401  (register their commands)
+from hyperfunc_core.cli import demo, deploy, evolution, executor, history, model, system, training, tuning  # noqa: E402,F401  (register their commands)
 
 
 def main() -> None:

@@ -109,6 +109,24 @@ def _check_executor_image() -> tuple[bool, str]:
     return image_status()
 
 
+def _local_model() -> str:
+    """The local model's file, size and last measured speed (``hyperfunc model check``), or how to get one."""
+    from hyperfunc_core import local_model
+
+    try:
+        gguf = local_model.chosen_gguf()
+    except ValueError as exc:
+        return f"[yellow]missing[/] {exc}"
+    speed = local_model.last_speed()
+    measured = (
+        f"{speed['tokens_per_s']} tokens/s on {speed['measured_at']}"
+        if speed.get("gguf") == str(gguf)
+        else "speed not measured yet: hyperfunc model check"
+    )
+    ready = "" if local_model.installed() else "; its server is not installed: scripts/setup.sh --local"
+    return f"{gguf} ({gguf.stat().st_size / 1e6:.0f} MB), {measured}{ready}"
+
+
 @app.command()
 def doctor() -> None:
     """Print versions, where data lives, and which services are reachable."""
@@ -139,6 +157,7 @@ def doctor() -> None:
     from hyperfunc_core.executors.base import strongest_mode
 
     table.add_row("agent executor", strongest_mode()[1])
+    table.add_row("local model", _local_model())
     console.print(table)
     if not ok_all:
         raise typer.Exit(1)

@@ -233,6 +233,7 @@ class LLMGateway:
         default_params: dict | None = None,
         tool_protocol: str = "auto",
         stream: bool = False,
+        omit_params: tuple[str, ...] = (),
     ) -> None:
         from hyperfunc_core.settings import get_settings
 
@@ -260,6 +261,8 @@ class LLMGateway:
         # Ask for server-sent events and assemble them: some servers (``transformers serve``) answer no
         # other way; a server that sends events to a plain request turns this on by itself.
         self.stream = bool(stream)
+        # Request parameters this server mishandles, left out of every request (see local_model).
+        self.omit_params = tuple(omit_params)
         self.pacer = RequestPacer(requests_per_minute)
         self.bound = ConcurrencyBound(max_concurrency)
         self.usage = UsageTotals()
@@ -403,6 +406,8 @@ class LLMGateway:
             **self.default_params,
             **params,
         }
+        for name in self.omit_params:
+            kwargs.pop(name, None)
         if tools and self.tool_protocol == "text":
             kwargs["messages"] = text_protocol.as_text_messages(messages, tools)
         elif tools:
