@@ -27,6 +27,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hyperfunc_core.settings import get_settings
 from hyperfunc_core.validation import InvalidInput
@@ -108,6 +109,7 @@ class LocalServer:
     folder: Path
     port: int
     process: subprocess.Popen
+    log: Any = None  # the open log file the server writes to, closed with it
 
     @property
     def api_base(self) -> str:
@@ -136,6 +138,8 @@ class LocalServer:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        if self.log is not None:
+            self.log.close()
 
     def __enter__(self) -> "LocalServer":
         return self
@@ -149,14 +153,16 @@ def start_server(gguf: str | Path | None = None, port: int = 0, log: Path | None
     path = chosen_gguf(gguf)
     folder = model_folder(path)
     port = port or _free_port()
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the server's for its lifetime
+    out = open(log, "ab") if log else None  # noqa: SIM115 - the server's, closed by LocalServer.stop
     command = [sys.executable, "-m", "transformers.commands.transformers_cli", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--force-model", str(folder), "--dtype", "float32"]
-    process = subprocess.Popen(command, env=_server_env(), stdout=out, stderr=subprocess.STDOUT)
-    server = LocalServer(path, folder, port, process)
+    target = out if out is not None else subprocess.DEVNULL
+    process = subprocess.Popen(command, env=_server_env(), stdout=target, stderr=subprocess.STDOUT)
+    server = LocalServer(path, folder, port, process, out)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            server.stop()
             raise RuntimeError(f"local model: the server exited ({process.returncode}) before answering; see {log}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:

@@ -176,6 +176,8 @@ class _WorkerPerLoop:
         with self._lock:
             worker = self._workers.get(loop)
             if worker is None:
+                for closed in [known for known in self._workers if known.is_closed()]:
+                    del self._workers[closed]  # a worker refers to its loop: the weak key alone never frees it
                 worker = self._workers[loop] = self._make()
             return worker
 
