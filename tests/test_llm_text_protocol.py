@@ -141,3 +141,26 @@ def test_a_stream_only_server_without_tools_is_learned_from_its_answers(llm_serv
     usage = agent.gateway.usage
     assert (usage.requests, usage.failed_attempts) == (2, 2) and usage.prompt_tokens > 0 and usage.completion_tokens > 0
     assert run.transcript[1]["tool_calls"][0]["function"]["name"] == "calculate"
+
+
+def test_calls_in_flight_when_another_learned_the_refusal_are_asked_again_too(llm_server):
+    import time
+
+    from hyperfunc_core.llm import LLMGateway
+
+    def slow_refusal(body):
+        if "tools" in body:
+            time.sleep(0.2)  # both requests are out before either refusal comes back
+            return error(400, "tools are not supported")
+        return text("ok")
+
+    llm_server.responder = slow_refusal
+    gw = LLMGateway("openai/small-local", api_base=llm_server.api_base, api_key="k", max_retries=0)
+    tools = [{"type": "function", "function": {"name": "calculate", "parameters": {}}}]
+
+    async def both():
+        return await asyncio.gather(gw.acomplete("a", tools=tools), gw.acomplete("b", tools=tools))
+
+    answers = asyncio.run(both())
+    assert [a.content for a in answers] == ["ok", "ok"] and gw.tool_protocol == "text"
+    assert gw.usage.failed_attempts == 2 and gw.usage.requests == 2

@@ -283,10 +283,11 @@ class LLMGateway:
                     attempt += 1
                     self._check_budget()
                     self.pacer.wait()
+                    streamed = self.stream
                     try:
-                        raw = _check_answer(self._call(kwargs))
+                        raw = _check_answer(self._call(kwargs, streamed))
                     except Exception as exc:  # noqa: BLE001 - classified below
-                        if self._adapt(exc, tools):  # asked again at once, not a retry
+                        if self._adapt(exc, kwargs, streamed):  # asked again at once, not a retry
                             kwargs, attempt = self._request(messages, tools, params), attempt - 1
                             continue
                         time.sleep(self._after_failure(exc, attempt))
@@ -307,10 +308,11 @@ class LLMGateway:
                     self._check_budget()
                     first = await self._await_warm_loop()
                     await self.pacer.await_slot()
+                    streamed = self.stream
                     try:
-                        raw = _check_answer(await self._acall(kwargs))
+                        raw = _check_answer(await self._acall(kwargs, streamed))
                     except Exception as exc:  # noqa: BLE001 - classified below
-                        if self._adapt(exc, tools):  # asked again at once, not a retry
+                        if self._adapt(exc, kwargs, streamed):  # asked again at once, not a retry
                             kwargs, attempt = self._request(messages, tools, params), attempt - 1
                             continue
                         await asyncio.sleep(self._after_failure(exc, attempt))
@@ -428,14 +430,14 @@ class LLMGateway:
             for totals in (self.usage, *_TALLIES.get()):
                 totals.failed_attempts += 1
 
-    def _call(self, kwargs: dict) -> Any:
-        if not self.stream:
+    def _call(self, kwargs: dict, streamed: bool) -> Any:
+        if not streamed:
             return _litellm().completion(**kwargs)
         chunks = list(_litellm().completion(**kwargs, stream=True, stream_options={"include_usage": True}))
         return self._assemble(chunks, kwargs)
 
-    async def _acall(self, kwargs: dict) -> Any:
-        if not self.stream:
+    async def _acall(self, kwargs: dict, streamed: bool) -> Any:
+        if not streamed:
             return await _litellm().acompletion(**kwargs)
         events = await _litellm().acompletion(**kwargs, stream=True, stream_options={"include_usage": True})
         return self._assemble([chunk async for chunk in events], kwargs)
@@ -452,20 +454,25 @@ class LLMGateway:
             usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
         return raw
 
-    def _adapt(self, exc: BaseException, tools: list[dict] | None) -> bool:
-        """Learn what the server cannot do from its refusal, for good, said once in the log: on "auto",
-        a refusal of ``tools=`` turns tools into text; events sent to a plain request turn streaming on.
-        The refused request is counted like any failed one, and the call is made again at once."""
-        if tools and self.tool_protocol == "auto" and text_protocol.refuses_tools(exc):
-            self.tool_protocol, change = "text", "refused native tool calls; tools are written as text"
-        elif not self.stream and "Received: 'data:" in str(exc):
-            self.stream, change = True, "answers only with server-sent events; requests stream from now on"
+    def _adapt(self, exc: BaseException, sent: dict, streamed: bool) -> bool:
+        """Learn what the server cannot do from its refusal of the request ``sent``, for good, said once
+        in the log: on "auto", a refusal of ``tools=`` turns tools into text; events sent to a plain
+        request turn streaming on. The refused request is counted like any failed one, and the call is
+        made again at once (also when a concurrent call already learned it)."""
+        change = None
+        if "tools" in sent and self.tool_protocol != "native" and text_protocol.refuses_tools(exc):
+            if self.tool_protocol == "auto":
+                self.tool_protocol, change = "text", "refused native tool calls; tools are written as text"
+        elif not streamed and "Received: 'data:" in str(exc):
+            if not self.stream:
+                self.stream, change = True, "answers only with server-sent events; requests stream from now on"
         else:
             return False
         self._count_failure()
-        logging.getLogger("hyperfunc").warning(
-            "model %r at %s %s (%s)", self.model, self.endpoint, change, str(exc)[:200]
-        )
+        if change is not None:
+            logging.getLogger("hyperfunc").warning(
+                "model %r at %s %s (%s)", self.model, self.endpoint, change, str(exc)[:200]
+            )
         return True
 
     def _read_text_calls(self, response: LLMResponse, tools: list[dict]) -> LLMResponse:
