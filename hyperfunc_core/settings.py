@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(
         default=None, description="API key for the LLM provider, when litellm's own variables are not set."
     )
+    llm_omit_params: str | None = Field(
+        default=None,
+        description="Comma-separated request parameters left out of every LLM request, for a server that "
+        "mishandles them (`hyperfunc model serve` prints the ones its server needs).",
+    )
     otel: bool = Field(
         default=False,
         description="OpenTelemetry spans and metrics around calls, trials and ES steps (to the global providers).",

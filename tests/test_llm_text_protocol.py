@@ -142,6 +142,35 @@ def test_a_stream_only_server_without_tools_is_learned_from_its_answers(llm_serv
     assert (usage.requests, usage.failed_attempts) == (2, 2) and usage.prompt_tokens > 0 and usage.completion_tokens > 0
     assert run.transcript[1]["tool_calls"][0]["function"]["name"] == "calculate"
 
+    # A gateway made later for the same server starts out knowing it: no request is refused again.
+    again = _calculator_agent(llm_server)
+    assert asyncio.run(again.arun("What is 6 times 7?")).output == "13"
+    later = [r.body for r in llm_server.chat_requests()][len(bodies) :]
+    assert len(later) == 2 and all("tools" not in b and b.get("stream") for b in later)
+    assert again.gateway.usage.failed_attempts == 0
+
+
+def test_what_a_server_needs_can_be_declared_for_every_gateway_that_reaches_it(llm_server, monkeypatch):
+    from hyperfunc_core.llm.gateway import declare_server
+    from hyperfunc_core.settings import reload_settings
+
+    llm_server.responder = lambda body: text("ok")
+    declare_server(llm_server.api_base, omit_params=("frequency_penalty",), default_params={"max_tokens": 7})
+    monkeypatch.setenv("HYPERFUNC_LLM_OMIT_PARAMS", "presence_penalty, seed")
+    try:
+        reload_settings()
+        gw = LLMGateway("openai/local", api_base=llm_server.api_base, api_key="k")  # reads the setting once
+    finally:
+        monkeypatch.delenv("HYPERFUNC_LLM_OMIT_PARAMS")
+        reload_settings()
+    gw.complete("hi", frequency_penalty=0.0, presence_penalty=0.0, seed=1, temperature=0.5)
+    gw.complete("hi", max_tokens=99)  # a caller's own length wins over the declared one
+    first, second = (r.body for r in llm_server.chat_requests())
+    assert first["max_tokens"] == 7 and first["temperature"] == 0.5
+    assert not {"frequency_penalty", "presence_penalty", "seed"} & set(first) and second["max_tokens"] == 99
+    with pytest.raises(ValueError, match="ways: unknown max_tokens; expected some of stream, tool_protocol"):
+        declare_server(llm_server.api_base, max_tokens=5)
+
 
 def test_calls_in_flight_when_another_learned_the_refusal_are_asked_again_too(llm_server):
     import time

@@ -216,6 +216,30 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+# What each server needs, by endpoint: learned by a gateway from a refusal, or declared by whoever
+# started the server (``local_model``), so that every gateway made later in this process starts out
+# knowing it instead of paying a refused request to learn it again.
+_SERVER_WAYS: dict[str, dict] = {}
+_SERVER_WAYS_LOCK = threading.Lock()
+SERVER_WAYS = ("stream", "tool_protocol", "omit_params", "default_params")
+
+
+def declare_server(endpoint: str, **ways: Any) -> None:
+    """Tell the gateways made from now on that reach ``endpoint`` (an ``api_base``) what its server needs:
+    ``stream=True``, ``tool_protocol="text"``, ``omit_params=(...)``, ``default_params={...}``."""
+    unknown = sorted(set(ways) - set(SERVER_WAYS))
+    if unknown:
+        raise InvalidInput(f"ways: unknown {', '.join(unknown)}; expected some of {', '.join(SERVER_WAYS)}")
+    with _SERVER_WAYS_LOCK:
+        _SERVER_WAYS.setdefault(endpoint, {}).update(ways)
+
+
+def server_ways(endpoint: str) -> dict:
+    """What is known about the server at ``endpoint`` (see ``declare_server``)."""
+    with _SERVER_WAYS_LOCK:
+        return dict(_SERVER_WAYS.get(endpoint, {}))
+
+
 class LLMGateway:
     """Calls one litellm model with retries, pacing, a concurrency bound and accounting."""
 
@@ -234,7 +258,7 @@ class LLMGateway:
         budget_usd: float | None = None,
         default_params: dict | None = None,
         tool_protocol: str = "auto",
-        stream: bool = False,
+        stream: bool | None = None,
         omit_params: tuple[str, ...] = (),
     ) -> None:
         from hyperfunc_core.settings import get_settings
@@ -256,15 +280,18 @@ class LLMGateway:
         self.backoff_max_s = backoff_max_s
         self.timeout_s = timeout_s
         self.budget_usd = budget_usd
-        self.default_params = dict(default_params or {})
+        known = server_ways(self.api_base) if self.api_base else {}
+        self.default_params = {**known.get("default_params", {}), **(default_params or {})}
         # How tools reach the model: native function calling, or text (``text_protocol``); "auto" starts
         # native and turns to text for good when the server refuses ``tools=``.
-        self.tool_protocol = tool_protocol
+        self.tool_protocol = known.get("tool_protocol", tool_protocol) if tool_protocol == "auto" else tool_protocol
         # Ask for server-sent events and assemble them: some servers (``transformers serve``) answer no
-        # other way; a server that sends events to a plain request turns this on by itself.
-        self.stream = bool(stream)
+        # other way; a server that sends events to a plain request turns this on by itself. None: as the
+        # server is known to need (``declare_server``), else plain.
+        self.stream = bool(known.get("stream") if stream is None else stream)
         # Request parameters this server mishandles, left out of every request (see local_model).
-        self.omit_params = tuple(omit_params)
+        configured = [p.strip() for p in (settings.llm_omit_params or "").split(",") if p.strip()]
+        self.omit_params = tuple(dict.fromkeys([*omit_params, *known.get("omit_params", ()), *configured]))
         self.pacer = RequestPacer(requests_per_minute)
         self.bound = ConcurrencyBound(max_concurrency)
         self.usage = UsageTotals()
@@ -346,7 +373,8 @@ class LLMGateway:
             raise InvalidInput(
                 f"{who}: no model is configured: {self.model!r} needs {' and '.join(missing)}, which is not set; "
                 f"set it, or name another model with HYPERFUNC_MODEL (--model) and, for an OpenAI-compatible "
-                f"server, HYPERFUNC_LLM_API_BASE (--api-base); `hyperfunc demo --offline` runs a scripted model"
+                f"server, HYPERFUNC_LLM_API_BASE (--api-base); scripts/setup.sh --local installs a model on this "
+                f"machine; `hyperfunc demo --offline` runs a scripted model"
             )
 
     @property
@@ -470,6 +498,9 @@ class LLMGateway:
             return False
         self._count_failure()
         if change is not None:
+            if self.api_base:  # a server of its own; a provider's ways may differ by model
+                learned = {"tool_protocol": "text"} if self.tool_protocol == "text" else {}
+                declare_server(self.api_base, **learned, **({"stream": True} if self.stream else {}))
             logging.getLogger("hyperfunc").warning(
                 "model %r at %s %s (%s)", self.model, self.endpoint, change, str(exc)[:200]
             )
