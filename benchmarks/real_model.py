@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 from hyperfunc_core import (
@@ -28,9 +27,9 @@ from hyperfunc_core import (
     load_archive,
     run_generate_loop,
 )
-from hyperfunc_core.demo import model_is_configured
 from hyperfunc_core.domains import get_domain
 from hyperfunc_core.llm import LLMGateway
+from hyperfunc_core.model_choice import chosen_model
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -98,13 +97,9 @@ def main() -> None:
     parser.add_argument("--api-base")
     args = parser.parse_args()
 
-    from hyperfunc_core import local_model
-
-    local = args.model is None and not model_is_configured()
-    with tempfile.TemporaryDirectory() as tmp, local_model.start_server() if local else nullcontext() as server:
-        options = server.gateway_options() if local else {"model": args.model, "api_base": args.api_base}
-        gateway = LLMGateway(**options, timeout_s=300, default_params={"max_tokens": args.max_tokens})
-        print(f"model: {gateway.model}" + (f" (the local model, {server.gguf.name})" if local else ""))
+    with tempfile.TemporaryDirectory() as tmp, chosen_model(args.model, args.api_base) as choice:
+        gateway = LLMGateway(**choice.options, timeout_s=300, default_params={"max_tokens": args.max_tokens})
+        print(f"model: {gateway.model} ({choice.description})")
         print(f"{'domain':<13} {'gen':>7} {'parent':>7} {'train':>7} {'valid.':>7} {'tokens':>7} {'cost $':>8}  note")
         for domain in args.domains:
             rows, outcome, seconds = evolve(Path(tmp), domain, gateway, args)

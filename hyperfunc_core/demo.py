@@ -2,8 +2,9 @@
 
 1. a Bayesian sweep of the Branin function (``examples/tuning/branin.py``),
 2. ES training of two composed 2x2 matrices (``examples/es/affine.py``),
-3. agent evolution of the calculator agent (``examples/calculator``) with the configured
-   model, or, when none is configured, the scripted offline model, said out loud.
+3. agent evolution of the calculator agent (``examples/calculator``) with the configured model,
+   else the local model (``scripts/setup.sh --local``) on a few tasks per split, else the scripted
+   offline model, said out loud (``model_choice``).
 
 Each is the same Prefect flow a user or a deployment runs, stored in this project's database
 under a name unique to this demo, and writes its report under ``$HYPERFUNC_HOME/runs``.
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hyperfunc_core.model_choice import LOCAL, SCRIPTED, chosen_model
 from hyperfunc_core.validation import InvalidInput
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -27,27 +28,25 @@ class DemoResult:
     name: str
     reports: dict[str, str] = field(default_factory=dict)
     summary: dict[str, str] = field(default_factory=dict)
-    offline: bool = False
+    model: str = ""  # which kind of model the evolution ran on: configured, local or scripted
+
+    @property
+    def offline(self) -> bool:
+        return self.model == SCRIPTED
 
 
-def model_is_configured() -> bool:
-    """True when HYPERFUNC_MODEL (or the settings file) names a model, not just the built-in default."""
-    from hyperfunc_core.settings import get_settings
-
-    return "model" in get_settings().model_fields_set
+LOCAL_TASKS_PER_SPLIT = 3  # a CPU model answers in seconds: a few tasks keep the demo to minutes
 
 
 def run_demo(
     trials: int = 30,
     steps: int = 40,
     generations: int = 2,
-    offline: bool | None = None,
+    offline: bool = False,
     say: Callable[[str], None] = print,
     name: str | None = None,
 ) -> DemoResult:
     from hyperfunc_core.jobs import evolve_domain, train_target, tune_target
-    from hyperfunc_core.settings import get_settings
-    from hyperfunc_core.testing.scripted_agents import offline_model
 
     examples = PROJECT_DIR / "examples"
     if not (examples / "calculator" / "calculator_tool.py").exists():
@@ -57,7 +56,6 @@ def run_demo(
             raise InvalidInput(f"{label}: expected an integer >= 1, got {value!r}")
     name = name or f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     result = DemoResult(name)
-    settings = get_settings()
 
     say(f"[1/3] Tuning sweep: Bayesian search of the Branin function, {trials} trials (study {name}-branin)")
     sweep = tune_target(
@@ -84,24 +82,21 @@ def run_demo(
     result.reports["training"] = trained["report"]
     result.summary["training"] = f"train score (negative MSE) {first:.4f} after epoch 0 -> {trained['train_score']:.4f}"
 
-    result.offline = (not model_is_configured()) if offline is None else offline
-    if result.offline:
-        say(
-            "[3/3] Agent evolution with the SCRIPTED OFFLINE MODEL: no model is configured, so a local scripted "
-            "server plays the MetaAgent and the TaskAgent. To use a real one: export HYPERFUNC_MODEL=openai/gpt-4o-mini "
-            "(any litellm model string) and its key (OPENAI_API_KEY, or HYPERFUNC_LLM_API_KEY), then run the demo again."
-        )
-    else:
-        say(f"[3/3] Agent evolution with {settings.model}: the MetaAgent rewrites the calculator agent")
-    with offline_model() if result.offline else nullcontext({}) as llm:
+    say("[3/3] Agent evolution: the MetaAgent rewrites the calculator agent")
+    with chosen_model(offline=offline, scripted_fallback=True, say=say) as choice:
+        result.model = choice.kind
+        samples = LOCAL_TASKS_PER_SPLIT if choice.kind == LOCAL else None
+        detail = f", on {samples} tasks of each split (train, validation, test)" if samples else ""
+        say(f"      with {choice.description}{detail}")
         evolved = evolve_domain(
             "calculator",
             str(examples / "calculator"),
             generations=generations,
             prompts_dir="prompts",
             run_name=f"{name}-calculator",
+            eval_samples=samples,
             show_progress=True,
-            **llm,
+            **choice.options,
         )
     result.reports["evolution"] = evolved.report
     result.summary["evolution"] = (

@@ -35,6 +35,9 @@ from hyperfunc_core.validation import InvalidInput
 BUNDLED = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TRANSFORMERS = "transformers==4.57.6"  # reads GGUF, has `serve`, installs from wheels
 START_TIMEOUT_S = 180.0
+MAX_TOKENS = 256  # per answer, unless the caller asks for another length
+SERVING_FILE = "serving.json"  # the server `hyperfunc model serve` keeps, for other processes (see running)
+OMITTED_PARAMS = ("frequency_penalty", "presence_penalty")  # see LocalServer.ways
 
 # Loads a GGUF file with transformers and saves it as a model folder `transformers serve` can load.
 _CONVERT = """
@@ -60,6 +63,14 @@ def packages() -> Path:
 
 def installed() -> bool:
     return (packages() / "transformers").is_dir()
+
+
+def available() -> bool:
+    """True when the server is installed and the model it would serve is there."""
+    try:
+        return installed() and chosen_gguf().is_file()
+    except InvalidInput:
+        return False
 
 
 def chosen_gguf(gguf: str | Path | None = None) -> Path:
@@ -108,8 +119,10 @@ class LocalServer:
     gguf: Path
     folder: Path
     port: int
-    process: subprocess.Popen
+    process: subprocess.Popen | None  # None: a server another process started and stops (``running``)
     log: Any = None  # the open log file the server writes to, closed with it
+    max_tokens: int = MAX_TOKENS
+    announced: bool = False  # written to SERVING_FILE for other processes to use
 
     @property
     def api_base(self) -> str:
@@ -121,18 +134,36 @@ class LocalServer:
         return f"openai/{self.folder}"
 
     def gateway_options(self) -> dict:
-        """``LLMGateway`` settings for this server: it streams, any key is accepted, and the penalties are
-        left out (``transformers serve`` 4.57.6 turns ``frequency_penalty`` into a repetition penalty,
-        and 0.0, OpenAI's default, kills its generation thread: the request then hangs)."""
-        return {
-            "model": self.model,
-            "api_base": self.api_base,
-            "api_key": "local",
-            "stream": True,
-            "omit_params": ("frequency_penalty", "presence_penalty"),
-        }
+        """What an ``LLMGateway`` (or ``AgentOptions``) needs to reach this server; any key is accepted."""
+        return {"model": self.model, "api_base": self.api_base, "api_key": "local"}
+
+    def ways(self) -> dict:
+        """What this server needs, declared to every gateway that reaches it (``declare_server``): it
+        streams; the penalties are left out (``transformers serve`` 4.57.6 turns ``frequency_penalty``
+        into a repetition penalty, and 0.0, OpenAI's default, kills its generation thread: the request
+        then hangs); answers are capped at ``max_tokens`` (the server's own default is 1024, minutes of
+        a small CPU model's rambling), unless a caller asks for another length; tools are written as
+        text unless the server reads this model's calls itself (it accepts ``tools=`` from any model,
+        but hands them to the chat template, which for most models, SmolLM2's included, drops them
+        without a word: the model never hears of its tools)."""
+        ways = {"stream": True, "omit_params": OMITTED_PARAMS, "default_params": {"max_tokens": self.max_tokens}}
+        return ways if self.reads_tool_calls() else {**ways, "tool_protocol": "text"}
+
+    def reads_tool_calls(self) -> bool:
+        """True for the model families whose tool calls ``transformers serve`` 4.57.6 parses (its
+        ``_TOOL_CALL_TOKENS``: Qwen's only)."""
+        try:
+            architectures = json.loads((self.folder / "config.json").read_text()).get("architectures") or []
+        except (OSError, ValueError):
+            return False
+        return any(name.lower().startswith("qwen") for name in architectures)
 
     def stop(self) -> None:
+        """Stop the server this process started (a server found ``running`` is left to its owner)."""
+        if self.announced:
+            (home() / SERVING_FILE).unlink(missing_ok=True)
+        if self.process is None:
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=20)
@@ -148,8 +179,35 @@ class LocalServer:
         self.stop()
 
 
-def start_server(gguf: str | Path | None = None, port: int = 0, log: Path | None = None) -> LocalServer:
-    """Serve the chosen GGUF model on 127.0.0.1 (``port`` 0: a free one) and wait until it answers."""
+def running() -> LocalServer | None:
+    """The server ``hyperfunc model serve`` keeps for this home (``SERVING_FILE``), when it still answers
+    and serves the model that would be chosen; a run then uses it instead of starting its own."""
+    from hyperfunc_core.llm.gateway import declare_server
+
+    try:
+        info = json.loads((home() / SERVING_FILE).read_text())
+        same_model = info["gguf"] == str(chosen_gguf())
+    except (OSError, ValueError, KeyError, InvalidInput):
+        return None
+    if not same_model or not _answers(info["port"]):
+        return None
+    server = LocalServer(Path(info["gguf"]), Path(info["folder"]), info["port"], None, None, info["max_tokens"])
+    declare_server(server.api_base, **server.ways())
+    return server
+
+
+def start_server(
+    gguf: str | Path | None = None,
+    port: int = 0,
+    log: Path | None = None,
+    max_tokens: int = MAX_TOKENS,
+    announce: bool = False,
+) -> LocalServer:
+    """Serve the chosen GGUF model on 127.0.0.1 (``port`` 0: a free one), wait until it answers, and tell
+    the gateways of this process what it needs (``LocalServer.ways``); with ``announce``, other processes
+    of this home use it too (``running``) until it stops."""
+    from hyperfunc_core.llm.gateway import declare_server
+
     path = chosen_gguf(gguf)
     folder = model_folder(path)
     port = port or _free_port()
@@ -158,18 +216,20 @@ def start_server(gguf: str | Path | None = None, port: int = 0, log: Path | None
     command += ["--port", str(port), "--force-model", str(folder), "--dtype", "float32"]
     target = out if out is not None else subprocess.DEVNULL
     process = subprocess.Popen(command, env=_server_env(), stdout=target, stderr=subprocess.STDOUT)
-    server = LocalServer(path, folder, port, process, out)
+    server = LocalServer(path, folder, port, process, out, max_tokens)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             server.stop()
             raise RuntimeError(f"local model: the server exited ({process.returncode}) before answering; see {log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.5)
+        if _answers(port):
+            declare_server(server.api_base, **server.ways())
+            if announce:
+                info = {"gguf": str(path), "folder": str(folder), "port": port, "max_tokens": max_tokens}
+                (home() / SERVING_FILE).write_text(json.dumps(info))
+                server.announced = True
+            return server
+        time.sleep(0.5)
     server.stop()
     raise RuntimeError(f"local model: the server did not answer within {START_TIMEOUT_S:g} s")
 
@@ -202,6 +262,14 @@ def last_speed() -> dict:
         return json.loads((home() / "speed.json").read_text())
     except (OSError, ValueError):
         return {}
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
 
 
 def _free_port() -> int:

@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev --local
-# The real local model's tests (tests/test_local_model.py) serve the model setup.sh --local installed.
-HYPERFUNC_LOCAL_MODEL_DIR=$(.venv/bin/python -c "from hyperfunc_core import local_model; print(local_model.home())")
-export HYPERFUNC_LOCAL_MODEL_DIR HYPERFUNC_TEST_LOCAL_MODEL=required
+# The real local model's tests (tests/test_local_model.py) serve the model setup.sh --local installed;
+# every other test runs where no local model is found.
+HYPERFUNC_TEST_LOCAL_MODEL_DIR=$(.venv/bin/python -c "from hyperfunc_core import local_model; print(local_model.home())")
+export HYPERFUNC_TEST_LOCAL_MODEL_DIR HYPERFUNC_TEST_LOCAL_MODEL=required
 if [[ -z "${HYPERFUNC_TEST_POSTGRES_URL:-}" ]]; then
   if url=$(bash scripts/services/postgres.sh); then
     export HYPERFUNC_TEST_POSTGRES_URL="$url"

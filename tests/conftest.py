@@ -15,6 +15,10 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("HYPERFUNC_DATABASE_URL", None)
+# A run with no model named finds no local model here (model_choice), so it never starts one by
+# accident; tests/test_local_model.py serves the one HYPERFUNC_TEST_LOCAL_MODEL_DIR names.
+for _name in ("HYPERFUNC_MODEL", "HYPERFUNC_LLM_API_BASE", "HYPERFUNC_LOCAL_MODEL", "HYPERFUNC_LOCAL_MODEL_DIR"):
+    os.environ.pop(_name, None)
 
 import pytest  # noqa: E402
 

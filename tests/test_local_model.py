@@ -1,7 +1,8 @@
 """Every LLM path against a real server no one here wrote: ``transformers serve`` with the bundled
 SmolLM2-135M (``scripts/setup.sh --local``). Nothing is scripted; the model is too small to be good,
 so the tests check that each answer was made, recorded, and where unusable, handled as a recorded
-fallback. ``scripts/test.sh`` installs the model and sets HYPERFUNC_TEST_LOCAL_MODEL=required."""
+fallback. ``scripts/test.sh`` installs the model, names its folder in HYPERFUNC_TEST_LOCAL_MODEL_DIR
+(every other test runs where no local model is found) and sets HYPERFUNC_TEST_LOCAL_MODEL=required."""
 
 from __future__ import annotations
 
@@ -21,26 +22,25 @@ MAX_TOKENS = 32  # a few seconds an answer on one core
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not local_model.installed():
-        if os.environ.get("HYPERFUNC_TEST_LOCAL_MODEL") == "required":
-            pytest.fail(f"the local model is not installed in {local_model.home()}")
-        pytest.skip("no local model here: scripts/setup.sh --local installs it")
-    log = tmp_path_factory.mktemp("local-model") / "server.log"
-    with local_model.start_server(log=log) as running:
-        yield running
-    print(log.read_text()[-2000:])
+    """The local model, served the way `hyperfunc model serve` does (announced: runs of this home with no
+    model configured use it), its answers capped at MAX_TOKENS."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HYPERFUNC_LOCAL_MODEL_DIR", os.environ.get("HYPERFUNC_TEST_LOCAL_MODEL_DIR", "/nonexistent"))
+        if not local_model.installed():
+            if os.environ.get("HYPERFUNC_TEST_LOCAL_MODEL") == "required":
+                pytest.fail(f"the local model is not installed in {local_model.home()}")
+            pytest.skip("no local model here: scripts/setup.sh --local installs it")
+        log = tmp_path_factory.mktemp("local-model") / "server.log"
+        with local_model.start_server(log=log, max_tokens=MAX_TOKENS, announce=True) as running:
+            yield running
+        print(log.read_text()[-2000:])
 
 
 def gateway(server, max_tokens: int = MAX_TOKENS, **kw):
     from hyperfunc_core.llm import LLMGateway
 
-    options = {
-        **server.gateway_options(),
-        "timeout_s": 120,
-        "max_retries": 1,
-        "default_params": {"max_tokens": max_tokens},
-    }
-    return LLMGateway(**{**options, **kw})
+    options = {**server.gateway_options(), "timeout_s": 120, "max_retries": 1}
+    return LLMGateway(**{**options, "default_params": {"max_tokens": max_tokens}, **kw})
 
 
 def test_a_plain_completion_and_the_servers_ways_are_learned(server):
@@ -72,19 +72,26 @@ def test_llm_agent_suggestions_are_used_or_recorded_as_fallbacks(server):
     assert all(t["info"].get("fallback_reason") for t in trials if t["info"]["source"] == "fallback")
 
 
-def test_the_meta_agent_talks_to_the_real_model_with_its_tools(server, tmp_path):
+def test_the_meta_agent_makes_a_tool_call_round_trip_with_the_real_model(server, tmp_path):
+    """The server hands ``tools=`` to SmolLM2's chat template, which drops them: declared as a text-protocol
+    server, the model reads its tools in the prompt. Told plainly what to call, it writes the call, the
+    MetaAgent's bash tool runs it in the repository, and the result goes back to the model."""
     from hyperfunc_core import AgentOptions, MetaAgent
 
+    assert server.ways()["tool_protocol"] == "text"
     work = tmp_path / "agent"
     work.mkdir()
     (work / "calculator_tool.py").write_text("def calculate(expression):\n    return '0'\n")
-    agent = MetaAgent(AgentOptions(gateway=gateway(server), max_steps=2))
-    run = asyncio.run(agent.arun(str(work), str(tmp_path / "eval"), 0.5, 1))
+    prompt = tmp_path / "meta_agent.txt"
+    call = '<tool_call>{"name": "bash", "arguments": {"command": "ls"}}</tool_call>'
+    prompt.write_text(f"Copy the following text exactly:\n{call}")
+    options = AgentOptions(gateway=gateway(server, 64), max_steps=2, prompt_file=str(prompt), temperature=0.0)
+    run = asyncio.run(MetaAgent(options).arun(str(work), str(tmp_path / "eval"), 0.5, 1))
     print("transcript:", json.dumps(run.transcript)[-1500:])
-    assert run.transcript[0]["role"] == "user" and len(run.transcript) >= 2 and run.usage["requests"] >= 1
-    assert run.transcript[1]["role"] == "assistant" and "usage" in run.transcript[1]  # each reply with its cost
-    for call in run.tool_calls:  # whatever it called, it got an answer back
-        assert call["tool"] and "result" in call
+    assert run.tool_calls[0] == {"tool": "bash", "arguments": {"command": "ls"}, "result": "calculator_tool.py"}
+    roles = [m["role"] for m in run.transcript]
+    assert roles[:4] == ["user", "assistant", "tool", "assistant"]  # the result went back; the model answered again
+    assert run.usage["requests"] == 2 and all("usage" in m for m in run.transcript if m["role"] == "assistant")
 
 
 def test_an_es_step_of_lmparam_sampling_against_the_real_model(server):
@@ -105,38 +112,32 @@ def test_an_es_step_of_lmparam_sampling_against_the_real_model(server):
     assert len(result["history"]) == 1 and usage.requests >= 4 and usage.completion_tokens > 0
 
 
-def test_one_real_evolution_generation_of_the_calculator(server, tmp_path):
-    from hyperfunc_core import AgentOptions, GenerateLoopConfig, MetaAgent, TaskAgent, load_archive, run_generate_loop
-    from hyperfunc_core.domains import CalculatorDomain
-    from hyperfunc_core.domains.builtin import CALCULATOR_TOOL, DATA
+def test_hyperfunc_evolve_with_no_model_configured_runs_a_generation_on_the_local_model(server, tmp_path):
+    from typer.testing import CliRunner
 
-    tasks = json.loads((DATA / "calculator.json").read_text())
-    small = [next(t for t in tasks if t["split"] == s) for s in ("train", "validation", "test")]
-    (tmp_path / "tasks.json").write_text(json.dumps(small))
+    from hyperfunc_core import load_archive
+    from hyperfunc_core.cli import app
+    from hyperfunc_core.domains.builtin import CALCULATOR_TOOL
+
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copy(CALCULATOR_TOOL, repo / "calculator_tool.py")
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"]):
         subprocess.run(["git", *args], cwd=repo, check=True)
-    shared = gateway(server)
-    result = run_generate_loop(
-        GenerateLoopConfig(
-            domains=[CalculatorDomain(tasks_file=tmp_path / "tasks.json")],
-            meta_agent=MetaAgent(AgentOptions(gateway=shared, max_steps=2)),
-            task_agent_factory=lambda tools: TaskAgent(AgentOptions(gateway=shared, tools=tools, max_steps=2)),
-            output_dir=str(tmp_path / "out"),
-            repo_path=str(repo),
-            storage=f"sqlite:///{tmp_path / 'db.sqlite'}",
-            max_generations=1,
-            execution_mode="local",
-        ),
-        orchestrate=False,
-    )
-    archive = load_archive(result.output_dir)
+    out = tmp_path / "run"
+    command = ["evolve", "calculator", "--repo", str(repo), "--generations", "1", "--eval-samples", "1"]
+    command += ["--output", str(out), "--run-name", "local-model-evolution", "--local", "--executor", "local"]
+    done = CliRunner().invoke(app, command, terminal_width=250)
+    print(done.output[-3000:])
+    assert done.exit_code == 0, done.output[-3000:]
+    # chosen and said before any work: the server `hyperfunc model serve` keeps (this module's)
+    assert f"LOCAL MODEL {server.gguf.name}" in done.output and f"model serve` at {server.api_base}" in done.output
+    archive = load_archive(out)
     print({g: (archive.entry(g).scores, archive.entry(g).metadata.get("error")) for g in archive.archive})
     assert [str(g) for g in archive.archive] == ["initial", "1"]
-    assert (tmp_path / "out" / "gen_1" / "agent_output" / "meta_agent_transcript.json").exists()
+    assert (out / "gen_1" / "agent_output" / "meta_agent_transcript.json").exists()
     for g in archive.archive:  # scored, or failed with its reason recorded
         entry = archive.entry(g)
         assert entry.scores or entry.metadata.get("error")
-    assert result.cost_usd == 0.0 and shared.usage.requests > 0
+        assert entry.metadata["usage"]["total_tokens"] > 0 and entry.metadata["usage"]["cost_usd"] == 0.0
+    assert server.process.poll() is None  # the run used the kept server and left it running

@@ -8,7 +8,8 @@ carrying the scores and what the MetaAgent said it changed. Review it with `git 
 like any change.
 
 Any litellm model: `--model openai/gpt-4o-mini` (or set HYPERFUNC_MODEL and the provider's key);
-without one, the scripted offline model plays both agents, and says so.
+without one, the local model (`scripts/setup.sh --local`), else the scripted offline model plays
+both agents, and says so.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
-from contextlib import nullcontext
 from pathlib import Path
 
-from hyperfunc_core.demo import model_is_configured
 from hyperfunc_core.evolution.git_commits import commit_lineage
 from hyperfunc_core.jobs import evolve_domain
-from hyperfunc_core.testing.scripted_agents import offline_model
+from hyperfunc_core.model_choice import chosen_model
 
 HERE = Path(__file__).resolve().parent
 AGENT = HERE.parent / "calculator"  # the agent this example puts under git
@@ -55,7 +54,9 @@ def make_repository(repo: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="litellm model string (default: HYPERFUNC_MODEL, else the offline model)")
+    parser.add_argument(
+        "--model", help="litellm model string (default: HYPERFUNC_MODEL, else the local model, else the offline one)"
+    )
     parser.add_argument("--api-base")
     parser.add_argument("--generations", type=int, default=2)
     parser.add_argument("--children", type=int, default=2, help="MetaAgent attempts per generation, at once")
@@ -67,10 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     repo, run = out / "agent_repo", out / "run"
     make_repository(repo)
     shutil.rmtree(run, ignore_errors=True)
-    offline = args.model is None and not model_is_configured()
-    if offline:
-        print("No model is configured: the SCRIPTED OFFLINE MODEL plays the MetaAgent and the TaskAgent.")
-    with offline_model() if offline else nullcontext({"model": args.model, "api_base": args.api_base}) as llm:
+    with chosen_model(args.model, args.api_base, scripted_fallback=True) as choice:
         result = evolve_domain(
             "calculator",
             str(repo),
@@ -81,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             output=str(run),
             run_name=f"git-evolution-{out.name}",
             orchestrate=not args.local,
-            **llm,
+            **choice.options,
         )
     print(
         f"stopped: {result.stop_reason}; best generation {result.best_gen}: validation {result.best_score}, "

@@ -14,7 +14,9 @@ def demo(
     trials: int = typer.Option(30, help="Trials of the Branin sweep."),
     steps: int = typer.Option(40, help="ES steps of the affine training."),
     generations: int = typer.Option(2, help="Evolution generations after the initial one."),
-    offline: bool = typer.Option(False, "--offline", help="Use the scripted offline model even if one is configured."),
+    offline: bool = typer.Option(
+        False, "--offline", help="Use the scripted offline model even if a real one is configured or installed."
+    ),
 ) -> None:
     """Run a short tuning sweep, ES training and evolution run, then say where the reports are."""
     from hyperfunc_core.demo import run_demo
@@ -26,7 +28,7 @@ def demo(
             trials,
             steps,
             generations,
-            offline=True if offline else None,
+            offline=offline,
             say=lambda text: out.print(f"\n[bold cyan]{text}[/]"),
         )
     except (ValueError, FileNotFoundError) as exc:
@@ -36,7 +38,10 @@ def demo(
         out.print(f"  {engine:<9} {result.summary[engine]}")
         out.print(f"  {'':<9} report: {result.reports[engine]}")
     if result.offline:
-        out.print("  (evolution ran on the scripted offline model; set HYPERFUNC_MODEL to use a real one)")
+        out.print(
+            "  (evolution ran on the scripted offline model; scripts/setup.sh --local installs a real one, "
+            "or set HYPERFUNC_MODEL)"
+        )
     home = get_settings().resolved_home
     out.print(f"\nReports are markdown files with PNG plots beside them (under {home / 'runs'}).")
     out.print(

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from hyperfunc_core.cli import app
 from hyperfunc_core.cli.loading import console
+from hyperfunc_core.model_choice import LOCAL, chosen_model
 from hyperfunc_core.validation import InvalidInput
 
 archive_app = typer.Typer(help="Read evolution archives.", no_args_is_help=True)
@@ -27,11 +28,20 @@ def _agents(domain_name: str, model: str | None, api_base: str | None, api_key: 
     return get_domain(domain_name), (lambda tools: TaskAgent(AgentOptions(tools=tools, **options)))
 
 
-def run_evolution(domain_name: str, repo: str, *, local: bool = False, **options):
-    """``evolve_domain`` with the archive and the outcome printed."""
-    from hyperfunc_core.jobs import evolve_domain
+def _say(text: str) -> None:
+    console().print(text, style="bold cyan", highlight=False)
 
-    result = evolve_domain(domain_name, repo, orchestrate=not local, show_progress=True, **options)
+
+def run_evolution(domain_name: str, repo: str, *, local: bool = False, **options):
+    """``evolve_domain`` on the chosen model (``model_choice``), with the archive and the outcome printed."""
+    from hyperfunc_core.jobs import evolution_config, evolve_domain
+
+    evolution_config({"domain": domain_name, "repo": repo, **options})  # bad input fails before a model starts
+    with chosen_model(options.pop("model", None), options.pop("api_base", None), say=_say) as choice:
+        if choice.kind == LOCAL and options.get("eval_samples") is None:
+            _say("every task of each split will be asked; --eval-samples N keeps a CPU model's run short")
+        options.update(choice.options)
+        result = evolve_domain(domain_name, repo, orchestrate=not local, show_progress=True, **options)
     show_archive(result.output_dir)
     console().print(
         f"stopped: {result.stop_reason}; best generation {result.best_gen} "
@@ -52,19 +62,23 @@ def run_evaluation(
     output: str | None = None,
     eval_samples: int | None = None,
 ):
-    """One evaluation of the TaskAgent on the domain: predictions.json and report.json, no archive."""
+    """One evaluation of the TaskAgent on the domain, on the chosen model (``model_choice``):
+    predictions.json and report.json, no archive."""
     from hyperfunc_core.concurrency import run_coroutine
-    from hyperfunc_core.domains import run_harness
+    from hyperfunc_core.domains import get_domain, run_harness
 
-    domain, factory = _agents(domain_name, model, api_base, api_key)
-    folder = Path(workdir) if workdir else None
-    domain.bind_workspace(folder)
-    agent = factory(domain.tools(folder))
-    agent.workdir = folder
-    if folder is not None and (folder / "prompts" / "task_agent.txt").exists():
-        agent.options.prompt_file = "prompts/task_agent.txt"  # the example's editable prompt
-    out = Path(output or f"outputs/{domain_name}_eval")
-    summary = run_coroutine(run_harness(domain, agent, out, num_samples=eval_samples))
+    get_domain(domain_name)  # bad input fails before a model starts
+    with chosen_model(model, api_base, say=_say) as choice:
+        options = {"api_key": api_key, **choice.options}
+        domain, factory = _agents(domain_name, options.get("model"), options.get("api_base"), options["api_key"])
+        folder = Path(workdir) if workdir else None
+        domain.bind_workspace(folder)
+        agent = factory(domain.tools(folder))
+        agent.workdir = folder
+        if folder is not None and (folder / "prompts" / "task_agent.txt").exists():
+            agent.options.prompt_file = "prompts/task_agent.txt"  # the example's editable prompt
+        out = Path(output or f"outputs/{domain_name}_eval")
+        summary = run_coroutine(run_harness(domain, agent, out, num_samples=eval_samples))
     console().print(
         f"{domain_name}: average score {summary.average_score:.3f} over {summary.n} tasks "
         f"({summary.errors} errors); results in {out}"

@@ -25,11 +25,15 @@ def serve(
 
     out = console()
     out.print(f"starting the local model server for {local_model.chosen_gguf(gguf)} (the first start converts it)")
-    server = local_model.start_server(gguf, port, log=local_model.home() / "server.log")
+    server = local_model.start_server(gguf, port, log=local_model.home() / "server.log", announce=True)
     options = server.gateway_options()
-    out.print(f"serving on {server.api_base} (log: {local_model.home() / 'server.log'}); use it with:")
+    out.print(f"serving on {server.api_base} (log: {local_model.home() / 'server.log'})")
+    out.print("runs of this home with no model configured use it; from elsewhere, or to make it the default:")
+    omitted = ",".join(local_model.OMITTED_PARAMS)
     out.print(
-        f"  export HYPERFUNC_MODEL={options['model']} HYPERFUNC_LLM_API_BASE={options['api_base']}", highlight=False
+        f"  export HYPERFUNC_MODEL={options['model']} HYPERFUNC_LLM_API_BASE={options['api_base']} "
+        f"HYPERFUNC_LLM_OMIT_PARAMS={omitted}",
+        highlight=False,
     )
     try:
         server.process.wait()

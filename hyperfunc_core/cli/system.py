@@ -127,6 +127,22 @@ def _local_model() -> str:
     return f"{gguf} ({gguf.stat().st_size / 1e6:.0f} MB), {measured}{ready}"
 
 
+def _model_used() -> str:
+    """Which model a run that names none uses (``model_choice``'s order)."""
+    from hyperfunc_core import local_model
+    from hyperfunc_core.model_choice import model_is_configured
+
+    settings = get_settings()
+    if model_is_configured():
+        return f"{settings.model} (configured)" + (f" at {settings.llm_api_base}" if settings.llm_api_base else "")
+    if local_model.available():
+        kept = local_model.running()
+        return "the local model, " + (
+            f"served by `hyperfunc model serve` at {kept.api_base}" if kept else "started for each run"
+        )
+    return f"{settings.model} (the default; needs its key; scripts/setup.sh --local for a local model)"
+
+
 @app.command()
 def doctor() -> None:
     """Print versions, where data lives, and which services are reachable."""
@@ -139,7 +155,7 @@ def doctor() -> None:
         table.add_row(dist, _version(dist))
     table.add_row("HYPERFUNC_HOME", str(settings.resolved_home))
     table.add_row("PREFECT_HOME", os.environ.get("PREFECT_HOME", "(Prefect's default)"))
-    table.add_row("default model", settings.model)
+    table.add_row("model (no --model)", _model_used())
     ok_all = True
     optional = ("docker", "executor image", "sandbox")  # only their executors need them
     for name, check in (
