@@ -266,6 +266,7 @@ def test_an_evolution_run_killed_after_its_meta_agent_step_is_retried_without_ca
         "generations": 3,
         "output": str(out),
         "prompts_dir": "prompts",
+        "eval_samples": 4,  # of each split: what resumes is the loop, not the size of its evaluations
         "executor": "sandbox" if os.environ.get("HYPERFUNC_TEST_SANDBOX") == "required" else "local",
     }
     apply_deployments(["weekly-calculator-evolution"], work_pool=pool, with_schedules=False)

@@ -265,6 +265,8 @@ def test_hyperfunc_evolve_runs_an_example_folder_in_docker(llm_server, tmp_path)
             str(tmp_path / "evo"),
             "--prompts-dir",
             "prompts",
+            "--eval-samples",
+            "10",
         ],
         capture_output=True,
         text=True,

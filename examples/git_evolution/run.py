@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-base")
     parser.add_argument("--generations", type=int, default=2)
     parser.add_argument("--children", type=int, default=2, help="MetaAgent attempts per generation, at once")
+    parser.add_argument("--eval-samples", type=int, help="tasks of each split per evaluation (default: all)")
     parser.add_argument("--out", default=str(HERE / "outputs"), help="where the repository and the run go")
     parser.add_argument("--local", action="store_true", help="the plain loop instead of the Prefect flow")
     args = parser.parse_args(argv)
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             generations=args.generations,
             children=args.children,
             staged_sample=0.2,
+            eval_samples=args.eval_samples,
             prompts_dir="prompts",
             output=str(run),
             run_name=f"git-evolution-{out.name}",
