@@ -39,6 +39,12 @@ def has_split(domain: Domain, split: str) -> bool:
     return split == TRAIN or domain.split_sizes().get(split, 0) > 0
 
 
+def subset_of(domain: Domain, split: str) -> str:
+    """The domain's task subset a split reads: train is the domain's configured subset (what the
+    MetaAgent sees), any other split its own name."""
+    return domain.config.subset if split == TRAIN else split
+
+
 def selection_scores(by_split: dict[str, dict[str, float]]) -> dict[str, float]:
     """Each domain's validation figure, or its train figure where it has no validation split."""
     held_out = by_split.get(VALIDATION, {})
@@ -70,7 +76,7 @@ class WorkspaceScorer:
         agent.workdir = self.workdir
         if self.prompts_dir and agent.options.prompt_file is None:
             agent.options.prompt_file = str(Path(self.prompts_dir) / "task_agent.txt")
-        subset = domain.config.subset if split == TRAIN else split
+        subset = subset_of(domain, split)
         with tally() as used:
             try:
                 summary = run_coroutine(run_harness(domain, agent, self.out_root / folder, subset, num_samples))
@@ -124,7 +130,7 @@ class WorkspaceScorer:
         child, parent = [], []
         for domain in self.domains:
             name = domain.config.name
-            size = len(run_coroutine(domain.load_tasks(domain.config.subset, eval_samples)))
+            size = len(run_coroutine(domain.load_tasks(subset_of(domain, TRAIN), eval_samples)))
             take = max(1, math.ceil(fraction * size))
             child.append(self.run(domain, TRAIN, eval_folder(name, "sample"), take).average_score)
             parent.append(_first_scores(parent_dir / eval_folder(name), take))
@@ -137,8 +143,7 @@ def planned_tasks(domains: list[Domain], eval_samples: int | None, repeats: int)
     for domain in domains:
         for split in (TRAIN, VALIDATION):
             if has_split(domain, split):
-                subset = domain.config.subset if split == TRAIN else split
-                total += len(run_coroutine(domain.load_tasks(subset, eval_samples))) * repeats
+                total += len(run_coroutine(domain.load_tasks(subset_of(domain, split), eval_samples))) * repeats
     return total
 
 
