@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         description="Comma-separated request parameters left out of every LLM request, for a server that "
         "mishandles them (`hyperfunc model serve` prints the ones its server needs).",
     )
+    llm_tool_protocol: str = Field(
+        default="auto",
+        description="How tools reach the model when the caller leaves it on auto: native function calling, "
+        "text (tools in the prompt), or auto (native until the server refuses); `hyperfunc model serve` "
+        "prints the one its server needs.",
+    )
     otel: bool = Field(
         default=False,
         description="OpenTelemetry spans and metrics around calls, trials and ES steps (to the global providers).",

@@ -157,12 +157,20 @@ def test_what_a_server_needs_can_be_declared_for_every_gateway_that_reaches_it(l
     llm_server.responder = lambda body: text("ok")
     declare_server(llm_server.api_base, omit_params=("frequency_penalty",), default_params={"max_tokens": 7})
     monkeypatch.setenv("HYPERFUNC_LLM_OMIT_PARAMS", "presence_penalty, seed")
+    monkeypatch.setenv("HYPERFUNC_LLM_TOOL_PROTOCOL", "text")  # a server in another process, as model serve says
     try:
         reload_settings()
-        gw = LLMGateway("openai/local", api_base=llm_server.api_base, api_key="k")  # reads the setting once
+        gw = LLMGateway("openai/local", api_base=llm_server.api_base, api_key="k")  # reads the settings once
+        chosen = LLMGateway("openai/local", api_base=llm_server.api_base, api_key="k", tool_protocol="native")
+        monkeypatch.setenv("HYPERFUNC_LLM_TOOL_PROTOCOL", "xml")
+        reload_settings()
+        with pytest.raises(ValueError, match="HYPERFUNC_LLM_TOOL_PROTOCOL: expected one of auto, native, text"):
+            LLMGateway("openai/local", api_base=llm_server.api_base, api_key="k")
     finally:
         monkeypatch.delenv("HYPERFUNC_LLM_OMIT_PARAMS")
+        monkeypatch.delenv("HYPERFUNC_LLM_TOOL_PROTOCOL")
         reload_settings()
+    assert gw.tool_protocol == "text" and chosen.tool_protocol == "native"  # a caller's own choice wins
     gw.complete("hi", frequency_penalty=0.0, presence_penalty=0.0, seed=1, temperature=0.5)
     gw.complete("hi", max_tokens=99)  # a caller's own length wins over the declared one
     first, second = (r.body for r in llm_server.chat_requests())

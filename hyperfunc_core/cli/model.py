@@ -30,9 +30,10 @@ def serve(
     out.print(f"serving on {server.api_base} (log: {local_model.home() / 'server.log'})")
     out.print("runs of this home with no model configured use it; from elsewhere, or to make it the default:")
     omitted = ",".join(local_model.OMITTED_PARAMS)
+    tools = server.ways().get("tool_protocol", "auto")
     out.print(
         f"  export HYPERFUNC_MODEL={options['model']} HYPERFUNC_LLM_API_BASE={options['api_base']} "
-        f"HYPERFUNC_LLM_OMIT_PARAMS={omitted}",
+        f"HYPERFUNC_LLM_OMIT_PARAMS={omitted} HYPERFUNC_LLM_TOOL_PROTOCOL={tools}",
         highlight=False,
     )
     try:

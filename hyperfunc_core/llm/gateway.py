@@ -284,7 +284,13 @@ class LLMGateway:
         self.default_params = {**known.get("default_params", {}), **(default_params or {})}
         # How tools reach the model: native function calling, or text (``text_protocol``); "auto" starts
         # native and turns to text for good when the server refuses ``tools=``.
-        self.tool_protocol = known.get("tool_protocol", tool_protocol) if tool_protocol == "auto" else tool_protocol
+        if tool_protocol == "auto":  # what the server is known to need, else what the settings say
+            tool_protocol = known.get("tool_protocol", settings.llm_tool_protocol)
+            if tool_protocol not in TOOL_PROTOCOLS:
+                raise InvalidInput(
+                    f"HYPERFUNC_LLM_TOOL_PROTOCOL: expected one of {', '.join(TOOL_PROTOCOLS)}, got {tool_protocol!r}"
+                )
+        self.tool_protocol = tool_protocol
         # Ask for server-sent events and assemble them: some servers (``transformers serve``) answer no
         # other way; a server that sends events to a plain request turns this on by itself. None: as the
         # server is known to need (``declare_server``), else plain.
